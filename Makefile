@@ -1,0 +1,102 @@
+# shoal: a stateless FastCGI tier with sessions in Redis.
+#
+#   make            build build/shoal
+#   make run        install what is missing, build, run the local stack
+#   make check      install what is missing, build, run every test
+#   make check SANITIZE=1   the same, built with ASan and UBSan into build/san
+#
+# Local overrides (CC, extra flags) go in config.mk, which is not committed.
+
+-include config.mk
+
+CC      ?= cc
+PKGS    := fcgi hiredis libprotobuf-c libsodium
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     ?= -O1
+else
+BUILD   ?= build
+OPT     ?= -O2
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wvla -Wcast-qual -Wundef \
+           -Wnull-dereference -Wimplicit-fallthrough
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) $(SANFLAGS) $(WARN) \
+           -Iapp/tier -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
+
+PROTOS      := $(wildcard proto/*.proto)
+PROTO_C     := $(PROTOS:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.c)
+PROTO_H     := $(PROTO_C:.c=.h)
+PROTO_O     := $(PROTO_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+
+TIER_SRC    := $(filter-out app/tier/main.c,$(wildcard app/tier/*.c))
+TIER_O      := $(TIER_SRC:%.c=$(BUILD)/obj/%.o)
+APP_SRC     := $(wildcard app/example/*.c)
+APP_O       := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
+TEMPLATES   := $(wildcard app/example/templates/*.html)
+TEMPLATES_O := $(BUILD)/obj/gen/templates.o
+LIBTIER     := $(BUILD)/libshoal.a
+
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+.PHONY: all deps run check unit integration clean
+.SECONDARY:
+
+all: $(BUILD)/shoal
+
+deps:
+	@tools/deps
+
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=. --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/templates.c: $(TEMPLATES) tools/embed
+	@mkdir -p $(dir $@)
+	tools/embed $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+
+# Generated code is compiled without -Werror: we do not own its warnings.
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(CFLAGS) $(SANFLAGS) -I$(BUILD)/gen -Iapp/tier -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSHOAL_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
+
+$(LIBTIER): $(TIER_O) $(PROTO_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/shoal: $(BUILD)/obj/app/tier/main.o $(APP_O) $(TEMPLATES_O) $(LIBTIER)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBTIER)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
+
+run: deps all
+	deploy/local/run
+
+unit: $(UNIT_BIN)
+	@tools/run-unit $(UNIT_BIN)
+
+integration: all
+	SHOAL_BIN=$(BUILD)/shoal tests/integration/run
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory integration
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,44 @@
+/*
+ * config.h - the worker's settings, read from SHOAL_* environment variables
+ * through one table (config.c) that gives each its type, bounds, default and
+ * help line. A bad value stops the program at start with exit status 2 and a
+ * single line naming the variable and what is wrong with it.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct config {
+	char	*redis;			/* host:port or /path.sock */
+	char	*redis_host;		/* split from redis; NULL for a socket */
+	int	 redis_port;
+	char	*redis_socket;
+	char	*redis_password;
+	char	*keyring;		/* path */
+	long	 threads;
+	long	 session_idle;		/* seconds */
+	long	 session_max;		/* seconds */
+	char	*cookie_name;
+	long	 cookie_secure;		/* 0 or 1 */
+	char	*static_base;		/* URL prefix of the CDN origin */
+	long	 max_body;		/* bytes */
+	long	 max_cookie;		/* bytes of the Cookie header */
+	char	*key_prefix;		/* Redis key prefix */
+	long	 served_by;		/* 0 or 1: X-Served-By header */
+	long	 redis_timeout_ms;	/* per command */
+	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
+};
+
+/*
+ * Fills cfg from the environment. Returns 0, or -1 with one line (no
+ * newline) in err naming the variable and the problem.
+ */
+int	config_load(struct config *cfg, char *err, size_t errsz)
+	    __attribute__((warn_unused_result));
+void	config_free(struct config *);
+/* One line per setting: name, default and help; for --help. */
+void	config_usage(FILE *);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * record.h - the session and user records as they are stored in Redis:
+ * Protobuf messages (proto/*.proto) encoded with protobuf-c. Decoding
+ * allocates from the request's arena; fields this build does not know are
+ * kept and written back unchanged.
+ */
+#ifndef RECORD_H
+#define RECORD_H
+
+#include <stddef.h>
+
+#include "proto/session.pb-c.h"
+#include "proto/user.pb-c.h"
+
+struct arena;
+
+#define RECORD_SCHEMA		1
+#define RECORD_MAX_BYTES	16384	/* larger values are not ours */
+
+/* NULL when the bytes are not a session record we can use. */
+Shoal__Session	*record_session_decode(struct arena *, const void *, size_t);
+/* Encodes into arena memory; sets *len. */
+unsigned char	*record_session_encode(struct arena *, const Shoal__Session *,
+		    size_t *len);
+/* A deep copy, so a change can be applied again to a fresh record. */
+Shoal__Session	*record_session_copy(struct arena *, const Shoal__Session *);
+
+Shoal__User	*record_user_decode(struct arena *, const void *, size_t);
+unsigned char	*record_user_encode(struct arena *, const Shoal__User *,
+		    size_t *len);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * request.h - one request as the tier sees it, and the thread context it runs
+ * in. Handlers only see the opaque struct shoal_req through shoal.h.
+ */
+#ifndef REQUEST_H
+#define REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "http.h"
+#include "shoal.h"
+#include "sid.h"
+#include "store.h"
+
+struct config;
+struct keyring;
+
+/* What one worker thread owns: nothing here is shared with another thread. */
+struct thread_ctx {
+	unsigned		 id;
+	const struct config	*cfg;
+	const struct keyring	*keys;
+	struct store		*store;
+	struct arena		 arena;		/* reset after each request */
+	struct buf		 headers;	/* reset after each request */
+	struct buf		 body;		/* reset after each request */
+};
+
+/* The input of a request, as the FastCGI parameters give it. */
+struct req_input {
+	const char	*method;	/* REQUEST_METHOD */
+	const char	*path;		/* DOCUMENT_URI, or REQUEST_URI without query */
+	const char	*query;		/* QUERY_STRING */
+	const char	*cookie;	/* HTTP_COOKIE */
+	const char	*content_type;
+	const char	*csrf_header;	/* HTTP_X_CSRF_TOKEN */
+	const char	*body;
+	size_t		 body_len;
+	/* getenv-like lookup of any other parameter */
+	const char	*(*param)(void *ctx, const char *name);
+	void		*param_ctx;
+};
+
+enum session_state {
+	SESSION_NONE = 0,	/* no or invalid cookie: anonymous */
+	SESSION_LIVE,		/* record loaded */
+};
+
+struct shoal_req {
+	struct thread_ctx	*t;
+	struct req_input	 in;
+	enum shoal_method	 method;
+	struct http_fields	 query;
+	struct http_fields	 form;
+
+	/* session */
+	enum session_state	 state;
+	struct sid		 sid;
+	char			 key[SID_KEY_MAX];
+	Shoal__Session		*session;	/* NULL when anonymous */
+	struct store_value	 raw;		/* the bytes session came from */
+	char			*csrf;		/* token for this response */
+	int			 clear_cookie;	/* expire the session cookie */
+
+	/* response */
+	int			 status;
+	int			 responded;
+};
+
+/* A status of the tier's own (not a handler's), e.g. Redis down. */
+void	req_fail(struct shoal_req *, int status, const char *reason);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * session.h - the session lifecycle around a handler: load it from the
+ * cookie before, and the calls a handler makes (shoal_session_change,
+ * shoal_login, shoal_logout) implemented over store.h.
+ *
+ * session_load() costs nothing for a visitor without a valid signed cookie
+ * and one Redis round trip otherwise.
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include "shoal.h"
+
+struct shoal_req;
+
+#define SESSION_CAS_RETRIES	16
+
+/* Reads the cookie and loads the record. SHOAL_OK, or SHOAL_UNAVAILABLE. */
+enum shoal_status session_load(struct shoal_req *);
+/* Appends Set-Cookie lines the response needs (new login, logout). */
+void	session_cookies(struct shoal_req *);
+
+#endif

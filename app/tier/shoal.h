@@ -1,0 +1,112 @@
+/*
+ * shoal.h - everything an application built on shoal needs from the tier.
+ *
+ * An application is a route table (shoal_routes, defined by the app), one
+ * handler per route and one template per page under templates/. A handler
+ * reads the request, reads or changes the session, and ends with exactly one
+ * response call (shoal_render, shoal_redirect, shoal_json or shoal_error).
+ *
+ * Memory: every pointer the tier hands to a handler, and everything a handler
+ * gets from shoal_alloc(), lives until the end of the request and is freed by
+ * the tier. Handlers never free.
+ */
+#ifndef SHOAL_H
+#define SHOAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/session.pb-c.h"
+
+struct shoal_req;
+
+enum shoal_method {
+	SHOAL_GET = 1,
+	SHOAL_POST,
+};
+
+typedef void (*shoal_handler)(struct shoal_req *);
+
+struct shoal_route {
+	enum shoal_method	 method;
+	const char		*path;		/* exact match */
+	shoal_handler		 handler;
+};
+
+/* Defined by the application, ended by an entry whose path is NULL. */
+extern const struct shoal_route shoal_routes[];
+
+/* A name and a value for a template; the value is HTML-escaped unless the
+ * template writes {{&name}}. A list of them ends with a NULL name. */
+struct shoal_var {
+	const char	*name;
+	const char	*value;
+};
+
+/* Request. Field values are decoded, NUL-terminated, NULL when absent. */
+const char	*shoal_path(const struct shoal_req *);
+enum shoal_method shoal_method(const struct shoal_req *);
+const char	*shoal_query(const struct shoal_req *, const char *name);
+const char	*shoal_form(const struct shoal_req *, const char *name);
+const char	*shoal_header(const struct shoal_req *, const char *cgi_name);
+void		*shoal_alloc(struct shoal_req *, size_t);
+char		*shoal_printf(struct shoal_req *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/* Session. shoal_user() is NULL for an anonymous visitor; shoal_data() is
+ * never NULL (an empty AppData for anonymous visitors). */
+const char	*shoal_user(const struct shoal_req *);
+const Shoal__AppData *shoal_data(const struct shoal_req *);
+int64_t		 shoal_expires_in(const struct shoal_req *);
+const char	*shoal_csrf_token(struct shoal_req *);
+
+/*
+ * A change to the session's application data. It edits `data` in place and
+ * returns SHOAL_CHANGED, SHOAL_UNCHANGED or SHOAL_REJECTED. The tier may call
+ * it more than once, each time on a fresh copy of the record (when another
+ * request wrote in between), so it must depend only on `data` and `arg`.
+ * Allocate what it adds with shoal_alloc(req, ...).
+ */
+enum shoal_change_result {
+	SHOAL_UNCHANGED = 0,
+	SHOAL_CHANGED,
+	SHOAL_REJECTED,
+};
+typedef enum shoal_change_result (*shoal_change_fn)(struct shoal_req *,
+    Shoal__AppData *data, void *arg);
+
+enum shoal_status {
+	SHOAL_OK = 0,
+	SHOAL_ANONYMOUS,	/* no session to change */
+	SHOAL_CONFLICT,		/* too many concurrent writers; try again */
+	SHOAL_REJECT,		/* the change function said no */
+	SHOAL_TAKEN,		/* the name is already in use */
+	SHOAL_BAD_PASSWORD,	/* unknown user or wrong password */
+	SHOAL_UNAVAILABLE,	/* Redis did not answer */
+};
+
+enum shoal_status shoal_session_change(struct shoal_req *, shoal_change_fn,
+    void *arg) __attribute__((warn_unused_result));
+
+/* Accounts. Sign-in and sign-up issue a new session and its cookie. */
+enum shoal_status shoal_signup(struct shoal_req *, const char *name,
+    const char *password) __attribute__((warn_unused_result));
+enum shoal_status shoal_login(struct shoal_req *, const char *name,
+    const char *password) __attribute__((warn_unused_result));
+enum shoal_status shoal_logout(struct shoal_req *)
+    __attribute__((warn_unused_result));
+
+/* Responses: call exactly one. */
+void	shoal_render(struct shoal_req *, int status, const char *template,
+	    const struct shoal_var *vars);
+void	shoal_redirect(struct shoal_req *, const char *location);
+void	shoal_json(struct shoal_req *, int status, const char *body);
+void	shoal_error(struct shoal_req *, int status, const char *reason);
+/* The reply for a status the tier itself chose (503 when Redis is down...). */
+void	shoal_fail(struct shoal_req *, enum shoal_status);
+
+/* Helpers to build fragments and JSON. Results live until the request ends. */
+char	*shoal_html_escape(struct shoal_req *, const char *);
+char	*shoal_json_string(struct shoal_req *, const char *);
+
+#endif

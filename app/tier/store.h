@@ -1,0 +1,76 @@
+/*
+ * store.h - the Redis side of sessions and users, over one hiredis
+ * connection per worker thread.
+ *
+ * Every operation is a single round trip. Reads of a session go through a
+ * small Lua script that returns the record and, only when most of the idle
+ * window has passed, pushes the TTL back out: a read-only request writes
+ * nothing else. Writes are compare-and-set: the script replaces the record
+ * only if it still holds exactly the bytes the worker read (the record's
+ * version counter makes equal bytes mean "nobody wrote since"), never
+ * recreates a record that was deleted, and on a conflict returns the current
+ * record so the caller can re-apply its change without another read.
+ *
+ * Errors: STORE_DOWN means Redis did not answer in time or the connection
+ * broke; the connection is dropped and the next call reconnects, at most
+ * once per STORE_RECONNECT_MS so a dead Redis costs nothing per request.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct arena;
+struct config;
+
+#define STORE_RECONNECT_MS	250
+
+enum store_result {
+	STORE_OK = 0,
+	STORE_MISSING,		/* no such key */
+	STORE_CONFLICT,		/* compare-and-set lost; *cur holds the record */
+	STORE_EXISTS,		/* create: the key is taken */
+	STORE_DOWN,		/* Redis unreachable, timed out or refused */
+};
+
+struct store;
+
+struct store	*store_new(const struct config *);
+void		 store_free(struct store *);
+/* Connects if needed; STORE_OK when Redis answers PING. */
+enum store_result store_ping(struct store *);
+
+/* A value read from Redis, copied into the request's arena. */
+struct store_value {
+	unsigned char	*data;
+	size_t		 len;
+};
+
+/*
+ * Reads a session record and slides its idle TTL: when less than
+ * refresh_below_ms remains, the TTL is set back to idle_ms.
+ */
+enum store_result store_session_load(struct store *, struct arena *,
+		    const char *key, int64_t idle_ms, int64_t refresh_below_ms,
+		    struct store_value *out);
+/* Creates a record that must not exist yet (SET NX PX). */
+enum store_result store_session_create(struct store *, const char *key,
+		    const void *data, size_t len, int64_t ttl_ms);
+/*
+ * Replaces old with new if the key still holds old, with TTL ttl_ms.
+ * STORE_CONFLICT: *cur is the record now stored. STORE_MISSING: the session
+ * was deleted meanwhile and stays deleted.
+ */
+enum store_result store_session_cas(struct store *, struct arena *,
+		    const char *key, const struct store_value *old,
+		    const void *data, size_t len, int64_t ttl_ms,
+		    struct store_value *cur);
+enum store_result store_del(struct store *, const char *key);
+
+enum store_result store_get(struct store *, struct arena *, const char *key,
+		    struct store_value *out);
+enum store_result store_set_nx(struct store *, const char *key,
+		    const void *data, size_t len);
+
+#endif

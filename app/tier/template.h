@@ -1,0 +1,44 @@
+/*
+ * template.h - the page templates, compiled into the binary from
+ * app/example/templates/ by tools/embed and parsed once at start.
+ *
+ * Syntax: {{name}} is replaced by the variable's value, HTML-escaped;
+ * {{&name}} inserts it as it is (for fragments the handler escaped itself).
+ * A variable that is not given renders as nothing. If a template called
+ * "layout" exists, every other page is rendered into its {{&content}}.
+ */
+#ifndef TEMPLATE_H
+#define TEMPLATE_H
+
+#include <stddef.h>
+
+struct buf;
+struct shoal_var;
+
+struct template_source {
+	const char	*name;
+	const char	*text;
+	size_t		 len;
+};
+
+/* Generated into build/gen/templates.c, ended by a NULL name. */
+extern const struct template_source template_sources[];
+
+struct template;
+
+/* Parses text; returns NULL with a line in err on a syntax error. */
+struct template	*template_parse(const char *name, const char *text,
+		    size_t len, char *err, size_t errsz);
+void		 template_free(struct template *);
+/* Appends the rendered template. Variables are looked up first in vars,
+ * then in globals (either may be NULL). */
+void		 template_render(const struct template *, struct buf *,
+		    const struct shoal_var *vars, const struct shoal_var *globals);
+
+/* The set of all embedded templates, parsed once at start. */
+int		 templates_load(char *err, size_t errsz)
+		    __attribute__((warn_unused_result));
+const struct template *templates_find(const char *name);
+void		 templates_free(void);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * users.h - user accounts: names, password hashes (crypto_pwhash_str,
+ * Argon2id), stored as User records under PREFIX "u:{NAME}".
+ */
+#ifndef USERS_H
+#define USERS_H
+
+#include <stddef.h>
+
+#include "shoal.h"
+
+struct arena;
+struct store;
+
+#define USER_NAME_MIN		3
+#define USER_NAME_MAX		32
+#define USER_PASSWORD_MIN	8
+#define USER_PASSWORD_MAX	128
+
+/* 1 when name is 3-32 of a-z 0-9 _ - */
+int	user_name_valid(const char *);
+int	user_password_valid(const char *);
+/* The Redis key for a user. */
+int	user_key(const char *prefix, const char *name, char *out, size_t outsz)
+	    __attribute__((warn_unused_result));
+/* SHOAL_OK, SHOAL_TAKEN or SHOAL_UNAVAILABLE. */
+enum shoal_status user_create(struct store *, struct arena *, const char *prefix,
+	    const char *name, const char *password);
+/* SHOAL_OK, SHOAL_BAD_PASSWORD or SHOAL_UNAVAILABLE. */
+enum shoal_status user_verify(struct store *, struct arena *, const char *prefix,
+	    const char *name, const char *password);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * worker.h - the FastCGI responder: a pool of threads on one listening
+ * socket, each with its own FCGX_Request, Redis connection and request
+ * memory. SIGTERM stops accepting and lets requests in flight finish.
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+struct config;
+struct keyring;
+
+/* listen: NULL to use fd 0 (spawn-fcgi), else "HOST:PORT" or a socket path.
+ * Returns the process exit status. */
+int	worker_run(const struct config *, struct keyring *, const char *listen);
+
+/* Handles one request already read; in router.c. */
+struct shoal_req;
+void	router_dispatch(struct shoal_req *);
+
+#endif
