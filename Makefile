@@ -25,7 +25,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wnull-dereference -Wimplicit-fallthrough
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) $(SANFLAGS) $(WARN) \
-           -Iapp/tier -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Iapp/tier -isystem $(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 

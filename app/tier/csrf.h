@@ -25,6 +25,7 @@ struct sid;
 #define CSRF_RAW_BYTES		(1 + 8 + 32)
 #define CSRF_TOKEN_LEN		B64URL_LEN(CSRF_RAW_BYTES)
 #define CSRF_ANON_LIFETIME	7200	/* seconds a sign-in form stays valid */
+#define CSRF_COOKIE_MAX_AGE	86400	/* seconds the nonce cookie is kept */
 
 /* Tokens are CSRF_TOKEN_LEN characters and a NUL. */
 int	csrf_session_token(const struct keyring *, const struct sid *,

@@ -52,7 +52,7 @@ const struct http_field *http_field_get(const struct http_fields *,
 	    const char *name);
 /*
  * Finds the cookie called name in a Cookie header ("a=1; b=2"). Returns
- * 1 and points *value/*len into the header when found, 0 when not. Values
+ * 1 and points *value and *vlen into the header when found, 0 when not. Values
  * are not decoded: ours are base64url.
  */
 int	http_cookie_get(const char *header, size_t len, const char *name,

@@ -14,6 +14,8 @@ const char *log_worker_id(void);
 /* level is "info", "warn" or "error"; msg is free text. */
 void	log_event(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Frees the calling thread's line buffer; call before a thread ends. */
+void	log_thread_done(void);
 void	log_request(const char *method, const char *path, int status,
 	    int64_t usec, unsigned thread);
 

@@ -1,6 +1,6 @@
 /*
  * record.h - the session and user records as they are stored in Redis:
- * Protobuf messages (proto/*.proto) encoded with protobuf-c. Decoding
+ * Protobuf messages (the files in proto/) encoded with protobuf-c. Decoding
  * allocates from the request's arena; fields this build does not know are
  * kept and written back unchanged.
  */

@@ -63,14 +63,35 @@ struct shoal_req {
 	Shoal__Session		*session;	/* NULL when anonymous */
 	struct store_value	 raw;		/* the bytes session came from */
 	char			*csrf;		/* token for this response */
+	int			 new_cookie;	/* send the session cookie */
 	int			 clear_cookie;	/* expire the session cookie */
+	char			*new_nonce;	/* send this anonymous CSRF nonce */
 
 	/* response */
 	int			 status;
 	int			 responded;
+	int			 head_only;	/* HEAD: headers, no body */
+	int			 private_page;	/* shows session data */
+	const char		*content_type;
+	const char		*location;	/* 303 target */
+	const char		*extra_header;	/* one more "Name: value" line */
 };
 
-/* A status of the tier's own (not a handler's), e.g. Redis down. */
-void	req_fail(struct shoal_req *, int status, const char *reason);
+/* Where a finished response goes: FCGX_PutStr in the worker, a buffer in
+ * tests. */
+typedef void (*req_write_fn)(void *ctx, const char *data, size_t len);
+
+/* Sets up r for one request on thread t; in is copied. */
+void	req_init(struct shoal_req *r, struct thread_ctx *t,
+	    const struct req_input *in);
+/* Runs the request: parse, session, route, handler. */
+void	req_handle(struct shoal_req *r);
+/* Writes status line, headers and body. */
+void	req_flush(struct shoal_req *r, req_write_fn, void *ctx);
+
+/* 0 when the POST carries a valid CSRF token. */
+int	req_csrf_check(struct shoal_req *);
+/* Text for an HTTP status code. */
+const char *req_status_text(int status);
 
 #endif

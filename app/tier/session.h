@@ -17,7 +17,5 @@ struct shoal_req;
 
 /* Reads the cookie and loads the record. SHOAL_OK, or SHOAL_UNAVAILABLE. */
 enum shoal_status session_load(struct shoal_req *);
-/* Appends Set-Cookie lines the response needs (new login, logout). */
-void	session_cookies(struct shoal_req *);
 
 #endif

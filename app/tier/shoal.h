@@ -50,6 +50,7 @@ const char	*shoal_query(const struct shoal_req *, const char *name);
 const char	*shoal_form(const struct shoal_req *, const char *name);
 const char	*shoal_header(const struct shoal_req *, const char *cgi_name);
 void		*shoal_alloc(struct shoal_req *, size_t);
+char		*shoal_strdup(struct shoal_req *, const char *);
 char		*shoal_printf(struct shoal_req *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
@@ -88,7 +89,10 @@ enum shoal_status {
 enum shoal_status shoal_session_change(struct shoal_req *, shoal_change_fn,
     void *arg) __attribute__((warn_unused_result));
 
-/* Accounts. Sign-in and sign-up issue a new session and its cookie. */
+/* Accounts. Names are 3-32 of a-z 0-9 _ -; passwords 8-128 bytes.
+ * Sign-in and sign-up issue a new session and its cookie. */
+int	shoal_user_name_valid(const char *);
+int	shoal_password_valid(const char *);
 enum shoal_status shoal_signup(struct shoal_req *, const char *name,
     const char *password) __attribute__((warn_unused_result));
 enum shoal_status shoal_login(struct shoal_req *, const char *name,
@@ -104,6 +108,11 @@ void	shoal_json(struct shoal_req *, int status, const char *body);
 void	shoal_error(struct shoal_req *, int status, const char *reason);
 /* The reply for a status the tier itself chose (503 when Redis is down...). */
 void	shoal_fail(struct shoal_req *, enum shoal_status);
+
+/* Renders a template without the layout into a string, e.g. one row of a
+ * list, to pass on as a {{&raw}} variable. */
+char	*shoal_render_fragment(struct shoal_req *, const char *template,
+	    const struct shoal_var *vars);
 
 /* Helpers to build fragments and JSON. Results live until the request ends. */
 char	*shoal_html_escape(struct shoal_req *, const char *);

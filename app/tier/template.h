@@ -4,7 +4,9 @@
  *
  * Syntax: {{name}} is replaced by the variable's value, HTML-escaped;
  * {{&name}} inserts it as it is (for fragments the handler escaped itself).
- * A variable that is not given renders as nothing. If a template called
+ * {{#name}}...{{/name}} keeps what is inside only when name is set and not
+ * empty; {{^name}}...{{/name}} only when it is not. A variable that is not
+ * given renders as nothing. If a template called
  * "layout" exists, every other page is rendered into its {{&content}}.
  */
 #ifndef TEMPLATE_H
@@ -30,10 +32,19 @@ struct template;
 struct template	*template_parse(const char *name, const char *text,
 		    size_t len, char *err, size_t errsz);
 void		 template_free(struct template *);
+/*
+ * Resolves a variable that vars does not give, only when the template
+ * reaches it (so a costly value, such as a CSRF token, is made only for a
+ * page that shows it). Returns NULL for an unknown name.
+ */
+typedef const char *(*template_resolver)(void *ctx, const char *name,
+		    size_t len);
+
 /* Appends the rendered template. Variables are looked up first in vars,
- * then in globals (either may be NULL). */
+ * then through resolve (either may be NULL). */
 void		 template_render(const struct template *, struct buf *,
-		    const struct shoal_var *vars, const struct shoal_var *globals);
+		    const struct shoal_var *vars, template_resolver resolve,
+		    void *ctx);
 
 /* The set of all embedded templates, parsed once at start. */
 int		 templates_load(char *err, size_t errsz)

@@ -13,8 +13,4 @@ struct keyring;
  * Returns the process exit status. */
 int	worker_run(const struct config *, struct keyring *, const char *listen);
 
-/* Handles one request already read; in router.c. */
-struct shoal_req;
-void	router_dispatch(struct shoal_req *);
-
 #endif

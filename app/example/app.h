@@ -1,0 +1,41 @@
+/*
+ * app.h - the example shop's handlers, one per route (routes.c).
+ */
+#ifndef APP_H
+#define APP_H
+
+#include "shoal.h"
+
+void	page_home(struct shoal_req *);
+void	page_login(struct shoal_req *);
+void	page_login_post(struct shoal_req *);
+void	page_signup(struct shoal_req *);
+void	page_signup_post(struct shoal_req *);
+void	page_logout_post(struct shoal_req *);
+void	page_cart(struct shoal_req *);
+void	page_cart_add(struct shoal_req *);
+void	page_cart_remove(struct shoal_req *);
+void	api_session(struct shoal_req *);
+void	api_cart_add(struct shoal_req *);
+
+/* cart.c: the cart as it lives in the session record. */
+#define CART_MAX_LINES	50
+#define CART_MAX_QTY	999
+#define CART_ITEM_MAX	64
+
+struct cart_change {
+	const char	*item;
+	unsigned	 qty;		/* add: how many; remove: unused */
+};
+
+/* Reads item and qty from the form; NULL when they are not valid. */
+const char *cart_parse(struct shoal_req *, struct cart_change *);
+enum shoal_change_result cart_add(struct shoal_req *, Shoal__AppData *,
+	    void *);
+enum shoal_change_result cart_remove(struct shoal_req *, Shoal__AppData *,
+	    void *);
+unsigned long cart_count(const Shoal__AppData *);
+/* The session as JSON: {"user":..,"cart":{..},"csrf":..,"expires_in":..} */
+char	*session_json(struct shoal_req *);
+
+#endif

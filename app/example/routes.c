@@ -1,0 +1,19 @@
+/*
+ * routes.c - the example shop's route table: one line per page.
+ */
+#include "app.h"
+
+const struct shoal_route shoal_routes[] = {
+	{ SHOAL_GET,	"/",			page_home },
+	{ SHOAL_GET,	"/login",		page_login },
+	{ SHOAL_POST,	"/login",		page_login_post },
+	{ SHOAL_GET,	"/signup",		page_signup },
+	{ SHOAL_POST,	"/signup",		page_signup_post },
+	{ SHOAL_POST,	"/logout",		page_logout_post },
+	{ SHOAL_GET,	"/cart",		page_cart },
+	{ SHOAL_POST,	"/cart/add",		page_cart_add },
+	{ SHOAL_POST,	"/cart/remove",		page_cart_remove },
+	{ SHOAL_GET,	"/api/session",		api_session },
+	{ SHOAL_POST,	"/api/cart/add",	api_cart_add },
+	{ 0,		NULL,			NULL },
+};

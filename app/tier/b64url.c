@@ -1,0 +1,33 @@
+/*
+ * b64url.c - strict base64url over libsodium (see b64url.h).
+ */
+#include <sodium.h>
+
+#include "b64url.h"
+
+int
+b64url_encode(char *out, size_t outsz, const unsigned char *in, size_t len)
+{
+	if (outsz < B64URL_LEN(len) + 1)
+		return -1;
+	sodium_bin2base64(out, outsz, in, len,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return 0;
+}
+
+long
+b64url_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen)
+{
+	size_t		 n;
+	const char	*end;
+
+	/* A length of 1 mod 4 can never be valid base64. */
+	if (inlen % 4 == 1)
+		return -1;
+	if (sodium_base642bin(out, outsz, in, inlen, NULL, &n, &end,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return -1;
+	if (end != in + inlen)
+		return -1;
+	return (long)n;
+}

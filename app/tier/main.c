@@ -1,0 +1,186 @@
+/*
+ * main.c - the shoal command: serve (the default), keygen, user add,
+ * version, --help.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "config.h"
+#include "keyring.h"
+#include "log.h"
+#include "store.h"
+#include "template.h"
+#include "users.h"
+#include "worker.h"
+
+#ifndef SHOAL_VERSION
+#define SHOAL_VERSION "0.0.0"
+#endif
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: shoal [--listen HOST:PORT | --listen /path.sock]\n"
+	    "       shoal keygen [--id N]\n"
+	    "       shoal user add NAME        (password on stdin)\n"
+	    "       shoal version\n"
+	    "\n"
+	    "Without --listen, shoal serves FastCGI on the socket it was given\n"
+	    "as fd 0 (spawn-fcgi).\n\n", f);
+	config_usage(f);
+}
+
+/* Exit status 2 and one line: how bad configuration ends the program. */
+static int
+bad_config(const char *err)
+{
+	fprintf(stderr, "shoal: %s\n", err);
+	return 2;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+	char		 line[128];
+	unsigned char	 rnd;
+	long		 id;
+	char		*end;
+
+	if (argc == 2 && strcmp(argv[0], "--id") == 0) {
+		id = strtol(argv[1], &end, 10);
+		if (*argv[1] == '\0' || *end != '\0' || id < 1 || id > 255)
+			return bad_config("keygen: --id must be 1 to 255");
+	} else if (argc == 0) {
+		/* A random id, so two keys made for a rotation rarely clash;
+		 * the keyring refuses duplicates anyway. */
+		do
+			randombytes_buf(&rnd, 1);
+		while (rnd == 0);
+		id = rnd;
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (keyring_line(line, sizeof line, (uint8_t)id) != 0)
+		return 1;
+	fputs(line, stdout);
+	sodium_memzero(line, sizeof line);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int
+cmd_user_add(const struct config *cfg, const char *name)
+{
+	char		 pw[256];
+	size_t		 n;
+	struct store	*s;
+	struct arena	 a;
+	int		 rc = 1;
+
+	if (!user_name_valid(name)) {
+		fprintf(stderr, "shoal: user name must be %d to %d of "
+		    "a-z 0-9 _ -\n", USER_NAME_MIN, USER_NAME_MAX);
+		return 2;
+	}
+	if (fgets(pw, sizeof pw, stdin) == NULL) {
+		fprintf(stderr, "shoal: no password on stdin\n");
+		return 2;
+	}
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (!user_password_valid(pw)) {
+		fprintf(stderr, "shoal: password must be %d to %d bytes\n",
+		    USER_PASSWORD_MIN, USER_PASSWORD_MAX);
+		sodium_memzero(pw, sizeof pw);
+		return 2;
+	}
+	s = store_new(cfg);
+	arena_init(&a);
+	switch (user_create(s, &a, cfg->key_prefix, name, pw)) {
+	case SHOAL_OK:
+		printf("user %s added\n", name);
+		rc = 0;
+		break;
+	case SHOAL_TAKEN:
+		fprintf(stderr, "shoal: user %s already exists\n", name);
+		break;
+	default:
+		fprintf(stderr, "shoal: cannot reach Redis at %s\n", cfg->redis);
+		break;
+	}
+	sodium_memzero(pw, sizeof pw);
+	arena_free(&a);
+	store_free(s);
+	return rc;
+}
+
+static int
+serve(const struct config *cfg, const char *listen)
+{
+	struct keyring	 keys;
+	char		 err[512];
+	int		 rc;
+
+	if (cfg->keyring[0] == '\0')
+		return bad_config("SHOAL_KEYRING: is required (path of the "
+		    "keyring file; make one with: shoal keygen)");
+	if (keyring_load(&keys, cfg->keyring, err, sizeof err) != 0) {
+		char	 line[600];
+
+		snprintf(line, sizeof line, "SHOAL_KEYRING: %s", err);
+		return bad_config(line);
+	}
+	if (templates_load(err, sizeof err) != 0) {
+		fprintf(stderr, "shoal: %s\n", err);
+		keyring_free(&keys);
+		return 1;
+	}
+	rc = worker_run(cfg, &keys, listen);
+	templates_free();
+	keyring_free(&keys);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	 cfg;
+	char		 err[512];
+	const char	*listen = NULL;
+	int		 rc;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "shoal: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "version") == 0) {
+		printf("shoal %s\n", SHOAL_VERSION);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+		return cmd_keygen(argc - 2, argv + 2);
+	if (argc == 3 && strcmp(argv[1], "--listen") == 0)
+		listen = argv[2];
+	else if (argc >= 2 && !(argc == 4 && strcmp(argv[1], "user") == 0 &&
+	    strcmp(argv[2], "add") == 0)) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(&cfg, err, sizeof err) != 0)
+		return bad_config(err);
+	if (argc == 4)
+		rc = cmd_user_add(&cfg, argv[3]);
+	else
+		rc = serve(&cfg, listen);
+	config_free(&cfg);
+	return rc;
+}

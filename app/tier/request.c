@@ -1,0 +1,164 @@
+/*
+ * request.c - what a handler can ask about its request (the accessors of
+ * shoal.h), the cookie names and the CSRF check.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "csrf.h"
+#include "keyring.h"
+#include "request.h"
+
+static const Shoal__AppData empty_app = SHOAL__APP_DATA__INIT;
+
+void
+req_init(struct shoal_req *r, struct thread_ctx *t, const struct req_input *in)
+{
+	memset(r, 0, sizeof *r);
+	r->t = t;
+	r->in = *in;
+	r->status = 0;
+}
+
+const char *
+shoal_path(const struct shoal_req *r)
+{
+	return r->in.path;
+}
+
+enum shoal_method
+shoal_method(const struct shoal_req *r)
+{
+	return r->method;
+}
+
+static const char *
+field(const struct http_fields *f, const char *name)
+{
+	const struct http_field	*hf = http_field_get(f, name);
+
+	return hf ? hf->value : NULL;
+}
+
+const char *
+shoal_query(const struct shoal_req *r, const char *name)
+{
+	return field(&r->query, name);
+}
+
+const char *
+shoal_form(const struct shoal_req *r, const char *name)
+{
+	return field(&r->form, name);
+}
+
+const char *
+shoal_header(const struct shoal_req *r, const char *cgi_name)
+{
+	return r->in.param ? r->in.param(r->in.param_ctx, cgi_name) : NULL;
+}
+
+void *
+shoal_alloc(struct shoal_req *r, size_t n)
+{
+	return arena_alloc(&r->t->arena, n);
+}
+
+char *
+shoal_strdup(struct shoal_req *r, const char *s)
+{
+	return arena_strdup(&r->t->arena, s);
+}
+
+char *
+shoal_printf(struct shoal_req *r, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	s = arena_vprintf(&r->t->arena, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+const char *
+shoal_user(const struct shoal_req *r)
+{
+	return r->state == SESSION_LIVE ? r->session->user : NULL;
+}
+
+const Shoal__AppData *
+shoal_data(const struct shoal_req *r)
+{
+	return r->state == SESSION_LIVE ? r->session->app : &empty_app;
+}
+
+int64_t
+shoal_expires_in(const struct shoal_req *r)
+{
+	int64_t	 left, idle = r->t->cfg->session_idle;
+
+	if (r->state != SESSION_LIVE)
+		return 0;
+	left = r->session->expires - (int64_t)time(NULL);
+	return left < idle ? left : idle;
+}
+
+/* The anonymous CSRF nonce from its cookie, or NULL. */
+static const char *
+anon_nonce(const struct shoal_req *r)
+{
+	const char	*v;
+	size_t		 len;
+
+	if (r->new_nonce != NULL)
+		return r->new_nonce;
+	if (r->in.cookie == NULL ||
+	    !http_cookie_get(r->in.cookie, strlen(r->in.cookie),
+	    r->t->cfg->csrf_cookie, &v, &len) || len != CSRF_NONCE_LEN)
+		return NULL;
+	return arena_strndup(&r->t->arena, v, len);
+}
+
+const char *
+shoal_csrf_token(struct shoal_req *r)
+{
+	char		 tok[CSRF_TOKEN_LEN + 1], nonce[CSRF_NONCE_LEN + 1];
+	const char	*n;
+	int		 rc;
+
+	if (r->csrf != NULL)
+		return r->csrf;
+	if (r->state == SESSION_LIVE)
+		rc = csrf_session_token(r->t->keys, &r->sid, tok, sizeof tok);
+	else {
+		if ((n = anon_nonce(r)) == NULL) {
+			csrf_nonce_new(nonce, sizeof nonce);
+			n = r->new_nonce = arena_strdup(&r->t->arena, nonce);
+		}
+		rc = csrf_anon_token(r->t->keys, n, (int64_t)time(NULL), tok,
+		    sizeof tok);
+	}
+	if (rc != 0)
+		return "";
+	r->csrf = arena_strdup(&r->t->arena, tok);
+	return r->csrf;
+}
+
+int
+req_csrf_check(struct shoal_req *r)
+{
+	const char	*token = shoal_form(r, "csrf");
+
+	if (token == NULL)
+		token = r->in.csrf_header;
+	if (token == NULL)
+		return -1;
+	if (r->state == SESSION_LIVE)
+		return csrf_session_check(r->t->keys, &r->sid, token);
+	return csrf_anon_check(r->t->keys, anon_nonce(r), token,
+	    (int64_t)time(NULL));
+}

@@ -1,0 +1,143 @@
+/*
+ * router.c - one request from parsed input to response: the checks every
+ * request goes through (method, sizes, encodings), the session, the CSRF
+ * check of every POST, then the application's handler.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+#include "request.h"
+#include "session.h"
+#include "store.h"
+
+#define PATH_MAX_LEN	2048
+
+static int
+builtin(struct shoal_req *r)
+{
+	if (strcmp(r->in.path, "/healthz") == 0) {
+		shoal_json(r, 200, "{\"status\":\"ok\"}");
+		r->private_page = 0;
+		return 1;
+	}
+	if (strcmp(r->in.path, "/readyz") == 0) {
+		if (store_ping(r->t->store) == STORE_OK)
+			shoal_json(r, 200, "{\"status\":\"ready\"}");
+		else {
+			shoal_json(r, 503, "{\"status\":\"redis unavailable\"}");
+			r->extra_header = "Retry-After: 1";
+		}
+		r->private_page = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* The route for the path, and whether the path exists for another method. */
+static const struct shoal_route *
+find_route(const char *path, enum shoal_method m, int *other_method)
+{
+	const struct shoal_route	*rt;
+
+	*other_method = 0;
+	for (rt = shoal_routes; rt->path != NULL; rt++) {
+		if (strcmp(rt->path, path) != 0)
+			continue;
+		if (rt->method == m)
+			return rt;
+		*other_method = 1;
+	}
+	return NULL;
+}
+
+static int
+parse_input(struct shoal_req *r)
+{
+	const struct config	*cfg = r->t->cfg;
+	const char		*ct = r->in.content_type;
+	enum http_error		 e;
+
+	if (strlen(r->in.path) > PATH_MAX_LEN) {
+		shoal_error(r, 414, "path too long");
+		return -1;
+	}
+	if (r->in.cookie != NULL &&
+	    strlen(r->in.cookie) > (size_t)cfg->max_cookie) {
+		log_event("info", "rejected: cookie header over %ld bytes",
+		    cfg->max_cookie);
+		shoal_error(r, 400, "cookie header too large");
+		return -1;
+	}
+	if (r->in.query != NULL && (e = http_parse_form(&r->query,
+	    &r->t->arena, r->in.query, strlen(r->in.query))) != HTTP_OK) {
+		log_event("info", "rejected query: %s", http_strerror(e));
+		shoal_error(r, 400, http_strerror(e));
+		return -1;
+	}
+	if (r->method != SHOAL_POST || r->in.body_len == 0)
+		return 0;
+	if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded",
+	    33) != 0 || (ct[33] != '\0' && ct[33] != ';')) {
+		shoal_error(r, 415, "expected application/x-www-form-urlencoded");
+		return -1;
+	}
+	if ((e = http_parse_form(&r->form, &r->t->arena, r->in.body,
+	    r->in.body_len)) != HTTP_OK) {
+		log_event("info", "rejected form: %s", http_strerror(e));
+		shoal_error(r, 400, http_strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+void
+req_handle(struct shoal_req *r)
+{
+	const struct shoal_route	*rt;
+	const char			*m = r->in.method;
+	enum shoal_status		 st;
+	int				 other;
+
+	if (strcmp(m, "GET") == 0)
+		r->method = SHOAL_GET;
+	else if (strcmp(m, "HEAD") == 0) {
+		r->method = SHOAL_GET;
+		r->head_only = 1;
+	} else if (strcmp(m, "POST") == 0)
+		r->method = SHOAL_POST;
+	else {
+		shoal_error(r, 405, "method not allowed");
+		r->extra_header = "Allow: GET, HEAD, POST";
+		return;
+	}
+	if (builtin(r))
+		return;
+	if (parse_input(r) != 0)
+		return;
+	if ((rt = find_route(r->in.path, r->method, &other)) == NULL) {
+		if (other) {
+			shoal_error(r, 405, "method not allowed");
+			r->extra_header = r->method == SHOAL_GET ?
+			    "Allow: POST" : "Allow: GET, HEAD";
+		} else
+			shoal_error(r, 404, "no such page");
+		return;
+	}
+	if ((st = session_load(r)) != SHOAL_OK) {
+		shoal_fail(r, st);
+		return;
+	}
+	if (r->method == SHOAL_POST && req_csrf_check(r) != 0) {
+		log_event("info", "rejected POST %s: missing or invalid CSRF "
+		    "token", r->in.path);
+		shoal_error(r, 403, "missing or invalid CSRF token");
+		return;
+	}
+	rt->handler(r);
+	if (!r->responded) {
+		log_event("error", "handler for %s sent no response", r->in.path);
+		shoal_error(r, 500, "internal error");
+	}
+}

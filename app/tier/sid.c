@@ -1,0 +1,94 @@
+/*
+ * sid.c - signed session IDs (see sid.h).
+ */
+#include <string.h>
+
+#include "keyring.h"
+#include "sid.h"
+
+/* Separates the MAC inputs of session IDs from those of other tokens. */
+static const char sid_label[] = "shoal-sid";
+
+static void
+sid_mac(unsigned char mac[crypto_auth_BYTES], const struct key *k,
+    const struct sid *s)
+{
+	crypto_auth_hmacsha512256_state	 st;
+
+	crypto_auth_hmacsha512256_init(&st, k->bytes, sizeof k->bytes);
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)sid_label,
+	    sizeof sid_label);
+	crypto_auth_hmacsha512256_update(&st, &s->kid, 1);
+	crypto_auth_hmacsha512256_update(&st, s->id, sizeof s->id);
+	crypto_auth_hmacsha512256_final(&st, mac);
+}
+
+void
+sid_new(struct sid *s, const struct keyring *kr)
+{
+	s->kid = keyring_signer(kr)->id;
+	randombytes_buf(s->id, sizeof s->id);
+}
+
+int
+sid_encode(const struct sid *s, const struct keyring *kr, char *out,
+    size_t outsz)
+{
+	unsigned char		 raw[SID_RAW_BYTES];
+	const struct key	*k = keyring_find(kr, s->kid);
+
+	if (k == NULL)
+		return -1;
+	raw[0] = s->kid;
+	memcpy(raw + 1, s->id, SID_BYTES);
+	sid_mac(raw + 1 + SID_BYTES, k, s);
+	return b64url_encode(out, outsz, raw, sizeof raw);
+}
+
+int
+sid_verify(struct sid *s, const struct keyring *kr, const char *value,
+    size_t len)
+{
+	unsigned char		 raw[SID_RAW_BYTES], mac[crypto_auth_BYTES];
+	const struct key	*k;
+	struct sid		 cand;
+
+	if (len != SID_COOKIE_LEN)
+		return -1;
+	if (b64url_decode(raw, sizeof raw, value, len) != SID_RAW_BYTES)
+		return -1;
+	if ((k = keyring_find(kr, raw[0])) == NULL)
+		return -1;
+	cand.kid = raw[0];
+	memcpy(cand.id, raw + 1, SID_BYTES);
+	sid_mac(mac, k, &cand);
+	if (sodium_memcmp(mac, raw + 1 + SID_BYTES, sizeof mac) != 0)
+		return -1;
+	*s = cand;
+	return 0;
+}
+
+/*
+ * The store key hashes the ID with BLAKE2b. No key is needed: the ID is 256
+ * random bits, so the hash cannot be inverted, and keeping the key out of it
+ * means a key rotation does not move every session in Redis.
+ */
+int
+sid_store_key(const struct sid *s, const char *prefix, char *out,
+    size_t outsz)
+{
+	unsigned char	 h[SID_HASH_BYTES];
+	char		 enc[B64URL_LEN(SID_HASH_BYTES) + 1];
+	size_t		 plen = strlen(prefix);
+
+	crypto_generichash(h, sizeof h, s->id, sizeof s->id, NULL, 0);
+	if (b64url_encode(enc, sizeof enc, h, sizeof h) != 0)
+		return -1;
+	if (plen + 3 + strlen(enc) + 2 > outsz)
+		return -1;
+	memcpy(out, prefix, plen);
+	memcpy(out + plen, "s:{", 3);
+	memcpy(out + plen + 3, enc, strlen(enc));
+	memcpy(out + plen + 3 + strlen(enc), "}", 2);
+	return 0;
+}

@@ -1,0 +1,331 @@
+/*
+ * worker.c - the FastCGI responder: threads, the accept loop, reading a
+ * request from libfcgi, and the SIGTERM drain (see worker.h).
+ *
+ * Shutting down. The listening socket is shared with sibling processes
+ * (spawn-fcgi forks several onto one socket), so it must not be shut down:
+ * that would stop them too. Instead the main thread marks the shutdown and
+ * interrupts every thread that is waiting for work (in accept(), or on a
+ * kept-alive connection between requests) with SIGUSR2, whose handler does
+ * nothing but make the blocking call return. A thread in the middle of a
+ * request is never interrupted: it finishes, sees the mark and leaves.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "config.h"
+#include "keyring.h"
+#include "log.h"
+#include "oom.h"
+#include "request.h"
+#include "store.h"
+#include "worker.h"
+
+enum thread_state {
+	THREAD_WAITING,		/* in FCGX_Accept_r */
+	THREAD_BUSY,		/* handling a request */
+	THREAD_DONE,
+};
+
+struct worker_thread {
+	pthread_t		 tid;
+	struct thread_ctx	 ctx;
+	FCGX_Request		 req;
+	int			 listen_fd;
+	_Atomic int		 state;
+};
+
+static atomic_int	stopping;
+
+static void
+wakeup_handler(int sig)
+{
+	(void)sig;	/* only here to interrupt a blocking call */
+}
+
+static int64_t
+now_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *
+fcgi_param(void *ctx, const char *name)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+}
+
+static void
+fcgi_write(void *ctx, const char *data, size_t len)
+{
+	FCGX_Request	*req = ctx;
+
+	if (FCGX_PutStr(data, (int)len, req->out) != (int)len)
+		log_event("info", "client went away before the response "
+		    "was written");
+}
+
+/* Strict decimal Content-Length; -1 when absent is fine, -2 when bad. */
+static long long
+content_length(const char *s)
+{
+	long long	 n = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || n > (LLONG_MAX - 9) / 10)
+			return -2;
+		n = n * 10 + (*s - '0');
+	}
+	return n;
+}
+
+/*
+ * Reads the FastCGI parameters and body into r's input. On a bad or too
+ * large body it answers (413, 400) itself and returns -1; the connection is
+ * then closed after the response rather than reused with unread input.
+ */
+static int
+read_input(struct worker_thread *w, struct req_input *in)
+{
+	FCGX_Request	*req = &w->req;
+	struct arena	*a = &w->ctx.arena;
+	const char	*uri, *q;
+	char		*body;
+	long long	 len;
+	int		 got;
+
+	memset(in, 0, sizeof *in);
+	in->method = fcgi_param(req, "REQUEST_METHOD");
+	if (in->method == NULL)
+		in->method = "GET";
+	in->path = fcgi_param(req, "DOCUMENT_URI");
+	if (in->path == NULL && (uri = fcgi_param(req, "REQUEST_URI")) != NULL) {
+		q = strchr(uri, '?');
+		in->path = q ? arena_strndup(a, uri, (size_t)(q - uri)) : uri;
+	}
+	if (in->path == NULL || in->path[0] == '\0')
+		in->path = "/";
+	in->query = fcgi_param(req, "QUERY_STRING");
+	in->cookie = fcgi_param(req, "HTTP_COOKIE");
+	in->content_type = fcgi_param(req, "CONTENT_TYPE");
+	in->csrf_header = fcgi_param(req, "HTTP_X_CSRF_TOKEN");
+	in->param = fcgi_param;
+	in->param_ctx = req;
+
+	len = content_length(fcgi_param(req, "CONTENT_LENGTH"));
+	if (len == -1 || len == 0)
+		return 0;
+	if (len == -2)
+		return 400;
+	if (len > w->ctx.cfg->max_body)
+		return 413;
+	body = arena_alloc(a, (size_t)len + 1);
+	got = FCGX_GetStr(body, (int)len, req->in);
+	if (got != len)
+		return 400;
+	body[len] = '\0';
+	in->body = body;
+	in->body_len = (size_t)len;
+	return 0;
+}
+
+static void
+serve(struct worker_thread *w)
+{
+	struct shoal_req	 r;
+	struct req_input	 in;
+	int64_t			 start = now_us();
+	int			 bad;
+
+	bad = read_input(w, &in);
+	req_init(&r, &w->ctx, &in);
+	if (bad == 413) {
+		log_event("info", "rejected: body over %ld bytes",
+		    w->ctx.cfg->max_body);
+		shoal_error(&r, 413, "request body too large");
+	} else if (bad != 0)
+		shoal_error(&r, 400, "bad request body");
+	else
+		req_handle(&r);
+	if (bad != 0)
+		w->req.keepConnection = 0;
+	req_flush(&r, fcgi_write, &w->req);
+	log_request(in.method, in.path, r.status, now_us() - start, w->ctx.id);
+	arena_reset(&w->ctx.arena);
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct worker_thread	*w = arg;
+	sigset_t		 set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	while (!atomic_load(&stopping)) {
+		atomic_store(&w->state, THREAD_WAITING);
+		if (atomic_load(&stopping) || FCGX_Accept_r(&w->req) < 0)
+			break;
+		atomic_store(&w->state, THREAD_BUSY);
+		serve(w);
+		FCGX_Finish_r(&w->req);
+	}
+	FCGX_Free(&w->req, 1);
+	log_thread_done();
+	atomic_store(&w->state, THREAD_DONE);
+	return NULL;
+}
+
+static int
+open_listener(const char *listen)
+{
+	int	 fd, type;
+	socklen_t len = sizeof type;
+
+	if (listen == NULL) {
+		/* spawn-fcgi hands us the socket as fd 0. */
+		if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+			fprintf(stderr, "shoal: fd 0 is not a socket: start "
+			    "with spawn-fcgi or give --listen HOST:PORT\n");
+			return -1;
+		}
+		return 0;
+	}
+	if ((fd = FCGX_OpenSocket(listen, 1024)) < 0) {
+		fprintf(stderr, "shoal: --listen %s: cannot listen there\n",
+		    listen);
+		return -1;
+	}
+	return fd;
+}
+
+/* Waits for SIGTERM or SIGINT, then drains. */
+static void
+wait_and_drain(struct worker_thread *w, long n, long drain_seconds)
+{
+	sigset_t	 set;
+	int		 sig = 0, i, left;
+	int64_t		 deadline;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+		;
+	log_event("info", "signal %d: finishing requests in flight", sig);
+	atomic_store(&stopping, 1);
+	FCGX_ShutdownPending();
+	deadline = now_us() + (int64_t)drain_seconds * 1000000;
+	do {
+		left = 0;
+		for (i = 0; i < n; i++) {
+			int	 st = atomic_load(&w[i].state);
+
+			if (st == THREAD_DONE)
+				continue;
+			left++;
+			if (st == THREAD_WAITING)
+				pthread_kill(w[i].tid, SIGUSR2);
+		}
+		if (left > 0)
+			usleep(20000);
+	} while (left > 0 && now_us() < deadline);
+	if (left > 0) {
+		log_event("warn", "%d threads still busy after %ld s; exiting",
+		    left, drain_seconds);
+		exit(0);
+	}
+}
+
+int
+worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
+{
+	struct worker_thread	*w;
+	struct sigaction	 sa;
+	sigset_t		 set;
+	char			 host[64], id[128];
+	int			 fd;
+	long			 i;
+
+	if ((fd = open_listener(listen)) < 0)
+		return 2;
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "shoal: cannot initialise libfcgi\n");
+		return 1;
+	}
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	snprintf(id, sizeof id, "%s:%ld", host, (long)getpid());
+	log_init(id);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = wakeup_handler;		/* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	/* Threads inherit this mask: only the main thread takes signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	w = xcalloc((size_t)cfg->threads, sizeof *w);
+	for (i = 0; i < cfg->threads; i++) {
+		w[i].ctx.id = (unsigned)i;
+		w[i].ctx.cfg = cfg;
+		w[i].ctx.keys = keys;
+		w[i].ctx.store = store_new(cfg);
+		arena_init(&w[i].ctx.arena);
+		buf_init(&w[i].ctx.headers);
+		buf_init(&w[i].ctx.body);
+		w[i].listen_fd = fd;
+		if (FCGX_InitRequest(&w[i].req, fd,
+		    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+			fprintf(stderr, "shoal: cannot set up a request\n");
+			return 1;
+		}
+		atomic_store(&w[i].state, THREAD_WAITING);
+		if ((errno = pthread_create(&w[i].tid, NULL, thread_main,
+		    &w[i])) != 0) {
+			fprintf(stderr, "shoal: cannot start thread: %s\n",
+			    strerror(errno));
+			return 1;
+		}
+	}
+	log_event("info", "ready: %ld threads, redis %s", cfg->threads,
+	    cfg->redis);
+	wait_and_drain(w, cfg->threads, cfg->drain_seconds);
+	for (i = 0; i < cfg->threads; i++) {
+		pthread_join(w[i].tid, NULL);
+		store_free(w[i].ctx.store);
+		arena_free(&w[i].ctx.arena);
+		buf_free(&w[i].ctx.headers);
+		buf_free(&w[i].ctx.body);
+	}
+	free(w);
+	log_event("info", "stopped");
+	return 0;
+}
