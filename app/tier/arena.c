@@ -106,7 +106,8 @@ arena_memdup(struct arena *a, const void *src, size_t n)
 {
 	void	*p = arena_alloc(a, n + 1);
 
-	memcpy(p, src, n);
+	if (n > 0)
+		memcpy(p, src, n);
 	((char *)p)[n] = '\0';
 	return p;
 }

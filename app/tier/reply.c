@@ -83,7 +83,7 @@ shoal_render(struct shoal_req *r, int status, const char *name,
 	const struct template	*page = templates_find(name);
 	const struct template	*layout = templates_find("layout");
 	struct page_globals	 g = { r, NULL };
-	struct buf		 content;
+	struct buf		*content = &r->t->scratch;
 
 	if (page == NULL) {
 		log_event("error", "no template called %s", name);
@@ -97,11 +97,10 @@ shoal_render(struct shoal_req *r, int status, const char *name,
 		template_render(page, &r->t->body, vars, resolve_global, &g);
 		return;
 	}
-	buf_init(&content);
-	template_render(page, &content, vars, resolve_global, &g);
-	g.content = buf_cstr(&content);
+	buf_reset(content);
+	template_render(page, content, vars, resolve_global, &g);
+	g.content = buf_cstr(content);
 	template_render(layout, &r->t->body, vars, resolve_global, &g);
-	buf_free(&content);
 }
 
 char *
@@ -110,18 +109,15 @@ shoal_render_fragment(struct shoal_req *r, const char *name,
 {
 	const struct template	*t = templates_find(name);
 	struct page_globals	 g = { r, NULL };
-	struct buf		 b;
-	char			*out;
+	struct buf		*b = &r->t->scratch;
 
 	if (t == NULL) {
 		log_event("error", "no template called %s", name);
 		return arena_strdup(&r->t->arena, "");
 	}
-	buf_init(&b);
-	template_render(t, &b, vars, resolve_global, &g);
-	out = arena_strdup(&r->t->arena, buf_cstr(&b));
-	buf_free(&b);
-	return out;
+	buf_reset(b);
+	template_render(t, b, vars, resolve_global, &g);
+	return arena_strndup(&r->t->arena, b->data, b->len);
 }
 
 void
@@ -188,27 +184,21 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 char *
 shoal_html_escape(struct shoal_req *r, const char *s)
 {
-	struct buf	 b;
-	char		*out;
+	struct buf	*b = &r->t->scratch;
 
-	buf_init(&b);
-	html_escape(&b, s, strlen(s));
-	out = arena_strdup(&r->t->arena, buf_cstr(&b));
-	buf_free(&b);
-	return out;
+	buf_reset(b);
+	html_escape(b, s, strlen(s));
+	return arena_strndup(&r->t->arena, b->data, b->len);
 }
 
 char *
 shoal_json_string(struct shoal_req *r, const char *s)
 {
-	struct buf	 b;
-	char		*out;
+	struct buf	*b = &r->t->scratch;
 
-	buf_init(&b);
-	json_string(&b, s, strlen(s));
-	out = arena_strdup(&r->t->arena, buf_cstr(&b));
-	buf_free(&b);
-	return out;
+	buf_reset(b);
+	json_string(b, s, strlen(s));
+	return arena_strndup(&r->t->arena, b->data, b->len);
 }
 
 static void

@@ -27,6 +27,7 @@ struct thread_ctx {
 	struct arena		 arena;		/* reset after each request */
 	struct buf		 headers;	/* reset after each request */
 	struct buf		 body;		/* reset after each request */
+	struct buf		 scratch;	/* for one call at a time */
 };
 
 /* The input of a request, as the FastCGI parameters give it. */

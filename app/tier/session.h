@@ -13,7 +13,13 @@
 
 struct shoal_req;
 
-#define SESSION_CAS_RETRIES	16
+/*
+ * Each conflict means another request's write landed, and each request
+ * writes once, so a request can only lose as often as other writers of the
+ * same session finish meanwhile. 64 covers a session hammered by dozens of
+ * parallel clients; past that the visitor gets 503 with Retry-After.
+ */
+#define SESSION_CAS_RETRIES	64
 
 /* Reads the cookie and loads the record. SHOAL_OK, or SHOAL_UNAVAILABLE. */
 enum shoal_status session_load(struct shoal_req *);

@@ -301,6 +301,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		arena_init(&w[i].ctx.arena);
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
+		buf_init(&w[i].ctx.scratch);
 		w[i].listen_fd = fd;
 		if (FCGX_InitRequest(&w[i].req, fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
@@ -324,6 +325,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		arena_free(&w[i].ctx.arena);
 		buf_free(&w[i].ctx.headers);
 		buf_free(&w[i].ctx.body);
+		buf_free(&w[i].ctx.scratch);
 	}
 	free(w);
 	log_event("info", "stopped");
