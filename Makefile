@@ -47,7 +47,7 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps run check unit integration clean
+.PHONY: all deps run check unit integration bench clean
 .SECONDARY:
 
 all: $(BUILD)/shoal
@@ -95,6 +95,11 @@ integration: all
 check: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory integration
+
+# Throughput and cost per request against the peers (../shared/peers);
+# see bench/README.md. Takes about half an hour; not part of check.
+bench: deps all
+	bench/run
 
 clean:
 	rm -rf build
