@@ -181,16 +181,32 @@ connect_store(struct store *s)
 
 /*
  * Sends one command and returns its reply, or NULL with the connection
- * dropped when Redis did not answer or answered with an error (logged).
+ * dropped when Redis did not answer.
+ *
+ * A connection that sat idle may have died meanwhile (Redis restarted, a
+ * failover); the first command on it finds out. An idempotent command is
+ * then sent once more on a fresh connection, so a Redis restart does not
+ * cost each thread a failed request. A write is not: it may have been
+ * applied before the connection broke.
  */
 static redisReply *
-command(struct store *s, int argc, const char **argv, const size_t *lens)
+command(struct store *s, int argc, const char **argv, const size_t *lens,
+    int idempotent)
 {
 	redisReply	*r;
+	int		 reused = s->c != NULL;
 
 	if (connect_store(s) != 0)
 		return NULL;
 	r = redisCommandArgv(s->c, argc, argv, lens);
+	if (r == NULL && reused && idempotent &&
+	    (s->c->err == REDIS_ERR_EOF || s->c->err == REDIS_ERR_IO)) {
+		drop(s, s->c->errstr);
+		s->retry_at_ms = 0;
+		if (connect_store(s) != 0)
+			return NULL;
+		r = redisCommandArgv(s->c, argc, argv, lens);
+	}
 	if (r == NULL) {
 		drop(s, s->c->errstr[0] ? s->c->errstr : "no reply");
 		return NULL;
@@ -215,7 +231,7 @@ error_reply(struct store *s, redisReply *r, const char *what)
  */
 static redisReply *
 script(struct store *s, enum script_id id, int nargs, const char **args,
-    const size_t *lens)
+    const size_t *lens, int idempotent)
 {
 	const char	*argv[8];
 	size_t		 argl[8];
@@ -234,7 +250,7 @@ script(struct store *s, enum script_id id, int nargs, const char **args,
 		argv[3 + i] = args[i];
 		argl[3 + i] = lens[i];
 	}
-	if ((r = command(s, 3 + nargs, argv, argl)) == NULL)
+	if ((r = command(s, 3 + nargs, argv, argl, idempotent)) == NULL)
 		return NULL;
 	if (r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
@@ -243,7 +259,7 @@ script(struct store *s, enum script_id id, int nargs, const char **args,
 		argl[0] = 4;
 		argv[1] = script_src[id];
 		argl[1] = strlen(script_src[id]);
-		if ((r = command(s, 3 + nargs, argv, argl)) == NULL)
+		if ((r = command(s, 3 + nargs, argv, argl, idempotent)) == NULL)
 			return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR)
@@ -262,7 +278,7 @@ enum store_result
 store_ping(struct store *s)
 {
 	const char	*argv[] = { "PING" };
-	redisReply	*r = command(s, 1, argv, NULL);
+	redisReply	*r = command(s, 1, argv, NULL, 1);
 	int		 ok;
 
 	if (r == NULL)
@@ -289,7 +305,7 @@ store_session_load(struct store *s, struct arena *a, const char *key,
 	args[0] = key, lens[0] = strlen(key);
 	args[1] = below, lens[1] = strlen(below);
 	args[2] = idle, lens[2] = strlen(idle);
-	if ((r = script(s, SCRIPT_LOAD, 3, args, lens)) == NULL)
+	if ((r = script(s, SCRIPT_LOAD, 3, args, lens, 1)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_STRING)
 		copy_value(a, r, out);
@@ -315,7 +331,7 @@ store_session_cas(struct store *s, struct arena *a, const char *key,
 	args[1] = (const char *)old->data, lens[1] = old->len;
 	args[2] = data, lens[2] = len;
 	args[3] = ttl, lens[3] = strlen(ttl);
-	if ((r = script(s, SCRIPT_CAS, 4, args, lens)) == NULL)
+	if ((r = script(s, SCRIPT_CAS, 4, args, lens, 0)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_STRING) {
 		copy_value(a, r, cur);
@@ -342,7 +358,7 @@ set_nx(struct store *s, const char *key, const void *data, size_t len,
 	snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
 	argl[0] = 3, argl[1] = strlen(key), argl[2] = len, argl[3] = 2;
 	argl[4] = 2, argl[5] = strlen(ttl);
-	if ((r = command(s, argc, argv, argl)) == NULL)
+	if ((r = command(s, argc, argv, argl, 0)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_ERROR)
 		return error_reply(s, r, "SET"), STORE_DOWN;
@@ -368,7 +384,7 @@ enum store_result
 store_del(struct store *s, const char *key)
 {
 	const char	*argv[] = { "DEL", key };
-	redisReply	*r = command(s, 2, argv, NULL);
+	redisReply	*r = command(s, 2, argv, NULL, 1);
 
 	if (r == NULL)
 		return STORE_DOWN;
@@ -383,7 +399,7 @@ store_get(struct store *s, struct arena *a, const char *key,
     struct store_value *out)
 {
 	const char	*argv[] = { "GET", key };
-	redisReply	*r = command(s, 2, argv, NULL);
+	redisReply	*r = command(s, 2, argv, NULL, 1);
 	enum store_result rc = STORE_OK;
 
 	if (r == NULL)
