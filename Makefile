@@ -42,6 +42,11 @@ TEMPLATES   := $(wildcard app/example/templates/*.html)
 TEMPLATES_O := $(BUILD)/obj/gen/templates.o
 LIBTIER     := $(BUILD)/libshoal.a
 
+# Assets, fingerprinted for the CDN origin. Always in build/static, whatever
+# the build flavour: the stack serves them from there.
+STATIC_SRC  := $(wildcard app/example/static/*)
+STATIC_OUT  := build/static
+
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -50,7 +55,7 @@ VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 .PHONY: all deps run check unit integration bench clean
 .SECONDARY:
 
-all: $(BUILD)/shoal
+all: $(BUILD)/shoal $(STATIC_OUT)/manifest
 
 deps:
 	@tools/deps
@@ -62,6 +67,10 @@ $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 $(BUILD)/gen/templates.c: $(TEMPLATES) tools/embed
 	@mkdir -p $(dir $@)
 	tools/embed $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+
+$(STATIC_OUT)/manifest: $(STATIC_SRC) tools/fingerprint
+	rm -rf $(STATIC_OUT)
+	tools/fingerprint app/example/static $(STATIC_OUT)
 
 # Generated code is compiled without -Werror: we do not own its warnings.
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(PROTO_H)

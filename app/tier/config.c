@@ -51,6 +51,8 @@ static const struct config_entry entries[] = {
 	  "1: cookies only over HTTPS (Secure); 0 for plain-HTTP development" },
 	{ "SHOAL_STATIC_BASE", STR(static_base), 0, 1024, "/static",
 	  "URL prefix of the CDN origin that serves the assets" },
+	{ "SHOAL_ASSET_MANIFEST", STR(asset_manifest), 0, 4096, "",
+	  "manifest of fingerprinted assets (build/static/manifest)" },
 	{ "SHOAL_MAX_BODY", INT(max_body), 0, 16777216, "65536",
 	  "largest request body accepted, in bytes (larger: 413)" },
 	{ "SHOAL_MAX_COOKIE", INT(max_cookie), 256, 65536, "4096",
@@ -227,6 +229,7 @@ config_free(struct config *cfg)
 	free(cfg->cookie_name);
 	free(cfg->static_base);
 	free(cfg->key_prefix);
+	free(cfg->asset_manifest);
 	free(cfg->session_cookie);
 	free(cfg->csrf_cookie);
 	memset(cfg, 0, sizeof *cfg);

@@ -29,6 +29,7 @@ struct config {
 	long	 served_by;		/* 0 or 1: X-Served-By header */
 	long	 redis_timeout_ms;	/* per command */
 	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
+	char	*asset_manifest;	/* path; "" for none */
 
 	/* Derived: the cookie names in effect. With Secure they carry the
 	 * __Host- prefix, which browsers only accept from HTTPS, for Path=/

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "assets.h"
 #include "config.h"
 #include "keyring.h"
 #include "log.h"
@@ -134,6 +135,13 @@ serve(const struct config *cfg, const char *listen)
 		snprintf(line, sizeof line, "SHOAL_KEYRING: %s", err);
 		return bad_config(line);
 	}
+	if (assets_load(cfg->asset_manifest, err, sizeof err) != 0) {
+		char	 line[600];
+
+		snprintf(line, sizeof line, "SHOAL_ASSET_MANIFEST: %s", err);
+		keyring_free(&keys);
+		return bad_config(line);
+	}
 	if (templates_load(err, sizeof err) != 0) {
 		fprintf(stderr, "shoal: %s\n", err);
 		keyring_free(&keys);
@@ -141,6 +149,7 @@ serve(const struct config *cfg, const char *listen)
 	}
 	rc = worker_run(cfg, &keys, listen);
 	templates_free();
+	assets_free();
 	keyring_free(&keys);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "assets.h"
 #include "config.h"
 #include "csrf.h"
 #include "html.h"
@@ -64,7 +65,13 @@ static const char *
 resolve_global(void *ctx, const char *name, size_t len)
 {
 	struct page_globals	*g = ctx;
+	const char		*fp;
 
+	if (len > 1 && name[0] == '@') {
+		fp = assets_name(name + 1, len - 1);
+		return shoal_printf(g->r, "%s/%.*s", g->r->t->cfg->static_base,
+		    fp ? (int)strlen(fp) : (int)len - 1, fp ? fp : name + 1);
+	}
 	if (is(name, len, "static"))
 		return g->r->t->cfg->static_base;
 	if (is(name, len, "user"))

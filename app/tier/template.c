@@ -44,10 +44,11 @@ struct template {
 };
 
 static int
-name_char(char c)
+name_char(char c, int asset)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '_';
+	    (c >= '0' && c <= '9') || c == '_' ||
+	    (asset && (c == '.' || c == '-'));
 }
 
 static int
@@ -104,6 +105,10 @@ template_parse(const char *name, const char *text, size_t len, char *err,
 		case '/':
 			kind = PART_END;
 			break;
+		case '@':	/* an asset: the name keeps its '@' */
+			kind = PART_VAR;
+			n--;
+			break;
 		default:
 			kind = PART_VAR;
 			n--;
@@ -111,9 +116,11 @@ template_parse(const char *name, const char *text, size_t len, char *err,
 		n++;
 		if (n == close || (size_t)(close - n) > TEMPLATE_MAX_NAME)
 			goto bad_name;
-		for (i = 0; n + i < close; i++)
-			if (!name_char(n[i]))
+		for (i = (*n == '@'); n + i < close; i++)
+			if (!name_char(n[i], *n == '@'))
 				goto bad_name;
+		if (*n == '@' && close - n == 1)
+			goto bad_name;
 		if (kind == PART_END) {
 			struct part *o;
 

@@ -5,8 +5,10 @@
  * Syntax: {{name}} is replaced by the variable's value, HTML-escaped;
  * {{&name}} inserts it as it is (for fragments the handler escaped itself).
  * {{#name}}...{{/name}} keeps what is inside only when name is set and not
- * empty; {{^name}}...{{/name}} only when it is not. A variable that is not
- * given renders as nothing. If a template called
+ * empty; {{^name}}...{{/name}} only when it is not. {{@style.css}} is the
+ * URL of an asset (its name may also hold '.' and '-'), resolved like a
+ * variable called "@style.css". A variable that is not given renders as
+ * nothing. If a template called
  * "layout" exists, every other page is rendered into its {{&content}}.
  */
 #ifndef TEMPLATE_H
