@@ -35,6 +35,13 @@ struct config_entry {
 static const struct config_entry entries[] = {
 	{ "SHOAL_REDIS", STR(redis), 1, 4096, "127.0.0.1:6379",
 	  "Redis address: HOST:PORT, or the path of a unix socket" },
+	{ "SHOAL_REDIS_REPLICA", STR(redis_replica), 0, 4096, "",
+	  "a replica to read user records from (HOST:PORT); empty: none" },
+	{ "SHOAL_SENTINELS", STR(sentinels), 0, 4096, "",
+	  "Sentinels to ask for the primary (HOST:PORT,...); overrides "
+	  "SHOAL_REDIS" },
+	{ "SHOAL_SENTINEL_MASTER", STR(sentinel_master), 1, 128, "shoal",
+	  "the name Sentinel knows the primary by" },
 	{ "SHOAL_REDIS_PASSWORD", STR(redis_password), 0, 512, "",
 	  "password for Redis AUTH (empty: none)" },
 	{ "SHOAL_KEYRING", STR(keyring), 0, 4096, "",
@@ -124,38 +131,80 @@ set_entry(struct config *cfg, const struct config_entry *e, const char *v,
 	return -1;
 }
 
-/* Splits cfg->redis into a socket path or a host and a port. */
+/*
+ * Parses "HOST:PORT", "[V6]:PORT" or "/socket/path" (when sockets are
+ * allowed) into a. Returns 0, or -1 with a line naming var in err.
+ */
 static int
-split_redis(struct config *cfg, char *err, size_t errsz)
+parse_addr(struct redis_addr *a, const char *var, const char *s,
+    size_t len, int socket_ok, char *err, size_t errsz)
 {
-	const char	*colon;
-	long		 port;
+	char	*text = xmalloc(len + 1), *colon;
+	long	 port;
+	size_t	 n;
 
-	if (cfg->redis[0] == '/') {
-		cfg->redis_socket = xstrdup(cfg->redis);
+	memcpy(text, s, len);
+	text[len] = '\0';
+	memset(a, 0, sizeof *a);
+	if (text[0] == '/' && socket_ok) {
+		a->socket = text;
 		return 0;
 	}
-	colon = strrchr(cfg->redis, ':');
-	if (colon == NULL || colon == cfg->redis ||
+	colon = strrchr(text, ':');
+	if (colon == NULL || colon == text ||
 	    parse_long(colon + 1, &port) != 0 || port < 1 || port > 65535) {
-		snprintf(err, errsz, "SHOAL_REDIS: \"%s\" is not HOST:PORT "
-		    "or an absolute socket path", cfg->redis);
+		snprintf(err, errsz, "%s: \"%s\" is not HOST:PORT%s", var, text,
+		    socket_ok ? " or an absolute socket path" : "");
+		free(text);
 		return -1;
 	}
-	cfg->redis_port = (int)port;
-	cfg->redis_host = xstrdup(cfg->redis);
-	cfg->redis_host[colon - cfg->redis] = '\0';
-	/* [::1]:6379 */
-	if (cfg->redis_host[0] == '[') {
-		size_t	 n = strlen(cfg->redis_host);
-
-		if (n < 3 || cfg->redis_host[n - 1] != ']') {
-			snprintf(err, errsz, "SHOAL_REDIS: bad IPv6 address "
-			    "\"%s\"", cfg->redis);
+	*colon = '\0';
+	a->port = (int)port;
+	a->host = text;
+	if (text[0] == '[') {		/* [::1]:6379 */
+		n = strlen(text);
+		if (n < 3 || text[n - 1] != ']') {
+			snprintf(err, errsz, "%s: bad IPv6 address in \"%.*s\"",
+			    var, (int)len, s);
+			free(text);
+			a->host = NULL;
 			return -1;
 		}
-		memmove(cfg->redis_host, cfg->redis_host + 1, n - 2);
-		cfg->redis_host[n - 2] = '\0';
+		memmove(text, text + 1, n - 2);
+		text[n - 2] = '\0';
+	}
+	return 0;
+}
+
+static void
+free_addr(struct redis_addr *a)
+{
+	free(a->host);
+	free(a->socket);
+	memset(a, 0, sizeof *a);
+}
+
+static int
+parse_sentinels(struct config *cfg, char *err, size_t errsz)
+{
+	const char	*p = cfg->sentinels, *comma;
+	size_t		 len;
+
+	while (*p != '\0') {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (cfg->nsentinels == CONFIG_MAX_SENTINELS) {
+			snprintf(err, errsz, "SHOAL_SENTINELS: more than %d",
+			    CONFIG_MAX_SENTINELS);
+			return -1;
+		}
+		if (parse_addr(&cfg->sentinel_addr[cfg->nsentinels],
+		    "SHOAL_SENTINELS", p, len, 0, err, errsz) != 0)
+			return -1;
+		cfg->nsentinels++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
 	}
 	return 0;
 }
@@ -179,7 +228,14 @@ config_load(struct config *cfg, char *err, size_t errsz)
 		if (set_entry(cfg, e, v, err, errsz) != 0)
 			goto fail;
 	}
-	if (split_redis(cfg, err, errsz) != 0)
+	if (parse_addr(&cfg->redis_addr, "SHOAL_REDIS", cfg->redis,
+	    strlen(cfg->redis), 1, err, errsz) != 0)
+		goto fail;
+	if (cfg->redis_replica[0] != '\0' && parse_addr(&cfg->replica_addr,
+	    "SHOAL_REDIS_REPLICA", cfg->redis_replica,
+	    strlen(cfg->redis_replica), 1, err, errsz) != 0)
+		goto fail;
+	if (parse_sentinels(cfg, err, errsz) != 0)
 		goto fail;
 	if (cfg->session_idle > cfg->session_max) {
 		snprintf(err, errsz, "SHOAL_SESSION_IDLE: %ld is longer than "
@@ -218,9 +274,16 @@ fail:
 void
 config_free(struct config *cfg)
 {
+	int	 i;
+
 	free(cfg->redis);
-	free(cfg->redis_host);
-	free(cfg->redis_socket);
+	free_addr(&cfg->redis_addr);
+	free(cfg->redis_replica);
+	free_addr(&cfg->replica_addr);
+	free(cfg->sentinels);
+	for (i = 0; i < cfg->nsentinels; i++)
+		free_addr(&cfg->sentinel_addr[i]);
+	free(cfg->sentinel_master);
 	if (cfg->redis_password != NULL) {
 		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
 		free(cfg->redis_password);

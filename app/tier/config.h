@@ -10,11 +10,24 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#define CONFIG_MAX_SENTINELS	8
+
+/* Where a Redis (or Sentinel) listens: a host and port, or a socket path. */
+struct redis_addr {
+	char	*host;			/* NULL for a unix socket */
+	int	 port;
+	char	*socket;		/* NULL for TCP */
+};
+
 struct config {
 	char	*redis;			/* host:port or /path.sock */
-	char	*redis_host;		/* split from redis; NULL for a socket */
-	int	 redis_port;
-	char	*redis_socket;
+	struct redis_addr redis_addr;	/* split from redis */
+	char	*redis_replica;		/* host:port, "" for none */
+	struct redis_addr replica_addr;
+	char	*sentinels;		/* host:port,host:port...; "" for none */
+	struct redis_addr sentinel_addr[CONFIG_MAX_SENTINELS];
+	int	 nsentinels;
+	char	*sentinel_master;	/* name Sentinel knows the primary by */
 	char	*redis_password;
 	char	*keyring;		/* path */
 	long	 threads;

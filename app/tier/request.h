@@ -23,7 +23,8 @@ struct thread_ctx {
 	unsigned		 id;
 	const struct config	*cfg;
 	const struct keyring	*keys;
-	struct store		*store;
+	struct store		*store;		/* the primary */
+	struct store		*replica;	/* NULL when none is set */
 	struct arena		 arena;		/* reset after each request */
 	struct buf		 headers;	/* reset after each request */
 	struct buf		 body;		/* reset after each request */

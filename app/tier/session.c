@@ -235,8 +235,8 @@ shoal_login(struct shoal_req *r, const char *name, const char *password)
 {
 	enum shoal_status	 rc;
 
-	rc = user_verify(r->t->store, &r->t->arena, r->t->cfg->key_prefix,
-	    name, password);
+	rc = user_verify(r->t->store, r->t->replica, &r->t->arena,
+	    r->t->cfg->key_prefix, name, password);
 	if (rc != SHOAL_OK)
 		return rc;
 	return start_session(r, name);

@@ -50,9 +50,13 @@ static const char *const script_src[NSCRIPTS] = { load_lua, cas_lua };
 
 struct store {
 	const struct config	*cfg;
+	const struct redis_addr	*fixed;		/* NULL: ask Sentinel */
+	int			 primary;	/* needs scripts, must be master */
+	int			 sentinel;	/* the one that answered last */
 	redisContext		*c;
 	char			 sha[NSCRIPTS][41];
 	int64_t			 retry_at_ms;	/* no reconnect before this */
+	int			 failures;	/* connects failed in a row */
 };
 
 static int64_t
@@ -70,7 +74,40 @@ store_new(const struct config *cfg)
 	struct store	*s = xcalloc(1, sizeof *s);
 
 	s->cfg = cfg;
+	s->primary = 1;
+	s->fixed = cfg->nsentinels > 0 ? NULL : &cfg->redis_addr;
 	return s;
+}
+
+struct store *
+store_new_replica(const struct config *cfg)
+{
+	struct store	*s;
+
+	if (cfg->replica_addr.host == NULL && cfg->replica_addr.socket == NULL)
+		return NULL;
+	s = xcalloc(1, sizeof *s);
+	s->cfg = cfg;
+	s->fixed = &cfg->replica_addr;
+	return s;
+}
+
+/*
+ * After a failed connect, the next try waits STORE_RECONNECT_MS, doubling
+ * with each failure in a row up to STORE_RECONNECT_MAX_MS: a dead Redis
+ * costs nothing per request, and a failover is followed within a second.
+ */
+static void
+backoff(struct store *s)
+{
+	int64_t	 wait = STORE_RECONNECT_MS;
+	int	 i;
+
+	for (i = 1; i < s->failures && wait < STORE_RECONNECT_MAX_MS; i++)
+		wait *= 2;
+	if (wait > STORE_RECONNECT_MAX_MS)
+		wait = STORE_RECONNECT_MAX_MS;
+	s->retry_at_ms = now_ms() + wait;
 }
 
 static void
@@ -81,7 +118,8 @@ drop(struct store *s, const char *why)
 		redisFree(s->c);
 		s->c = NULL;
 	}
-	s->retry_at_ms = now_ms() + STORE_RECONNECT_MS;
+	s->failures++;
+	backoff(s);
 }
 
 void
@@ -117,43 +155,111 @@ setup_command(struct store *s, redisReply **out, int argc, const char **argv)
 	return 0;
 }
 
+static struct timeval
+timeout_tv(const struct config *cfg)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = cfg->redis_timeout_ms / 1000;
+	tv.tv_usec = (cfg->redis_timeout_ms % 1000) * 1000;
+	return tv;
+}
+
+static redisContext *
+connect_addr(const struct config *cfg, const char *host, int port,
+    const char *socket_path)
+{
+	struct timeval	 tv = timeout_tv(cfg);
+	redisContext	*c;
+
+	if (socket_path != NULL)
+		c = redisConnectUnixWithTimeout(socket_path, tv);
+	else
+		c = redisConnectWithTimeout(host, port, tv);
+	if (c == NULL)
+		oom();
+	if (c->err == 0 && redisSetTimeout(c, tv) != REDIS_OK)
+		c->err = REDIS_ERR_IO;
+	return c;
+}
+
 /*
- * Connects, authenticates and loads the scripts. A failure leaves no
- * connection and blocks reconnecting for STORE_RECONNECT_MS, so while Redis
- * is down each request fails at once instead of waiting on a connect.
+ * Asks the Sentinels, starting with the one that answered last, where the
+ * primary is. Returns 0 and fills host (and port), or -1 when none knows.
+ */
+static int
+ask_sentinel(struct store *s, char *host, size_t hostsz, int *port)
+{
+	const struct config	*cfg = s->cfg;
+	const struct redis_addr	*a;
+	redisContext		*c;
+	redisReply		*r;
+	int			 i, k, found = 0;
+
+	for (i = 0; i < cfg->nsentinels && !found; i++) {
+		k = (s->sentinel + i) % cfg->nsentinels;
+		a = &cfg->sentinel_addr[k];
+		c = connect_addr(cfg, a->host, a->port, NULL);
+		if (c->err) {
+			redisFree(c);
+			continue;
+		}
+		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+		    cfg->sentinel_master);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    r->element[0]->len < hostsz) {
+			memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+			*port = atoi(r->element[1]->str);
+			found = *port > 0 && *port <= 65535;
+			s->sentinel = k;
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	if (!found)
+		log_event("warn", "no Sentinel knows the primary \"%s\"",
+		    cfg->sentinel_master);
+	return found ? 0 : -1;
+}
+
+/*
+ * Connects, authenticates and, for the primary, checks that the node really
+ * is the primary (Sentinel may still name a node that was just demoted) and
+ * loads the scripts. A failure leaves no connection and backs off.
  */
 static int
 connect_store(struct store *s)
 {
 	const struct config	*cfg = s->cfg;
-	struct timeval		 tv;
+	char			 host[256];
+	int			 port, i;
 	redisReply		*r;
 	const char		*argv[3];
-	int			 i;
 
 	if (s->c != NULL)
 		return 0;
 	if (now_ms() < s->retry_at_ms)
 		return -1;
-	tv.tv_sec = cfg->redis_timeout_ms / 1000;
-	tv.tv_usec = (cfg->redis_timeout_ms % 1000) * 1000;
-	if (cfg->redis_socket != NULL)
-		s->c = redisConnectUnixWithTimeout(cfg->redis_socket, tv);
-	else
-		s->c = redisConnectWithTimeout(cfg->redis_host,
-		    cfg->redis_port, tv);
-	if (s->c == NULL)
-		oom();
-	if (s->c->err) {
-		log_event("warn", "redis connect to %s failed: %s", cfg->redis,
-		    s->c->errstr);
-		redisFree(s->c);
-		s->c = NULL;
-		s->retry_at_ms = now_ms() + STORE_RECONNECT_MS;
+	if (s->fixed != NULL)
+		s->c = connect_addr(cfg, s->fixed->host, s->fixed->port,
+		    s->fixed->socket);
+	else if (ask_sentinel(s, host, sizeof host, &port) == 0)
+		s->c = connect_addr(cfg, host, port, NULL);
+	else {
+		s->failures++;
+		backoff(s);
 		return -1;
 	}
-	if (redisSetTimeout(s->c, tv) != REDIS_OK) {
-		drop(s, "cannot set timeout");
+	if (s->c->err) {
+		log_event("warn", "redis connect failed: %s", s->c->errstr);
+		redisFree(s->c);
+		s->c = NULL;
+		s->failures++;
+		backoff(s);
 		return -1;
 	}
 	if (cfg->redis_password[0] != '\0') {
@@ -161,6 +267,23 @@ connect_store(struct store *s)
 		argv[1] = cfg->redis_password;
 		if (setup_command(s, NULL, 2, argv) != 0)
 			return -1;
+	}
+	if (!s->primary) {
+		s->failures = 0;
+		return 0;
+	}
+	if (s->fixed == NULL) {
+		argv[0] = "ROLE";
+		if (setup_command(s, &r, 1, argv) != 0)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    strcmp(r->element[0]->str, "master") != 0) {
+			freeReplyObject(r);
+			drop(s, "the node Sentinel named is not the primary");
+			return -1;
+		}
+		freeReplyObject(r);
 	}
 	for (i = 0; i < NSCRIPTS; i++) {
 		argv[0] = "SCRIPT";
@@ -176,6 +299,7 @@ connect_store(struct store *s)
 		memcpy(s->sha[i], r->str, 41);
 		freeReplyObject(r);
 	}
+	s->failures = 0;
 	return 0;
 }
 
@@ -203,6 +327,7 @@ command(struct store *s, int argc, const char **argv, const size_t *lens,
 	    (s->c->err == REDIS_ERR_EOF || s->c->err == REDIS_ERR_IO)) {
 		drop(s, s->c->errstr);
 		s->retry_at_ms = 0;
+		s->failures = 0;
 		if (connect_store(s) != 0)
 			return NULL;
 		r = redisCommandArgv(s->c, argc, argv, lens);

@@ -11,9 +11,14 @@
  * recreates a record that was deleted, and on a conflict returns the current
  * record so the caller can re-apply its change without another read.
  *
- * Errors: STORE_DOWN means Redis did not answer in time or the connection
- * broke; the connection is dropped and the next call reconnects, at most
- * once per STORE_RECONNECT_MS so a dead Redis costs nothing per request.
+ * Errors: STORE_DOWN means Redis did not answer in time, the connection
+ * broke or Redis answered with an error (READONLY after a failover, say);
+ * the connection is dropped and a later call reconnects, waiting longer
+ * after each failure in a row (STORE_RECONNECT_MS up to
+ * STORE_RECONNECT_MAX_MS), so a dead Redis costs nothing per request.
+ *
+ * With Sentinels configured, each connect asks them where the primary is,
+ * so workers follow a failover by themselves.
  */
 #ifndef STORE_H
 #define STORE_H
@@ -24,7 +29,8 @@
 struct arena;
 struct config;
 
-#define STORE_RECONNECT_MS	250
+#define STORE_RECONNECT_MS	125	/* first wait after a failed connect */
+#define STORE_RECONNECT_MAX_MS	500	/* longest */
 
 enum store_result {
 	STORE_OK = 0,
@@ -36,7 +42,10 @@ enum store_result {
 
 struct store;
 
+/* The primary: fixed (SHOAL_REDIS) or found through Sentinel. */
 struct store	*store_new(const struct config *);
+/* The replica for reads of rarely changing records; NULL if none is set. */
+struct store	*store_new_replica(const struct config *);
 void		 store_free(struct store *);
 /* Connects if needed; STORE_OK when Redis answers PING. */
 enum store_result store_ping(struct store *);

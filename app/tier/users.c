@@ -106,17 +106,22 @@ make_dummy(void)
 }
 
 enum shoal_status
-user_verify(struct store *s, struct arena *a, const char *prefix,
-    const char *name, const char *password)
+user_verify(struct store *s, struct store *replica, struct arena *a,
+    const char *prefix, const char *name, const char *password)
 {
 	char			 key[128];
 	struct store_value	 v;
 	Shoal__User		*u = NULL;
+	enum store_result	 rc = STORE_MISSING;
 
 	if (!user_name_valid(name) || strlen(password) > USER_PASSWORD_MAX ||
 	    user_key(prefix, name, key, sizeof key) != 0)
 		return SHOAL_BAD_PASSWORD;
-	switch (store_get(s, a, key, &v)) {
+	if (replica != NULL)
+		rc = store_get(replica, a, key, &v);
+	if (rc != STORE_OK)
+		rc = store_get(s, a, key, &v);
+	switch (rc) {
 	case STORE_OK:
 		if ((u = record_user_decode(a, v.data, v.len)) == NULL)
 			log_event("error", "user record for a login does not "

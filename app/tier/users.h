@@ -26,8 +26,14 @@ int	user_key(const char *prefix, const char *name, char *out, size_t outsz)
 /* SHOAL_OK, SHOAL_TAKEN or SHOAL_UNAVAILABLE. */
 enum shoal_status user_create(struct store *, struct arena *, const char *prefix,
 	    const char *name, const char *password);
-/* SHOAL_OK, SHOAL_BAD_PASSWORD or SHOAL_UNAVAILABLE. */
-enum shoal_status user_verify(struct store *, struct arena *, const char *prefix,
-	    const char *name, const char *password);
+/*
+ * SHOAL_OK, SHOAL_BAD_PASSWORD or SHOAL_UNAVAILABLE. The record is read
+ * from the replica when there is one (NULL: none), and from the primary when
+ * the replica misses it or is down: a user who just signed up can sign in
+ * before the replica has caught up.
+ */
+enum shoal_status user_verify(struct store *primary, struct store *replica,
+	    struct arena *, const char *prefix, const char *name,
+	    const char *password);
 
 #endif

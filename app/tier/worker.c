@@ -298,6 +298,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		w[i].ctx.cfg = cfg;
 		w[i].ctx.keys = keys;
 		w[i].ctx.store = store_new(cfg);
+		w[i].ctx.replica = store_new_replica(cfg);
 		arena_init(&w[i].ctx.arena);
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
@@ -317,11 +318,12 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		}
 	}
 	log_event("info", "ready: %ld threads, redis %s", cfg->threads,
-	    cfg->redis);
+	    cfg->nsentinels > 0 ? "through Sentinel" : cfg->redis);
 	wait_and_drain(w, cfg->threads, cfg->drain_seconds);
 	for (i = 0; i < cfg->threads; i++) {
 		pthread_join(w[i].tid, NULL);
 		store_free(w[i].ctx.store);
+		store_free(w[i].ctx.replica);
 		arena_free(&w[i].ctx.arena);
 		buf_free(&w[i].ctx.headers);
 		buf_free(&w[i].ctx.body);
