@@ -15,6 +15,10 @@ void	page_logout_post(struct shoal_req *);
 void	page_cart(struct shoal_req *);
 void	page_cart_add(struct shoal_req *);
 void	page_cart_remove(struct shoal_req *);
+void	page_sessions(struct shoal_req *);
+void	page_sessions_revoke(struct shoal_req *);
+void	page_password(struct shoal_req *);
+void	page_password_post(struct shoal_req *);
 void	api_session(struct shoal_req *);
 void	api_cart_add(struct shoal_req *);
 

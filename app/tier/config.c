@@ -60,6 +60,12 @@ static const struct config_entry entries[] = {
 	  "URL prefix of the CDN origin that serves the assets" },
 	{ "SHOAL_ASSET_MANIFEST", STR(asset_manifest), 0, 4096, "",
 	  "manifest of fingerprinted assets (build/static/manifest)" },
+	{ "SHOAL_LOGIN_MAX_FAILS", INT(login_max_fails), 1, 1000, "5",
+	  "failed sign-ins per user name and address before 429" },
+	{ "SHOAL_LOGIN_WINDOW", INT(login_window), 1, 86400, "900",
+	  "seconds that failed sign-ins are counted for" },
+	{ "SHOAL_TRUSTED_PROXIES", STR(trusted_proxies), 0, 4096, "",
+	  "proxies whose X-Forwarded-For is believed (ADDR or CIDR, ...)" },
 	{ "SHOAL_MAX_BODY", INT(max_body), 0, 16777216, "65536",
 	  "largest request body accepted, in bytes (larger: 413)" },
 	{ "SHOAL_MAX_COOKIE", INT(max_cookie), 256, 65536, "4096",
@@ -293,6 +299,7 @@ config_free(struct config *cfg)
 	free(cfg->static_base);
 	free(cfg->key_prefix);
 	free(cfg->asset_manifest);
+	free(cfg->trusted_proxies);
 	free(cfg->session_cookie);
 	free(cfg->csrf_cookie);
 	memset(cfg, 0, sizeof *cfg);

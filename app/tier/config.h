@@ -43,6 +43,9 @@ struct config {
 	long	 redis_timeout_ms;	/* per command */
 	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
 	char	*asset_manifest;	/* path; "" for none */
+	long	 login_max_fails;	/* failed sign-ins per window */
+	long	 login_window;		/* seconds */
+	char	*trusted_proxies;	/* addresses and CIDR blocks */
 
 	/* Derived: the cookie names in effect. With Secure they carry the
 	 * __Host- prefix, which browsers only accept from HTTPS, for Path=/

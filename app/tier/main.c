@@ -11,8 +11,10 @@
 #include "arena.h"
 #include "assets.h"
 #include "config.h"
+#include "index.h"
 #include "keyring.h"
 #include "log.h"
+#include "oom.h"
 #include "store.h"
 #include "template.h"
 #include "users.h"
@@ -28,6 +30,8 @@ usage(FILE *f)
 	fputs("usage: shoal [--listen HOST:PORT | --listen /path.sock]\n"
 	    "       shoal keygen [--id N]\n"
 	    "       shoal user add NAME        (password on stdin)\n"
+	    "       shoal session list USER\n"
+	    "       shoal session revoke USER ID | shoal session revoke USER --all\n"
 	    "       shoal version\n"
 	    "\n"
 	    "Without --listen, shoal serves FastCGI on the socket it was given\n"
@@ -119,38 +123,92 @@ cmd_user_add(const struct config *cfg, const char *name)
 	return rc;
 }
 
+/* shoal session list USER / shoal session revoke USER (ID | --all) */
+static int
+cmd_session(const struct config *cfg, int argc, char **argv)
+{
+	struct shoal_session_info *list;
+	struct store		*s;
+	struct arena		 a;
+	enum shoal_status	 st;
+	size_t			 n, i;
+	int			 rc = 1;
+
+	if (!((argc == 2 && strcmp(argv[0], "list") == 0) ||
+	    (argc == 3 && strcmp(argv[0], "revoke") == 0))) {
+		usage(stderr);
+		return 2;
+	}
+	if (!user_name_valid(argv[1])) {
+		fprintf(stderr, "shoal: no such user name: %s\n", argv[1]);
+		return 2;
+	}
+	s = store_new(cfg);
+	arena_init(&a);
+	if (argc == 2) {
+		st = index_list(s, &a, cfg, argv[1], &list, &n);
+		for (i = 0; st == SHOAL_OK && i < n; i++)
+			printf("%s\tcreated %lld\tlast seen %lld\t%s\n",
+			    list[i].id, (long long)list[i].created,
+			    (long long)list[i].last_seen, list[i].user_agent);
+	} else if (strcmp(argv[2], "--all") == 0) {
+		st = index_revoke(s, &a, cfg, argv[1], NULL, "", &n);
+		if (st == SHOAL_OK)
+			printf("%zu sessions ended\n", n);
+	} else {
+		st = index_revoke(s, &a, cfg, argv[1], argv[2], NULL, &n);
+		if (st == SHOAL_OK && n == 0) {
+			fprintf(stderr, "shoal: %s has no session %s\n",
+			    argv[1], argv[2]);
+			st = SHOAL_REJECT;
+		} else if (st == SHOAL_OK)
+			printf("session ended\n");
+	}
+	if (st == SHOAL_OK)
+		rc = 0;
+	else if (st == SHOAL_UNAVAILABLE)
+		fprintf(stderr, "shoal: cannot reach Redis\n");
+	arena_free(&a);
+	store_free(s);
+	return rc;
+}
+
 static int
 serve(const struct config *cfg, const char *listen)
 {
-	struct keyring	 keys;
+	struct keyring	*keys = xcalloc(1, sizeof *keys);
 	char		 err[512];
 	int		 rc;
 
-	if (cfg->keyring[0] == '\0')
+	if (cfg->keyring[0] == '\0') {
+		free(keys);
 		return bad_config("SHOAL_KEYRING: is required (path of the "
 		    "keyring file; make one with: shoal keygen)");
-	if (keyring_load(&keys, cfg->keyring, err, sizeof err) != 0) {
+	}
+	if (keyring_load(keys, cfg->keyring, err, sizeof err) != 0) {
 		char	 line[600];
 
 		snprintf(line, sizeof line, "SHOAL_KEYRING: %s", err);
+		free(keys);
 		return bad_config(line);
 	}
 	if (assets_load(cfg->asset_manifest, err, sizeof err) != 0) {
 		char	 line[600];
 
 		snprintf(line, sizeof line, "SHOAL_ASSET_MANIFEST: %s", err);
-		keyring_free(&keys);
+		keyring_free(keys);
+		free(keys);
 		return bad_config(line);
 	}
 	if (templates_load(err, sizeof err) != 0) {
 		fprintf(stderr, "shoal: %s\n", err);
-		keyring_free(&keys);
+		keyring_free(keys);
+		free(keys);
 		return 1;
 	}
-	rc = worker_run(cfg, &keys, listen);
+	rc = worker_run(cfg, keys, listen);
 	templates_free();
 	assets_free();
-	keyring_free(&keys);
 	return rc;
 }
 
@@ -180,13 +238,15 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--listen") == 0)
 		listen = argv[2];
 	else if (argc >= 2 && !(argc == 4 && strcmp(argv[1], "user") == 0 &&
-	    strcmp(argv[2], "add") == 0)) {
+	    strcmp(argv[2], "add") == 0) && strcmp(argv[1], "session") != 0) {
 		usage(stderr);
 		return 2;
 	}
 	if (config_load(&cfg, err, sizeof err) != 0)
 		return bad_config(err);
-	if (argc == 4)
+	if (argc >= 2 && strcmp(argv[1], "session") == 0)
+		rc = cmd_session(&cfg, argc - 2, argv + 2);
+	else if (argc == 4)
 		rc = cmd_user_add(&cfg, argv[3]);
 	else
 		rc = serve(&cfg, listen);

@@ -77,6 +77,7 @@ struct shoal_req {
 	const char		*content_type;
 	const char		*location;	/* 303 target */
 	const char		*extra_header;	/* one more "Name: value" line */
+	int64_t			 retry_after;	/* seconds, for 429 */
 };
 
 /* Where a finished response goes: FCGX_PutStr in the worker, a buffer in

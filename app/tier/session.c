@@ -6,12 +6,14 @@
 #include <time.h>
 
 #include "config.h"
+#include "index.h"
 #include "keyring.h"
 #include "log.h"
 #include "record.h"
 #include "request.h"
 #include "session.h"
 #include "store.h"
+#include "throttle.h"
 #include "users.h"
 
 static int64_t
@@ -110,6 +112,24 @@ session_load(struct shoal_req *r)
 }
 
 /*
+ * A cookie signed by a key that is no longer the signing key (a rotation
+ * added a new one in front) is signed again with the new key when the
+ * session is next written, so old keys can be dropped after a while. The ID,
+ * and so the record, stays the same.
+ */
+static void
+resign_if_rotated(struct shoal_req *r)
+{
+	uint8_t	 signer = keyring_signer(r->t->keys)->id;
+
+	if (r->sid.kid != signer) {
+		r->sid.kid = signer;
+		r->new_cookie = 1;
+		r->csrf = NULL;
+	}
+}
+
+/*
  * Applies fn to a fresh copy of the record and writes it back with
  * compare-and-set. When another request wrote first, the script hands back
  * the record it wrote, and fn runs again on that: no lock, no lost update,
@@ -151,6 +171,7 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 			r->session = copy;
 			r->raw.data = bytes;
 			r->raw.len = len;
+			resign_if_rotated(r);
 			return SHOAL_OK;
 		case STORE_CONFLICT:
 			seen = now;
@@ -168,6 +189,18 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 	return SHOAL_CONFLICT;
 }
 
+/* Deletes this request's session record and its entry in the user's list. */
+static enum shoal_status
+end_this_session(struct shoal_req *r)
+{
+	char	 hash[SID_HASH_LEN + 1];
+
+	if (sid_hash(&r->sid, hash, sizeof hash) != 0)
+		return SHOAL_UNAVAILABLE;
+	return index_remove(r->t->store, &r->t->arena, r->t->cfg,
+	    r->session->user, hash);
+}
+
 /* Starts a new session for name under a new ID; ends the one we had. */
 static enum shoal_status
 start_session(struct shoal_req *r, const char *name)
@@ -180,8 +213,7 @@ start_session(struct shoal_req *r, const char *name)
 	size_t			 len;
 	int64_t			 now = now_s();
 
-	if (r->state == SESSION_LIVE &&
-	    store_del(r->t->store, r->key) != STORE_OK)
+	if (r->state == SESSION_LIVE && end_this_session(r) != SHOAL_OK)
 		return SHOAL_UNAVAILABLE;
 	s = arena_alloc(a, sizeof *s);
 	shoal__session__init(s);
@@ -198,16 +230,10 @@ start_session(struct shoal_req *r, const char *name)
 	sid_new(&r->sid, r->t->keys);
 	if (sid_store_key(&r->sid, cfg->key_prefix, r->key, sizeof r->key) != 0)
 		return SHOAL_UNAVAILABLE;
-	switch (store_session_create(r->t->store, r->key, bytes, len,
-	    write_ttl_ms(cfg, s))) {
-	case STORE_OK:
-		break;
-	case STORE_EXISTS:	/* 256 random bits collided: never */
-		log_event("error", "new session ID already in use");
+	if (index_create(r->t->store, a, cfg, name, &r->sid, bytes, len,
+	    write_ttl_ms(cfg, s), s->expires,
+	    shoal_header(r, "HTTP_USER_AGENT")) != SHOAL_OK)
 		return SHOAL_UNAVAILABLE;
-	default:
-		return SHOAL_UNAVAILABLE;
-	}
 	r->state = SESSION_LIVE;
 	r->session = s;
 	r->raw.data = bytes;
@@ -233,22 +259,107 @@ shoal_signup(struct shoal_req *r, const char *name, const char *password)
 enum shoal_status
 shoal_login(struct shoal_req *r, const char *name, const char *password)
 {
+	const struct config	*cfg = r->t->cfg;
+	struct arena		*a = &r->t->arena;
+	const char		*addr = throttle_client(r);
 	enum shoal_status	 rc;
 
-	rc = user_verify(r->t->store, r->t->replica, &r->t->arena,
-	    r->t->cfg->key_prefix, name, password);
+	if (!user_name_valid(name))
+		return SHOAL_BAD_PASSWORD;
+	rc = throttle_check(r->t->store, a, cfg, name, addr, &r->retry_after);
 	if (rc != SHOAL_OK)
 		return rc;
+	rc = user_verify(r->t->store, r->t->replica, a, cfg->key_prefix, name,
+	    password);
+	if (rc == SHOAL_BAD_PASSWORD)
+		throttle_failed(r->t->store, a, cfg, name, addr);
+	if (rc != SHOAL_OK)
+		return rc;
+	throttle_clear(r->t->store, a, cfg, name, addr);
 	return start_session(r, name);
 }
 
 enum shoal_status
 shoal_logout(struct shoal_req *r)
 {
-	if (r->state == SESSION_LIVE &&
-	    store_del(r->t->store, r->key) != STORE_OK)
+	if (r->state == SESSION_LIVE && end_this_session(r) != SHOAL_OK)
 		return SHOAL_UNAVAILABLE;
 	become_anonymous(r);
 	r->csrf = NULL;
 	return SHOAL_OK;
+}
+
+enum shoal_status
+shoal_sessions(struct shoal_req *r, struct shoal_session_info **list,
+    size_t *n)
+{
+	char			 hash[SID_HASH_LEN + 1];
+	enum shoal_status	 st;
+	size_t			 i;
+
+	*list = NULL;
+	*n = 0;
+	if (r->state != SESSION_LIVE)
+		return SHOAL_ANONYMOUS;
+	st = index_list(r->t->store, &r->t->arena, r->t->cfg,
+	    r->session->user, list, n);
+	if (st != SHOAL_OK || sid_hash(&r->sid, hash, sizeof hash) != 0)
+		return st;
+	for (i = 0; i < *n; i++)
+		(*list)[i].current = strcmp((*list)[i].id, hash) == 0;
+	return SHOAL_OK;
+}
+
+enum shoal_status
+shoal_revoke(struct shoal_req *r, const char *id)
+{
+	enum shoal_status	 st;
+	size_t			 ended;
+
+	if (r->state != SESSION_LIVE)
+		return SHOAL_ANONYMOUS;
+	st = index_revoke(r->t->store, &r->t->arena, r->t->cfg,
+	    r->session->user, id, NULL, &ended);
+	if (st != SHOAL_OK)
+		return st;
+	return ended == 1 ? SHOAL_OK : SHOAL_REJECT;
+}
+
+enum shoal_status
+shoal_revoke_others(struct shoal_req *r, size_t *ended)
+{
+	char	 hash[SID_HASH_LEN + 1];
+
+	*ended = 0;
+	if (r->state != SESSION_LIVE)
+		return SHOAL_ANONYMOUS;
+	if (sid_hash(&r->sid, hash, sizeof hash) != 0)
+		return SHOAL_UNAVAILABLE;
+	return index_revoke(r->t->store, &r->t->arena, r->t->cfg,
+	    r->session->user, NULL, hash, ended);
+}
+
+enum shoal_status
+shoal_change_password(struct shoal_req *r, const char *current,
+    const char *fresh)
+{
+	const struct config	*cfg = r->t->cfg;
+	enum shoal_status	 st;
+	size_t			 ended;
+
+	if (r->state != SESSION_LIVE)
+		return SHOAL_ANONYMOUS;
+	if (!user_password_valid(fresh))
+		return SHOAL_REJECT;
+	/* The primary: a password just changed must be checked as it is. */
+	st = user_verify(r->t->store, NULL, &r->t->arena, cfg->key_prefix,
+	    r->session->user, current);
+	if (st != SHOAL_OK)
+		return st;
+	st = user_set_password(r->t->store, &r->t->arena, cfg->key_prefix,
+	    r->session->user, fresh);
+	if (st != SHOAL_OK)
+		return st;
+	/* Whoever knew the old password is signed out everywhere else. */
+	return shoal_revoke_others(r, &ended);
 }

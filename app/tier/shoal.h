@@ -84,6 +84,7 @@ enum shoal_status {
 	SHOAL_TAKEN,		/* the name is already in use */
 	SHOAL_BAD_PASSWORD,	/* unknown user or wrong password */
 	SHOAL_UNAVAILABLE,	/* Redis did not answer */
+	SHOAL_THROTTLED,	/* too many failed sign-ins; try later */
 };
 
 enum shoal_status shoal_session_change(struct shoal_req *, shoal_change_fn,
@@ -98,6 +99,29 @@ enum shoal_status shoal_signup(struct shoal_req *, const char *name,
 enum shoal_status shoal_login(struct shoal_req *, const char *name,
     const char *password) __attribute__((warn_unused_result));
 enum shoal_status shoal_logout(struct shoal_req *)
+    __attribute__((warn_unused_result));
+
+/* The signed-in user's sessions, to show and to end. */
+struct shoal_session_info {
+	const char	*id;		/* a hash of the session ID, not the ID */
+	int64_t		 created;	/* unix seconds */
+	int64_t		 last_seen;	/* unix seconds, to within a minute */
+	const char	*user_agent;
+	int		 current;	/* 1 for the session of this request */
+};
+
+enum shoal_status shoal_sessions(struct shoal_req *,
+    struct shoal_session_info **list, size_t *n)
+    __attribute__((warn_unused_result));
+/* Ends one of the user's sessions (SHOAL_REJECT: not one of theirs). */
+enum shoal_status shoal_revoke(struct shoal_req *, const char *id)
+    __attribute__((warn_unused_result));
+/* Ends every session of the user but this one: "sign out everywhere else". */
+enum shoal_status shoal_revoke_others(struct shoal_req *, size_t *ended)
+    __attribute__((warn_unused_result));
+/* Checks the current password, sets the new one, ends all other sessions. */
+enum shoal_status shoal_change_password(struct shoal_req *,
+    const char *current, const char *fresh)
     __attribute__((warn_unused_result));
 
 /* Responses: call exactly one. */

@@ -1,6 +1,7 @@
 /*
  * sid.c - signed session IDs (see sid.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "keyring.h"
@@ -74,21 +75,29 @@ sid_verify(struct sid *s, const struct keyring *kr, const char *value,
  * means a key rotation does not move every session in Redis.
  */
 int
+sid_hash(const struct sid *s, char *out, size_t outsz)
+{
+	unsigned char	 h[SID_HASH_BYTES];
+
+	crypto_generichash(h, sizeof h, s->id, sizeof s->id, NULL, 0);
+	return b64url_encode(out, outsz, h, sizeof h);
+}
+
+int
+sid_hash_key(const char *hash, const char *prefix, char *out, size_t outsz)
+{
+	int	 n = snprintf(out, outsz, "%ss:{%s}", prefix, hash);
+
+	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
+}
+
+int
 sid_store_key(const struct sid *s, const char *prefix, char *out,
     size_t outsz)
 {
-	unsigned char	 h[SID_HASH_BYTES];
-	char		 enc[B64URL_LEN(SID_HASH_BYTES) + 1];
-	size_t		 plen = strlen(prefix);
+	char	 hash[SID_HASH_LEN + 1];
 
-	crypto_generichash(h, sizeof h, s->id, sizeof s->id, NULL, 0);
-	if (b64url_encode(enc, sizeof enc, h, sizeof h) != 0)
+	if (sid_hash(s, hash, sizeof hash) != 0)
 		return -1;
-	if (plen + 3 + strlen(enc) + 2 > outsz)
-		return -1;
-	memcpy(out, prefix, plen);
-	memcpy(out + plen, "s:{", 3);
-	memcpy(out + plen + 3, enc, strlen(enc));
-	memcpy(out + plen + 3 + strlen(enc), "}", 2);
-	return 0;
+	return sid_hash_key(hash, prefix, out, outsz);
 }

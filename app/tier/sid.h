@@ -39,6 +39,14 @@ int	sid_encode(const struct sid *, const struct keyring *, char *out,
 /* Returns 0 and fills sid when value is a cookie one of our keys signed. */
 int	sid_verify(struct sid *, const struct keyring *, const char *value,
 	    size_t len) __attribute__((warn_unused_result));
+/* The hash that names a session in Redis and in the user's session list:
+ * base64url of BLAKE2b-128 of the ID (SID_HASH_LEN characters + NUL). */
+#define SID_HASH_LEN	B64URL_LEN(SID_HASH_BYTES)
+int	sid_hash(const struct sid *, char *out, size_t outsz)
+	    __attribute__((warn_unused_result));
+/* The Redis key of a session hash: PREFIX "s:{" hash "}". */
+int	sid_hash_key(const char *hash, const char *prefix, char *out,
+	    size_t outsz) __attribute__((warn_unused_result));
 /* The Redis key for a session: PREFIX "s:{" hash "}". */
 int	sid_store_key(const struct sid *, const char *prefix, char *out,
 	    size_t outsz) __attribute__((warn_unused_result));

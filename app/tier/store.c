@@ -2,6 +2,7 @@
  * store.c - sessions and users in Redis over hiredis (see store.h).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,60 @@ static const char cas_lua[] =
     "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
     "return 1\n";
 
-enum script_id {
-	SCRIPT_LOAD,
-	SCRIPT_CAS,
-	NSCRIPTS
-};
+/*
+ * The per-user session index: a sorted set of session hashes scored by
+ * their absolute expiry (ms), and a hash of hash -> "created\tuser agent".
+ * Both keys carry the user's hash tag. Adding prunes what has expired and
+ * trims the index to ARGV[6] entries, returning the hashes it evicted so the
+ * caller deletes those sessions too (an evicted session must not outlive
+ * its place in the index, or "sign out everywhere" could not reach it).
+ */
+static const char index_add_lua[] =
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])\n"
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])\n"
+    "local n = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[6])\n"
+    "local evicted = {}\n"
+    "if n > 0 then\n"
+    "  evicted = redis.call('ZRANGE', KEYS[1], 0, n - 1)\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)\n"
+    "end\n"
+    "for _, h in ipairs(gone) do redis.call('HDEL', KEYS[2], h) end\n"
+    "for _, h in ipairs(evicted) do redis.call('HDEL', KEYS[2], h) end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[5])\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[5])\n"
+    "return evicted\n";
 
-static const char *const script_src[NSCRIPTS] = { load_lua, cas_lua };
+/* Removes the hashes in ARGV from the index. */
+static const char index_remove_lua[] =
+    "for _, h in ipairs(ARGV) do\n"
+    "  redis.call('ZREM', KEYS[1], h)\n"
+    "  redis.call('HDEL', KEYS[2], h)\n"
+    "end\n"
+    "return #ARGV\n";
+
+/* Prunes expired entries; returns hash, meta, hash, meta... */
+static const char index_list_lua[] =
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+    "for _, h in ipairs(gone) do redis.call('HDEL', KEYS[2], h) end\n"
+    "local out = {}\n"
+    "for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do\n"
+    "  out[#out + 1] = h\n"
+    "  out[#out + 1] = redis.call('HGET', KEYS[2], h) or ''\n"
+    "end\n"
+    "return out\n";
+
+#define NSCRIPTS	STORE_NSCRIPTS
+
+static const char *const script_src[NSCRIPTS] = {
+	[STORE_SCRIPT_LOAD] = load_lua,
+	[STORE_SCRIPT_CAS] = cas_lua,
+	[STORE_SCRIPT_INDEX_ADD] = index_add_lua,
+	[STORE_SCRIPT_INDEX_REMOVE] = index_remove_lua,
+	[STORE_SCRIPT_INDEX_LIST] = index_list_lua,
+};
 
 struct store {
 	const struct config	*cfg;
@@ -355,7 +403,7 @@ error_reply(struct store *s, redisReply *r, const char *what)
  * SCRIPT FLUSH), sends the source once, which caches it again.
  */
 static redisReply *
-script(struct store *s, enum script_id id, int nargs, const char **args,
+script(struct store *s, enum store_script id, int nargs, const char **args,
     const size_t *lens, int idempotent)
 {
 	const char	*argv[8];
@@ -430,7 +478,7 @@ store_session_load(struct store *s, struct arena *a, const char *key,
 	args[0] = key, lens[0] = strlen(key);
 	args[1] = below, lens[1] = strlen(below);
 	args[2] = idle, lens[2] = strlen(idle);
-	if ((r = script(s, SCRIPT_LOAD, 3, args, lens, 1)) == NULL)
+	if ((r = script(s, STORE_SCRIPT_LOAD, 3, args, lens, 1)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_STRING)
 		copy_value(a, r, out);
@@ -456,7 +504,7 @@ store_session_cas(struct store *s, struct arena *a, const char *key,
 	args[1] = (const char *)old->data, lens[1] = old->len;
 	args[2] = data, lens[2] = len;
 	args[3] = ttl, lens[3] = strlen(ttl);
-	if ((r = script(s, SCRIPT_CAS, 4, args, lens, 0)) == NULL)
+	if ((r = script(s, STORE_SCRIPT_CAS, 4, args, lens, 0)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_STRING) {
 		copy_value(a, r, cur);
@@ -537,4 +585,125 @@ store_get(struct store *s, struct arena *a, const char *key,
 		rc = STORE_MISSING;
 	freeReplyObject(r);
 	return rc;
+}
+
+static void
+copy_reply(struct arena *a, const redisReply *r, struct store_reply *out)
+{
+	size_t	 i;
+
+	memset(out, 0, sizeof *out);
+	switch (r->type) {
+	case REDIS_REPLY_INTEGER:
+		out->type = STORE_REPLY_INT;
+		out->integer = r->integer;
+		break;
+	case REDIS_REPLY_STRING:
+	case REDIS_REPLY_STATUS:
+	case REDIS_REPLY_ERROR:
+		out->type = r->type == REDIS_REPLY_ERROR ? STORE_REPLY_ERROR :
+		    STORE_REPLY_STRING;
+		out->str = arena_memdup(a, r->str, r->len);
+		out->len = r->len;
+		break;
+	case REDIS_REPLY_ARRAY:
+		out->type = STORE_REPLY_ARRAY;
+		out->n = r->elements;
+		out->elem = arena_calloc(a, r->elements ? r->elements : 1,
+		    sizeof *out->elem);
+		for (i = 0; i < r->elements; i++)
+			copy_reply(a, r->element[i], &out->elem[i]);
+		break;
+	default:
+		out->type = STORE_REPLY_NIL;
+	}
+}
+
+/* The argument vector of one queued command, scripts as EVALSHA. */
+static int
+cmd_argv(struct store *s, const struct store_cmd *c, const char **argv,
+    size_t *argl, int by_sha)
+{
+	static const char *const nkeys[] = { "0", "1", "2", "3" };
+	int	 n = 0, i;
+
+	if (c->script >= 0) {
+		argv[n] = by_sha ? "EVALSHA" : "EVAL";
+		argl[n++] = strlen(argv[0]);
+		argv[n] = by_sha ? s->sha[c->script] : script_src[c->script];
+		argl[n] = strlen(argv[n]);
+		n++;
+		argv[n] = nkeys[c->nkeys];
+		argl[n++] = 1;
+	}
+	for (i = 0; i < c->argc; i++, n++) {
+		argv[n] = c->argv[i];
+		argl[n] = c->argl[i];
+	}
+	return n;
+}
+
+enum store_result
+store_pipeline(struct store *s, struct arena *a, size_t n,
+    const struct store_cmd *cmds, struct store_reply *out)
+{
+	const char	*argv[STORE_MAX_ARGS + 3];
+	size_t		 argl[STORE_MAX_ARGS + 3], i;
+	redisReply	*r;
+	int		 argc, failed = 0;
+
+	if (connect_store(s) != 0)
+		return STORE_DOWN;
+	for (i = 0; i < n; i++) {
+		argc = cmd_argv(s, &cmds[i], argv, argl, 1);
+		if (redisAppendCommandArgv(s->c, argc, argv, argl) != REDIS_OK)
+			oom();
+	}
+	/* Read every reply, even after an error, to keep the connection in
+	 * step; a script Redis forgot is sent again on its own. */
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(s->c, (void **)&r) != REDIS_OK) {
+			drop(s, s->c->errstr[0] ? s->c->errstr : "no reply");
+			return STORE_DOWN;
+		}
+		if (r->type == REDIS_REPLY_ERROR && cmds[i].script >= 0 &&
+		    strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			freeReplyObject(r);
+			argc = cmd_argv(s, &cmds[i], argv, argl, 0);
+			r = redisCommandArgv(s->c, argc, argv, argl);
+			if (r == NULL) {
+				drop(s, s->c->errstr);
+				return STORE_DOWN;
+			}
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			log_event("error", "redis: %s", r->str);
+			failed = 1;
+		}
+		copy_reply(a, r, &out[i]);
+		freeReplyObject(r);
+	}
+	if (failed) {
+		drop(s, "error reply");
+		return STORE_DOWN;
+	}
+	return STORE_OK;
+}
+
+void
+store_cmd_set(struct store_cmd *c, int script, int nkeys, int argc, ...)
+{
+	va_list	 ap;
+	int	 i;
+
+	memset(c, 0, sizeof *c);
+	c->script = script;
+	c->nkeys = nkeys;
+	c->argc = argc;
+	va_start(ap, argc);
+	for (i = 0; i < argc && i < STORE_MAX_ARGS; i++) {
+		c->argv[i] = va_arg(ap, const char *);
+		c->argl[i] = strlen(c->argv[i]);
+	}
+	va_end(ap);
 }

@@ -79,6 +79,53 @@ enum store_result store_del(struct store *, const char *key);
 
 enum store_result store_get(struct store *, struct arena *, const char *key,
 		    struct store_value *out);
+
+/*
+ * Several commands in one round trip. The scripts are the ones above plus
+ * those of the per-user session index (see store.c).
+ */
+enum store_script {
+	STORE_SCRIPT_LOAD,
+	STORE_SCRIPT_CAS,
+	STORE_SCRIPT_INDEX_ADD,
+	STORE_SCRIPT_INDEX_REMOVE,
+	STORE_SCRIPT_INDEX_LIST,
+	STORE_NSCRIPTS
+};
+
+#define STORE_MAX_ARGS	10
+
+struct store_cmd {
+	int		 script;	/* enum store_script, or -1: a command */
+	int		 nkeys;		/* scripts: how many argv are keys */
+	int		 argc;
+	const char	*argv[STORE_MAX_ARGS];
+	size_t		 argl[STORE_MAX_ARGS];
+};
+
+/* A reply, copied into the request's arena. */
+struct store_reply {
+	enum {
+		STORE_REPLY_NIL,
+		STORE_REPLY_INT,
+		STORE_REPLY_STRING,
+		STORE_REPLY_ARRAY,
+		STORE_REPLY_ERROR,
+	}			 type;
+	long long		 integer;
+	char			*str;		/* NUL-terminated copy */
+	size_t			 len;
+	size_t			 n;
+	struct store_reply	*elem;
+};
+
+/* Fills c with argc NUL-terminated arguments (script -1: argv[0] is the
+ * command name). */
+void	store_cmd_set(struct store_cmd *c, int script, int nkeys, int argc, ...);
+/* Sends n commands, then reads n replies into out. STORE_DOWN when Redis
+ * did not answer or any reply is an error (logged). */
+enum store_result store_pipeline(struct store *, struct arena *, size_t n,
+		    const struct store_cmd *cmds, struct store_reply *out);
 enum store_result store_set_nx(struct store *, const char *key,
 		    const void *data, size_t len);
 

@@ -51,14 +51,18 @@ user_key(const char *prefix, const char *name, char *out, size_t outsz)
 	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
 }
 
-enum shoal_status
-user_create(struct store *s, struct arena *a, const char *prefix,
-    const char *name, const char *password)
+/* Writes a user record; create: only if the name is free, else only if
+ * the user exists. */
+static enum shoal_status
+user_write(struct store *s, struct arena *a, const char *prefix,
+    const char *name, const char *password, int create)
 {
 	char		 key[128], hash[crypto_pwhash_STRBYTES];
 	Shoal__User	 u;
 	unsigned char	*bytes;
 	size_t		 len;
+	struct store_cmd cmd;
+	struct store_reply out;
 
 	if (!user_name_valid(name) || !user_password_valid(password) ||
 	    user_key(prefix, name, key, sizeof key) != 0)
@@ -75,14 +79,29 @@ user_create(struct store *s, struct arena *a, const char *prefix,
 	u.password_hash = hash;
 	u.created = (int64_t)time(NULL);
 	bytes = record_user_encode(a, &u, &len);
-	switch (store_set_nx(s, key, bytes, len)) {
-	case STORE_OK:
-		return SHOAL_OK;
-	case STORE_EXISTS:
-		return SHOAL_TAKEN;
-	default:
+	sodium_memzero(hash, sizeof hash);
+	store_cmd_set(&cmd, -1, 0, 4, "SET", key, "", create ? "NX" : "XX");
+	cmd.argv[2] = (const char *)bytes;
+	cmd.argl[2] = len;
+	if (store_pipeline(s, a, 1, &cmd, &out) != STORE_OK)
 		return SHOAL_UNAVAILABLE;
-	}
+	if (out.type == STORE_REPLY_STRING)
+		return SHOAL_OK;
+	return create ? SHOAL_TAKEN : SHOAL_BAD_PASSWORD;
+}
+
+enum shoal_status
+user_create(struct store *s, struct arena *a, const char *prefix,
+    const char *name, const char *password)
+{
+	return user_write(s, a, prefix, name, password, 1);
+}
+
+enum shoal_status
+user_set_password(struct store *s, struct arena *a, const char *prefix,
+    const char *name, const char *password)
+{
+	return user_write(s, a, prefix, name, password, 0);
 }
 
 /*

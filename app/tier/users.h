@@ -26,6 +26,9 @@ int	user_key(const char *prefix, const char *name, char *out, size_t outsz)
 /* SHOAL_OK, SHOAL_TAKEN or SHOAL_UNAVAILABLE. */
 enum shoal_status user_create(struct store *, struct arena *, const char *prefix,
 	    const char *name, const char *password);
+/* Replaces the password of an existing user. */
+enum shoal_status user_set_password(struct store *, struct arena *,
+	    const char *prefix, const char *name, const char *password);
 /*
  * SHOAL_OK, SHOAL_BAD_PASSWORD or SHOAL_UNAVAILABLE. The record is read
  * from the replica when there is one (NULL: none), and from the primary when

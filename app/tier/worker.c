@@ -45,9 +45,13 @@ struct worker_thread {
 	FCGX_Request		 req;
 	int			 listen_fd;
 	_Atomic int		 state;
+	/* The keyring this thread's request uses; NULL between requests. */
+	_Atomic(const struct keyring *) keys_in_use;
 };
 
 static atomic_int	stopping;
+/* The keyring new requests use; replaced on SIGHUP. */
+static _Atomic(const struct keyring *) current_keys;
 
 static void
 wakeup_handler(int sig)
@@ -154,6 +158,8 @@ serve(struct worker_thread *w)
 	int64_t			 start = now_us();
 	int			 bad;
 
+	w->ctx.keys = atomic_load(&current_keys);
+	atomic_store(&w->keys_in_use, w->ctx.keys);
 	bad = read_input(w, &in);
 	req_init(&r, &w->ctx, &in);
 	if (bad == 413) {
@@ -169,6 +175,7 @@ serve(struct worker_thread *w)
 	req_flush(&r, fcgi_write, &w->req);
 	log_request(in.method, in.path, r.status, now_us() - start, w->ctx.id);
 	arena_reset(&w->ctx.arena);
+	atomic_store(&w->keys_in_use, NULL);
 }
 
 static void *
@@ -217,9 +224,45 @@ open_listener(const char *listen)
 	return fd;
 }
 
-/* Waits for SIGTERM or SIGINT, then drains. */
+/*
+ * SIGHUP: reads the keyring again and publishes it for new requests. The old
+ * one is wiped only once no request still uses it, so a reload drops nothing.
+ * A keyring that does not load is logged and the old one stays.
+ */
+static struct keyring *
+reload_keys(struct worker_thread *w, long n, struct keyring *old,
+    const char *path)
+{
+	struct keyring	*fresh = xcalloc(1, sizeof *fresh);
+	char		 err[512];
+	long		 i, busy;
+
+	if (keyring_load(fresh, path, err, sizeof err) != 0) {
+		log_event("error", "SIGHUP: keyring not reloaded, keeping the "
+		    "old one: %s", err);
+		free(fresh);
+		return old;
+	}
+	atomic_store(&current_keys, fresh);
+	do {
+		busy = 0;
+		for (i = 0; i < n; i++)
+			if (atomic_load(&w[i].keys_in_use) == old)
+				busy++;
+		if (busy > 0)
+			usleep(1000);
+	} while (busy > 0);
+	keyring_free(old);
+	free(old);
+	log_event("info", "SIGHUP: keyring reloaded, %zu keys, signing with "
+	    "key %u", fresh->n, keyring_signer(fresh)->id);
+	return fresh;
+}
+
+/* Serves SIGHUP until SIGTERM or SIGINT, then drains. */
 static void
-wait_and_drain(struct worker_thread *w, long n, long drain_seconds)
+wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
+    struct keyring **keys)
 {
 	sigset_t	 set;
 	int		 sig = 0, i, left;
@@ -228,12 +271,19 @@ wait_and_drain(struct worker_thread *w, long n, long drain_seconds)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
-		;
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+			*keys = reload_keys(w, n, *keys, cfg->keyring);
+		else
+			break;
+	}
 	log_event("info", "signal %d: finishing requests in flight", sig);
 	atomic_store(&stopping, 1);
 	FCGX_ShutdownPending();
-	deadline = now_us() + (int64_t)drain_seconds * 1000000;
+	deadline = now_us() + (int64_t)cfg->drain_seconds * 1000000;
 	do {
 		left = 0;
 		for (i = 0; i < n; i++) {
@@ -250,7 +300,7 @@ wait_and_drain(struct worker_thread *w, long n, long drain_seconds)
 	} while (left > 0 && now_us() < deadline);
 	if (left > 0) {
 		log_event("warn", "%d threads still busy after %ld s; exiting",
-		    left, drain_seconds);
+		    left, cfg->drain_seconds);
 		exit(0);
 	}
 }
@@ -258,6 +308,7 @@ wait_and_drain(struct worker_thread *w, long n, long drain_seconds)
 int
 worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 {
+	struct keyring		*live = keys;	/* ours to free */
 	struct worker_thread	*w;
 	struct sigaction	 sa;
 	sigset_t		 set;
@@ -265,11 +316,14 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	int			 fd;
 	long			 i;
 
-	if ((fd = open_listener(listen)) < 0)
+	if ((fd = open_listener(listen)) < 0) {
+		keyring_free(keys);
+		free(keys);
 		return 2;
+	}
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "shoal: cannot initialise libfcgi\n");
-		return 1;
+		exit(1);
 	}
 	if (gethostname(host, sizeof host) != 0)
 		snprintf(host, sizeof host, "localhost");
@@ -292,11 +346,13 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	atomic_store(&current_keys, keys);
 	w = xcalloc((size_t)cfg->threads, sizeof *w);
 	for (i = 0; i < cfg->threads; i++) {
 		w[i].ctx.id = (unsigned)i;
 		w[i].ctx.cfg = cfg;
 		w[i].ctx.keys = keys;
+		atomic_store(&w[i].keys_in_use, NULL);
 		w[i].ctx.store = store_new(cfg);
 		w[i].ctx.replica = store_new_replica(cfg);
 		arena_init(&w[i].ctx.arena);
@@ -307,19 +363,19 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		if (FCGX_InitRequest(&w[i].req, fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 			fprintf(stderr, "shoal: cannot set up a request\n");
-			return 1;
+			exit(1);
 		}
 		atomic_store(&w[i].state, THREAD_WAITING);
 		if ((errno = pthread_create(&w[i].tid, NULL, thread_main,
 		    &w[i])) != 0) {
 			fprintf(stderr, "shoal: cannot start thread: %s\n",
 			    strerror(errno));
-			return 1;
+			exit(1);
 		}
 	}
 	log_event("info", "ready: %ld threads, redis %s", cfg->threads,
 	    cfg->nsentinels > 0 ? "through Sentinel" : cfg->redis);
-	wait_and_drain(w, cfg->threads, cfg->drain_seconds);
+	wait_and_drain(w, cfg->threads, cfg, &live);
 	for (i = 0; i < cfg->threads; i++) {
 		pthread_join(w[i].tid, NULL);
 		store_free(w[i].ctx.store);
@@ -330,6 +386,8 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		buf_free(&w[i].ctx.scratch);
 	}
 	free(w);
+	keyring_free(live);
+	free(live);
 	log_event("info", "stopped");
 	return 0;
 }

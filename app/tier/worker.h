@@ -10,7 +10,8 @@ struct config;
 struct keyring;
 
 /* listen: NULL to use fd 0 (spawn-fcgi), else "HOST:PORT" or a socket path.
- * Returns the process exit status. */
+ * keys is heap-allocated and becomes the worker's: SIGHUP replaces it, and
+ * the worker frees it. Returns the process exit status. */
 int	worker_run(const struct config *, struct keyring *, const char *listen);
 
 #endif

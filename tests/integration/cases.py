@@ -1057,6 +1057,12 @@ def on_every_thread(ctx, b, path):
     Each connection is read and closed by its own thread: libfcgi lingers
     up to 2 s after a response until the client closes."""
     out, lock = [], threading.Lock()
+    # A graceful nginx reload closes its idle kept-alive connections, which
+    # frees the worker threads they pin; otherwise a server whose threads
+    # all hold one cannot take a single direct connection.
+    with open(os.path.join(ctx.run_dir, "nginx.pid")) as f:
+        os.kill(int(f.read().strip()), signal.SIGHUP)
+    time.sleep(1.0 * ctx.scale)
 
     def finish(k, s, params):
         try:

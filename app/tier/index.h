@@ -1,0 +1,49 @@
+/*
+ * index.h - each user's list of sessions, so a user (or an operator) can see
+ * them and end one or all. Redis keys, both under the user's hash tag:
+ *   PREFIX "u:{NAME}:sessions"  sorted set: session hash, scored by the
+ *                               session's absolute expiry (ms)
+ *   PREFIX "u:{NAME}:meta"      hash: session hash -> "CREATED\tUSER AGENT"
+ * Entries past their absolute expiry are pruned whenever the list is
+ * written or read; sessions that ended early (idle timeout) are pruned when
+ * the list is read, since their record is gone. Ending sessions deletes
+ * their records in one pipelined round trip, however many there are.
+ */
+#ifndef INDEX_H
+#define INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shoal.h"
+
+struct arena;
+struct config;
+struct sid;
+struct store;
+
+#define INDEX_MAX_SESSIONS	64	/* per user; the oldest are ended */
+#define INDEX_UA_MAX		128	/* bytes of user agent kept */
+
+/* One round trip: the new record (SET NX PX) and its index entry. */
+enum shoal_status index_create(struct store *, struct arena *,
+		    const struct config *, const char *user, const struct sid *,
+		    const void *record, size_t len, int64_t ttl_ms,
+		    int64_t expires_s, const char *user_agent);
+/* One round trip: deletes the record and its index entry. */
+enum shoal_status index_remove(struct store *, struct arena *,
+		    const struct config *, const char *user, const char *hash);
+/* The user's live sessions, oldest first; prunes the dead ones. */
+enum shoal_status index_list(struct store *, struct arena *,
+		    const struct config *, const char *user,
+		    struct shoal_session_info **list, size_t *n);
+/*
+ * Ends the sessions whose hashes are given (those not in the user's list
+ * are ignored, so nobody can end another user's session), or, with
+ * all_but set, every session except that one. *ended says how many.
+ */
+enum shoal_status index_revoke(struct store *, struct arena *,
+		    const struct config *, const char *user, const char *hash,
+		    const char *all_but, size_t *ended);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * throttle.c - failed sign-in limits (see throttle.h).
+ */
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "config.h"
+#include "log.h"
+#include "request.h"
+#include "store.h"
+#include "throttle.h"
+
+#define ADDR_MAX	64
+
+/* Parses "ADDR" or "ADDR/BITS" into 16 bytes (v4 mapped) and a prefix. */
+static int
+parse_net(const char *s, size_t len, unsigned char net[16], int *bits)
+{
+	char		 text[ADDR_MAX];
+	const char	*slash;
+	struct in_addr	 v4;
+	long		 b;
+	char		*end;
+	int		 is_v4;
+
+	slash = memchr(s, '/', len);
+	if ((slash ? (size_t)(slash - s) : len) >= sizeof text)
+		return -1;
+	memcpy(text, s, slash ? (size_t)(slash - s) : len);
+	text[slash ? (size_t)(slash - s) : len] = '\0';
+	is_v4 = inet_pton(AF_INET, text, &v4) == 1;
+	if (is_v4) {
+		memset(net, 0, 10);
+		net[10] = net[11] = 0xff;
+		memcpy(net + 12, &v4, 4);
+	} else if (inet_pton(AF_INET6, text, net) != 1)
+		return -1;
+	*bits = 128;
+	if (slash != NULL) {
+		b = strtol(slash + 1, &end, 10);
+		if (end != s + len || slash + 1 == end || b < 0 ||
+		    b > (is_v4 ? 32 : 128))
+			return -1;
+		*bits = (int)b + (is_v4 ? 96 : 0);
+	}
+	return 0;
+}
+
+static int
+in_net(const unsigned char a[16], const unsigned char net[16], int bits)
+{
+	int	 i;
+
+	for (i = 0; bits > 0; i++, bits -= 8) {
+		unsigned char mask = bits >= 8 ? 0xff :
+		    (unsigned char)(0xff << (8 - bits));
+
+		if ((a[i] & mask) != (net[i] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+int
+throttle_trusted(const char *list, const char *addr)
+{
+	unsigned char	 a[16], net[16];
+	const char	*p = list, *comma;
+	size_t		 len;
+	int		 bits;
+
+	if (list == NULL || addr == NULL ||
+	    parse_net(addr, strlen(addr), a, &bits) != 0 || bits != 128)
+		return 0;
+	while (*p != '\0') {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (parse_net(p, len, net, &bits) == 0 && in_net(a, net, bits))
+			return 1;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
+const char *
+throttle_client(struct shoal_req *r)
+{
+	const char	*remote = shoal_header(r, "REMOTE_ADDR");
+	const char	*xff, *end, *start;
+	const char	*trusted = r->t->cfg->trusted_proxies;
+	char		*cand;
+
+	if (remote == NULL)
+		return "unknown";
+	if (trusted[0] == '\0' || !throttle_trusted(trusted, remote) ||
+	    (xff = shoal_header(r, "HTTP_X_FORWARDED_FOR")) == NULL)
+		return remote;
+	/* Right to left: the first hop no trusted proxy vouches for. */
+	end = xff + strlen(xff);
+	while (end > xff) {
+		start = end;
+		while (start > xff && start[-1] != ',')
+			start--;
+		while (start < end && (*start == ' ' || *start == '\t'))
+			start++;
+		cand = arena_strndup(&r->t->arena, start, (size_t)(end - start));
+		while (*cand && cand[strlen(cand) - 1] == ' ')
+			cand[strlen(cand) - 1] = '\0';
+		if (!throttle_trusted(trusted, cand)) {
+			unsigned char	 a[16];
+			int		 bits;
+
+			/* Only a well-formed address counts. */
+			if (parse_net(cand, strlen(cand), a, &bits) == 0 &&
+			    bits == 128)
+				return cand;
+			return remote;
+		}
+		end = start > xff ? start - 1 : xff;
+	}
+	return remote;
+}
+
+static char *
+throttle_key(struct arena *a, const struct config *cfg, const char *user,
+    const char *addr)
+{
+	return arena_printf(a, "%st:{%s}:%.*s", cfg->key_prefix, user,
+	    ADDR_MAX, addr);
+}
+
+enum shoal_status
+throttle_check(struct store *s, struct arena *a, const struct config *cfg,
+    const char *user, const char *addr, int64_t *retry_after)
+{
+	struct store_cmd	 cmds[2];
+	struct store_reply	 out[2];
+	char			*key = throttle_key(a, cfg, user, addr);
+
+	*retry_after = 0;
+	store_cmd_set(&cmds[0], -1, 0, 2, "GET", key);
+	store_cmd_set(&cmds[1], -1, 0, 2, "PTTL", key);
+	if (store_pipeline(s, a, 2, cmds, out) != STORE_OK)
+		return SHOAL_UNAVAILABLE;
+	if (out[0].type != STORE_REPLY_STRING ||
+	    atol(out[0].str) < cfg->login_max_fails)
+		return SHOAL_OK;
+	*retry_after = out[1].type == STORE_REPLY_INT && out[1].integer > 0 ?
+	    (out[1].integer + 999) / 1000 : 1;
+	log_event("warn", "sign-in throttled for a user name after %ld "
+	    "failures", cfg->login_max_fails);
+	return SHOAL_THROTTLED;
+}
+
+void
+throttle_failed(struct store *s, struct arena *a, const struct config *cfg,
+    const char *user, const char *addr)
+{
+	struct store_cmd	 cmds[2];
+	struct store_reply	 out[2];
+	char			*key = throttle_key(a, cfg, user, addr);
+	char			*window = arena_printf(a, "%ld",
+	    cfg->login_window);
+
+	/* The window starts at the first failure and does not slide. */
+	store_cmd_set(&cmds[0], -1, 0, 6, "SET", key, "0", "NX", "EX", window);
+	store_cmd_set(&cmds[1], -1, 0, 2, "INCR", key);
+	if (store_pipeline(s, a, 2, cmds, out) != STORE_OK)
+		log_event("warn", "could not count a failed sign-in");
+}
+
+void
+throttle_clear(struct store *s, struct arena *a, const struct config *cfg,
+    const char *user, const char *addr)
+{
+	struct store_cmd	 cmd;
+	struct store_reply	 out;
+
+	store_cmd_set(&cmd, -1, 0, 2, "DEL", throttle_key(a, cfg, user, addr));
+	if (store_pipeline(s, a, 1, &cmd, &out) != STORE_OK)
+		log_event("warn", "could not clear failed sign-ins");
+}
