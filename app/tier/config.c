@@ -42,8 +42,12 @@ static const struct config_entry entries[] = {
 	  "SHOAL_REDIS" },
 	{ "SHOAL_SENTINEL_MASTER", STR(sentinel_master), 1, 128, "shoal",
 	  "the name Sentinel knows the primary by" },
+	{ "SHOAL_REDIS_USER", STR(redis_user), 0, 128, "",
+	  "Redis ACL user (empty: the default user)" },
 	{ "SHOAL_REDIS_PASSWORD", STR(redis_password), 0, 512, "",
 	  "password for Redis AUTH (empty: none)" },
+	{ "SHOAL_REDIS_PASSWORD_FILE", STR(redis_password_file), 0, 4096, "",
+	  "file holding the Redis password (instead of SHOAL_REDIS_PASSWORD)" },
 	{ "SHOAL_KEYRING", STR(keyring), 0, 4096, "",
 	  "path of the keyring file (shoal keygen); required to serve" },
 	{ "SHOAL_THREADS", INT(threads), 1, 256, "4",
@@ -182,6 +186,45 @@ parse_addr(struct redis_addr *a, const char *var, const char *s,
 	return 0;
 }
 
+/*
+ * Reads the password from SHOAL_REDIS_PASSWORD_FILE: the first line, without
+ * its newline. Setting both the variable and the file is a mistake.
+ */
+static int
+read_password_file(struct config *cfg, char *err, size_t errsz)
+{
+	FILE	*f;
+	char	 line[514];
+	size_t	 n;
+
+	if (cfg->redis_password[0] != '\0') {
+		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: set, and so is "
+		    "SHOAL_REDIS_PASSWORD; give one");
+		return -1;
+	}
+	if ((f = fopen(cfg->redis_password_file, "re")) == NULL) {
+		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: %s",
+		    cfg->redis_password_file, strerror(errno));
+		return -1;
+	}
+	if (fgets(line, sizeof line, f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	if (n == 0 || n > 512) {
+		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: expected "
+		    "a password of 1 to 512 bytes on the first line",
+		    cfg->redis_password_file);
+		explicit_bzero(line, sizeof line);
+		return -1;
+	}
+	line[n] = '\0';
+	free(cfg->redis_password);
+	cfg->redis_password = xstrdup(line);
+	explicit_bzero(line, sizeof line);
+	return 0;
+}
+
 static void
 free_addr(struct redis_addr *a)
 {
@@ -233,6 +276,14 @@ config_load(struct config *cfg, char *err, size_t errsz)
 		}
 		if (set_entry(cfg, e, v, err, errsz) != 0)
 			goto fail;
+	}
+	if (cfg->redis_password_file[0] != '\0' &&
+	    read_password_file(cfg, err, errsz) != 0)
+		goto fail;
+	if (cfg->redis_user[0] != '\0' && cfg->redis_password[0] == '\0') {
+		snprintf(err, errsz, "SHOAL_REDIS_USER: needs a password "
+		    "(SHOAL_REDIS_PASSWORD or SHOAL_REDIS_PASSWORD_FILE)");
+		goto fail;
 	}
 	if (parse_addr(&cfg->redis_addr, "SHOAL_REDIS", cfg->redis,
 	    strlen(cfg->redis), 1, err, errsz) != 0)
@@ -294,6 +345,8 @@ config_free(struct config *cfg)
 		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
 		free(cfg->redis_password);
 	}
+	free(cfg->redis_user);
+	free(cfg->redis_password_file);
 	free(cfg->keyring);
 	free(cfg->cookie_name);
 	free(cfg->static_base);

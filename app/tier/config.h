@@ -28,7 +28,9 @@ struct config {
 	struct redis_addr sentinel_addr[CONFIG_MAX_SENTINELS];
 	int	 nsentinels;
 	char	*sentinel_master;	/* name Sentinel knows the primary by */
-	char	*redis_password;
+	char	*redis_user;		/* ACL user; "" for the default user */
+	char	*redis_password;	/* from the variable or the file */
+	char	*redis_password_file;
 	char	*keyring;		/* path */
 	long	 threads;
 	long	 session_idle;		/* seconds */

@@ -311,9 +311,12 @@ connect_store(struct store *s)
 		return -1;
 	}
 	if (cfg->redis_password[0] != '\0') {
+		/* AUTH user password: an ACL user (Redis 6 and later). */
 		argv[0] = "AUTH";
-		argv[1] = cfg->redis_password;
-		if (setup_command(s, NULL, 2, argv) != 0)
+		argv[1] = cfg->redis_user[0] ? cfg->redis_user :
+		    cfg->redis_password;
+		argv[2] = cfg->redis_password;
+		if (setup_command(s, NULL, cfg->redis_user[0] ? 3 : 2, argv) != 0)
 			return -1;
 	}
 	if (!s->primary) {
