@@ -520,42 +520,6 @@ store_session_cas(struct store *s, struct arena *a, const char *key,
 	return rc;
 }
 
-static enum store_result
-set_nx(struct store *s, const char *key, const void *data, size_t len,
-    int64_t ttl_ms)
-{
-	char		 ttl[24];
-	const char	*argv[6] = { "SET", key, data, "NX", "PX", ttl };
-	size_t		 argl[6];
-	redisReply	*r;
-	enum store_result rc;
-	int		 argc = ttl_ms > 0 ? 6 : 4;
-
-	snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
-	argl[0] = 3, argl[1] = strlen(key), argl[2] = len, argl[3] = 2;
-	argl[4] = 2, argl[5] = strlen(ttl);
-	if ((r = command(s, argc, argv, argl, 0)) == NULL)
-		return STORE_DOWN;
-	if (r->type == REDIS_REPLY_ERROR)
-		return error_reply(s, r, "SET"), STORE_DOWN;
-	rc = r->type == REDIS_REPLY_STATUS ? STORE_OK : STORE_EXISTS;
-	freeReplyObject(r);
-	return rc;
-}
-
-enum store_result
-store_session_create(struct store *s, const char *key, const void *data,
-    size_t len, int64_t ttl_ms)
-{
-	return set_nx(s, key, data, len, ttl_ms);
-}
-
-enum store_result
-store_set_nx(struct store *s, const char *key, const void *data, size_t len)
-{
-	return set_nx(s, key, data, len, 0);
-}
-
 enum store_result
 store_del(struct store *s, const char *key)
 {

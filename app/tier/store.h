@@ -36,7 +36,6 @@ enum store_result {
 	STORE_OK = 0,
 	STORE_MISSING,		/* no such key */
 	STORE_CONFLICT,		/* compare-and-set lost; *cur holds the record */
-	STORE_EXISTS,		/* create: the key is taken */
 	STORE_DOWN,		/* Redis unreachable, timed out or refused */
 };
 
@@ -63,9 +62,6 @@ struct store_value {
 enum store_result store_session_load(struct store *, struct arena *,
 		    const char *key, int64_t idle_ms, int64_t refresh_below_ms,
 		    struct store_value *out);
-/* Creates a record that must not exist yet (SET NX PX). */
-enum store_result store_session_create(struct store *, const char *key,
-		    const void *data, size_t len, int64_t ttl_ms);
 /*
  * Replaces old with new if the key still holds old, with TTL ttl_ms.
  * STORE_CONFLICT: *cur is the record now stored. STORE_MISSING: the session
@@ -126,7 +122,5 @@ void	store_cmd_set(struct store_cmd *c, int script, int nkeys, int argc, ...);
  * did not answer or any reply is an error (logged). */
 enum store_result store_pipeline(struct store *, struct arena *, size_t n,
 		    const struct store_cmd *cmds, struct store_reply *out);
-enum store_result store_set_nx(struct store *, const char *key,
-		    const void *data, size_t len);
 
 #endif
