@@ -52,7 +52,7 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps run check unit integration bench clean
+.PHONY: all deps run check unit fuzz-regress integration bench clean
 .SECONDARY:
 
 all: $(BUILD)/shoal $(STATIC_OUT)/manifest
@@ -98,11 +98,18 @@ run: deps all
 unit: $(UNIT_BIN)
 	@tools/run-unit $(UNIT_BIN)
 
+# Every kept fuzz input (seeds and past crashes) replayed against the
+# parsers; tests/fuzz/run without -r fuzzes for real (see its README).
+fuzz-regress:
+	tests/fuzz/run -r -g
+
 integration: all
 	SHOAL_BIN=$(BUILD)/shoal tests/integration/run
+	SHOAL_BIN=$(BUILD)/shoal INTEGRATION_SUITE=security_cases tests/integration/run
 
 check: deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
 
 # Throughput and cost per request against the peers (../shared/peers);

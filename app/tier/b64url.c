@@ -1,9 +1,14 @@
 /*
  * b64url.c - strict base64url over libsodium (see b64url.h).
  */
+#include <string.h>
+
 #include <sodium.h>
 
 #include "b64url.h"
+
+static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int
 b64url_encode(char *out, size_t outsz, const unsigned char *in, size_t len)
@@ -18,12 +23,17 @@ b64url_encode(char *out, size_t outsz, const unsigned char *in, size_t len)
 long
 b64url_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen)
 {
-	size_t		 n;
+	size_t		 n, i;
 	const char	*end;
 
 	/* A length of 1 mod 4 can never be valid base64. */
 	if (inlen % 4 == 1)
 		return -1;
+	/* libsodium 1.0.18 reads bytes past 0x7f as '_': check the alphabet
+	 * here so that every value has exactly one spelling. */
+	for (i = 0; i < inlen; i++)
+		if (in[i] == '\0' || strchr(alphabet, in[i]) == NULL)
+			return -1;
 	if (sodium_base642bin(out, outsz, in, inlen, NULL, &n, &end,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
 		return -1;

@@ -3,6 +3,8 @@
  * variable, its type and bounds, its default and one line of help; loading,
  * checking and --help all come from this table.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -86,13 +88,36 @@ static const struct config_entry entries[] = {
 
 #define NENTRIES (sizeof entries / sizeof entries[0])
 
+/*
+ * A value as it may appear in an error line: control bytes shown as '?' and
+ * cut at 64 bytes, so a bad value can neither break the one-line rule nor
+ * forge a log line.
+ */
+static const char *
+printable(const char *v, char out[72])
+{
+	size_t	 i;
+
+	for (i = 0; v[i] != '\0' && i < 64; i++)
+		out[i] = ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ? '?' :
+		    v[i];
+	if (v[i] != '\0') {
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
+	out[i] = '\0';
+	return out;
+}
+
 static int
 parse_long(const char *s, long *out)
 {
 	char	*end;
 	long	 v;
 
-	if (*s == '\0' || *s == ' ' || *s == '+')
+	/* strtol would skip leading white space and take a '+'. */
+	if (!((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' &&
+	    s[1] <= '9')))
 		return -1;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -107,6 +132,7 @@ set_entry(struct config *cfg, const struct config_entry *e, const char *v,
     char *err, size_t errsz)
 {
 	char	*base = (char *)cfg + e->offset;
+	char	 shown[72];
 	long	 n;
 
 	switch (e->type) {
@@ -114,7 +140,7 @@ set_entry(struct config *cfg, const struct config_entry *e, const char *v,
 	case CONFIG_BOOL:
 		if (parse_long(v, &n) != 0) {
 			snprintf(err, errsz, "%s: \"%s\" is not a whole number",
-			    e->name, v);
+			    e->name, printable(v, shown));
 			return -1;
 		}
 		if (n < e->min || n > e->max) {
@@ -149,13 +175,20 @@ static int
 parse_addr(struct redis_addr *a, const char *var, const char *s,
     size_t len, int socket_ok, char *err, size_t errsz)
 {
-	char	*text = xmalloc(len + 1), *colon;
+	char	*text = xmalloc(len + 1), *colon, shown[72];
 	long	 port;
 	size_t	 n;
 
 	memcpy(text, s, len);
 	text[len] = '\0';
 	memset(a, 0, sizeof *a);
+	for (n = 0; n < len; n++)
+		if ((unsigned char)text[n] <= 0x20 || text[n] == 0x7f) {
+			snprintf(err, errsz, "%s: \"%s\" holds white space or "
+			    "control characters", var, printable(text, shown));
+			free(text);
+			return -1;
+		}
 	if (text[0] == '/' && socket_ok) {
 		a->socket = text;
 		return 0;
@@ -163,7 +196,8 @@ parse_addr(struct redis_addr *a, const char *var, const char *s,
 	colon = strrchr(text, ':');
 	if (colon == NULL || colon == text ||
 	    parse_long(colon + 1, &port) != 0 || port < 1 || port > 65535) {
-		snprintf(err, errsz, "%s: \"%s\" is not HOST:PORT%s", var, text,
+		snprintf(err, errsz, "%s: \"%s\" is not HOST:PORT%s", var,
+		    printable(text, shown),
 		    socket_ok ? " or an absolute socket path" : "");
 		free(text);
 		return -1;
@@ -174,8 +208,8 @@ parse_addr(struct redis_addr *a, const char *var, const char *s,
 	if (text[0] == '[') {		/* [::1]:6379 */
 		n = strlen(text);
 		if (n < 3 || text[n - 1] != ']') {
-			snprintf(err, errsz, "%s: bad IPv6 address in \"%.*s\"",
-			    var, (int)len, s);
+			snprintf(err, errsz, "%s: bad IPv6 address in \"%s\"",
+			    var, printable(text, shown));
 			free(text);
 			a->host = NULL;
 			return -1;
@@ -193,9 +227,10 @@ parse_addr(struct redis_addr *a, const char *var, const char *s,
 static int
 read_password_file(struct config *cfg, char *err, size_t errsz)
 {
-	FILE	*f;
-	char	 line[514];
-	size_t	 n;
+	FILE		*f;
+	struct stat	 st;
+	char		 line[514], shown[72];
+	size_t		 n;
 
 	if (cfg->redis_password[0] != '\0') {
 		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: set, and so is "
@@ -204,7 +239,14 @@ read_password_file(struct config *cfg, char *err, size_t errsz)
 	}
 	if ((f = fopen(cfg->redis_password_file, "re")) == NULL) {
 		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: %s",
-		    cfg->redis_password_file, strerror(errno));
+		    printable(cfg->redis_password_file, shown), strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IROTH | S_IWOTH))) {
+		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: readable "
+		    "or writable by others (chmod 600 it)",
+		    printable(cfg->redis_password_file, shown));
+		fclose(f);
 		return -1;
 	}
 	if (fgets(line, sizeof line, f) == NULL)
@@ -214,7 +256,7 @@ read_password_file(struct config *cfg, char *err, size_t errsz)
 	if (n == 0 || n > 512) {
 		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: expected "
 		    "a password of 1 to 512 bytes on the first line",
-		    cfg->redis_password_file);
+		    printable(cfg->redis_password_file, shown));
 		explicit_bzero(line, sizeof line);
 		return -1;
 	}

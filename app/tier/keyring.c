@@ -88,19 +88,24 @@ keyring_parse(struct keyring *kr, const char *text, char *err, size_t errsz)
 			goto next;
 		if (kr->n == KEYRING_MAX) {
 			sodium_free(keys);
+			kr->n = 0;
 			return fail(err, errsz, "more than %d keys",
 			    KEYRING_MAX);
 		}
 		if (parse_line(&keys[kr->n], p, len, lineno, err, errsz) != 0) {
 			sodium_free(keys);
+			kr->n = 0;
 			return -1;
 		}
 		for (i = 0; i < kr->n; i++)
 			if (keys[i].id == keys[kr->n].id) {
+				unsigned id = keys[i].id;
+
 				sodium_free(keys);
+				kr->n = 0;
 				return fail(err, errsz,
 				    "line %zu: key id %u appears twice",
-				    lineno, keys[i].id);
+				    lineno, id);
 			}
 		kr->n++;
 next:

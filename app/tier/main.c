@@ -43,7 +43,13 @@ usage(FILE *f)
 static int
 bad_config(const char *err)
 {
-	fprintf(stderr, "shoal: %s\n", err);
+	const char	*p;
+
+	/* One line, whatever a value or path in it held. */
+	fputs("shoal: ", stderr);
+	for (p = err; *p != '\0'; p++)
+		fputc((unsigned char)*p < 0x20 ? '?' : *p, stderr);
+	fputc('\n', stderr);
 	return 2;
 }
 

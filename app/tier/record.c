@@ -6,6 +6,50 @@
 #include "arena.h"
 #include "record.h"
 
+/*
+ * protobuf-c keeps fields it does not know and writes them back, which is
+ * what lets old and new workers share records. It also accepts field number
+ * 0 when the key is spelled as a long varint, but writes it back in a form
+ * it then refuses: a record that decodes must encode into one that decodes,
+ * so such a record is refused whole.
+ */
+static int
+unknown_fields_sane(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor	*d = m->descriptor;
+	const ProtobufCFieldDescriptor		*f;
+	unsigned				 i;
+	size_t					 k, n;
+
+	for (k = 0; k < m->n_unknown_fields; k++)
+		if (m->unknown_fields[k].tag == 0)
+			return 0;
+	for (i = 0; i < d->n_fields; i++) {
+		f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			const ProtobufCMessage *const *sub =
+			    *(const ProtobufCMessage *const *const *)
+			    ((const char *)m + f->offset);
+
+			n = *(const size_t *)((const char *)m +
+			    f->quantifier_offset);
+			for (k = 0; k < n; k++)
+				if (!unknown_fields_sane(sub[k]))
+					return 0;
+		} else {
+			const ProtobufCMessage *sub =
+			    *(const ProtobufCMessage *const *)
+			    ((const char *)m + f->offset);
+
+			if (sub != NULL && !unknown_fields_sane(sub))
+				return 0;
+		}
+	}
+	return 1;
+}
+
 Shoal__Session *
 record_session_decode(struct arena *a, const void *data, size_t len)
 {
@@ -14,7 +58,7 @@ record_session_decode(struct arena *a, const void *data, size_t len)
 	if (len == 0 || len > RECORD_MAX_BYTES)
 		return NULL;
 	s = shoal__session__unpack(&a->pb, len, data);
-	if (s == NULL)
+	if (s == NULL || !unknown_fields_sane(&s->base))
 		return NULL;
 	/* A record from a future layout we cannot read safely, or one
 	 * missing what every session has: not ours to use. */
@@ -55,9 +99,9 @@ record_user_decode(struct arena *a, const void *data, size_t len)
 	if (len == 0 || len > RECORD_MAX_BYTES)
 		return NULL;
 	u = shoal__user__unpack(&a->pb, len, data);
-	if (u == NULL)
+	if (u == NULL || !unknown_fields_sane(&u->base))
 		return NULL;
-	if (u->schema != RECORD_SCHEMA || u->name == NULL ||
+	if (u->schema != RECORD_SCHEMA || u->name == NULL || u->name[0] == '\0' ||
 	    u->password_hash == NULL || u->password_hash[0] == '\0')
 		return NULL;
 	return u;

@@ -22,9 +22,11 @@ struct keyring;
 #define SID_BYTES	32
 #define SID_RAW_BYTES	(1 + SID_BYTES + crypto_auth_BYTES)
 #define SID_COOKIE_LEN	B64URL_LEN(SID_RAW_BYTES)
-/* Store key: prefix, "s:{", 22 characters of hash, "}". */
+/* Store key: prefix (at most 64 bytes), "s:{", 22 characters of hash, "}"
+ * and a NUL. */
 #define SID_HASH_BYTES	16
-#define SID_KEY_MAX	(64 + 3 + B64URL_LEN(SID_HASH_BYTES) + 1)
+#define SID_PREFIX_MAX	64
+#define SID_KEY_MAX	(SID_PREFIX_MAX + 3 + B64URL_LEN(SID_HASH_BYTES) + 1 + 1)
 
 struct sid {
 	uint8_t		kid;		/* key that signed (or will sign) it */

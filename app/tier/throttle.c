@@ -41,9 +41,10 @@ parse_net(const char *s, size_t len, unsigned char net[16], int *bits)
 		return -1;
 	*bits = 128;
 	if (slash != NULL) {
+		if (slash + 1 == s + len || slash[1] < '0' || slash[1] > '9')
+			return -1;
 		b = strtol(slash + 1, &end, 10);
-		if (end != s + len || slash + 1 == end || b < 0 ||
-		    b > (is_v4 ? 32 : 128))
+		if (end != s + len || b < 0 || b > (is_v4 ? 32 : 128))
 			return -1;
 		*bits = (int)b + (is_v4 ? 96 : 0);
 	}

@@ -1,0 +1,574 @@
+/*
+ * test_config.c - config.h: SHOAL_* settings, their defaults and their checks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "config.h"
+
+extern char **environ;
+
+/* Removes every SHOAL_* variable, so each test starts from the defaults. */
+static int
+clear_env(void **state)
+{
+	char	 name[256];
+	size_t	 i;
+
+	(void)state;
+	for (;;) {
+		for (i = 0; environ[i] != NULL; i++)
+			if (strncmp(environ[i], "SHOAL_", 6) == 0)
+				break;
+		if (environ[i] == NULL)
+			return 0;
+		snprintf(name, sizeof name, "%.*s",
+		    (int)strcspn(environ[i], "="), environ[i]);
+		if (unsetenv(name) != 0)
+			return -1;
+	}
+}
+
+static void
+load_ok(struct config *cfg)
+{
+	char	 err[512] = "";
+
+	if (config_load(cfg, err, sizeof err) != 0)
+		fail_msg("config_load failed: %s", err);
+}
+
+/* Sets name=value, expects config_load to fail; returns the error line. */
+static const char *
+load_fails(const char *name, const char *value)
+{
+	static char	 err[512];
+	struct config	 cfg;
+
+	assert_int_equal(setenv(name, value, 1), 0);
+	memset(err, 0, sizeof err);
+	if (config_load(&cfg, err, sizeof err) == 0) {
+		config_free(&cfg);
+		fail_msg("%s=\"%s\" was accepted", name, value);
+	}
+	if (strstr(err, name) == NULL)
+		fail_msg("error for %s does not name it: \"%s\"", name, err);
+	if (strchr(err, '\n') != NULL)
+		fail_msg("error for %s=\"%s\" has a newline: \"%s\"", name,
+		    value, err);
+	assert_int_equal(unsetenv(name), 0);
+	return err;
+}
+
+static void
+load_accepts(const char *name, const char *value, struct config *cfg)
+{
+	assert_int_equal(setenv(name, value, 1), 0);
+	load_ok(cfg);
+	assert_int_equal(unsetenv(name), 0);
+}
+
+static void
+defaults_when_nothing_is_set(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_ok(&cfg);
+	assert_string_equal(cfg.redis, "127.0.0.1:6379");
+	assert_string_equal(cfg.redis_addr.host, "127.0.0.1");
+	assert_int_equal(cfg.redis_addr.port, 6379);
+	assert_null(cfg.redis_addr.socket);
+	assert_string_equal(cfg.redis_replica, "");
+	assert_null(cfg.replica_addr.host);
+	assert_string_equal(cfg.sentinels, "");
+	assert_int_equal(cfg.nsentinels, 0);
+	assert_string_equal(cfg.sentinel_master, "shoal");
+	assert_string_equal(cfg.redis_user, "");
+	assert_string_equal(cfg.redis_password, "");
+	assert_string_equal(cfg.redis_password_file, "");
+	assert_string_equal(cfg.asset_manifest, "");
+	assert_int_equal(cfg.login_max_fails, 5);
+	assert_int_equal(cfg.login_window, 900);
+	assert_string_equal(cfg.trusted_proxies, "");
+	assert_string_equal(cfg.keyring, "");
+	assert_int_equal(cfg.threads, 4);
+	assert_int_equal(cfg.session_idle, 1800);
+	assert_int_equal(cfg.session_max, 604800);
+	assert_string_equal(cfg.cookie_name, "sid");
+	assert_int_equal(cfg.cookie_secure, 1);
+	assert_string_equal(cfg.static_base, "/static");
+	assert_int_equal(cfg.max_body, 65536);
+	assert_int_equal(cfg.max_cookie, 4096);
+	assert_string_equal(cfg.key_prefix, "shoal:");
+	assert_int_equal(cfg.served_by, 0);
+	assert_int_equal(cfg.redis_timeout_ms, 500);
+	assert_int_equal(cfg.drain_seconds, 20);
+	assert_string_equal(cfg.session_cookie, "__Host-sid");
+	assert_string_equal(cfg.csrf_cookie, "__Host-sid_csrf");
+	config_free(&cfg);
+	assert_null(cfg.redis);
+}
+
+static void
+values_are_read(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	setenv("SHOAL_THREADS", "256", 1);
+	setenv("SHOAL_SESSION_IDLE", "60", 1);
+	setenv("SHOAL_SESSION_MAX", "60", 1);	/* equal is fine */
+	setenv("SHOAL_REDIS_PASSWORD", "s3cret", 1);
+	setenv("SHOAL_KEYRING", "/etc/shoal/keyring", 1);
+	setenv("SHOAL_MAX_BODY", "0", 1);
+	setenv("SHOAL_SERVED_BY", "1", 1);
+	setenv("SHOAL_KEY_PREFIX", "", 1);
+	setenv("SHOAL_STATIC_BASE", "https://cdn.example.com/a", 1);
+	load_ok(&cfg);
+	assert_int_equal(cfg.threads, 256);
+	assert_int_equal(cfg.session_idle, 60);
+	assert_int_equal(cfg.session_max, 60);
+	assert_string_equal(cfg.redis_password, "s3cret");
+	assert_string_equal(cfg.keyring, "/etc/shoal/keyring");
+	assert_int_equal(cfg.max_body, 0);
+	assert_int_equal(cfg.served_by, 1);
+	assert_string_equal(cfg.key_prefix, "");
+	assert_string_equal(cfg.static_base, "https://cdn.example.com/a");
+	config_free(&cfg);
+}
+
+static void
+threads_must_be_a_plain_number_in_range(void **state)
+{
+	static const char *const bad[] = {
+		"0", "257", "abc", " 4", "4x", "", "-1", "+4", "4 ", "0x10",
+		"4.0", "99999999999999999999999", "-99999999999999999999999",
+	};
+	struct config	 cfg;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		load_fails("SHOAL_THREADS", bad[i]);
+	load_accepts("SHOAL_THREADS", "1", &cfg);
+	assert_int_equal(cfg.threads, 1);
+	config_free(&cfg);
+	load_accepts("SHOAL_THREADS", "007", &cfg);
+	assert_int_equal(cfg.threads, 7);
+	config_free(&cfg);
+}
+
+/* " 4" is refused; so must every other kind of leading white space be. */
+static void
+threads_leading_whitespace_is_rejected(void **state)
+{
+	static const char *const bad[] = { " 4", "\t4", "\n4", "\v4", "\r4" };
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		load_fails("SHOAL_THREADS", bad[i]);
+}
+
+static void
+other_numbers_are_range_checked(void **state)
+{
+	(void)state;
+	load_fails("SHOAL_SESSION_IDLE", "0");
+	load_fails("SHOAL_SESSION_MAX", "315360001");
+	load_fails("SHOAL_MAX_BODY", "16777217");
+	load_fails("SHOAL_MAX_COOKIE", "255");
+	load_fails("SHOAL_MAX_COOKIE", "65537");
+	load_fails("SHOAL_REDIS_TIMEOUT_MS", "9");
+	load_fails("SHOAL_DRAIN_SECONDS", "3601");
+	load_fails("SHOAL_SERVED_BY", "2");
+	load_fails("SHOAL_COOKIE_SECURE", "yes");
+	load_fails("SHOAL_COOKIE_SECURE", "-1");
+}
+
+static void
+idle_longer_than_max_is_rejected(void **state)
+{
+	(void)state;
+	setenv("SHOAL_SESSION_MAX", "100", 1);
+	load_fails("SHOAL_SESSION_IDLE", "101");
+	/* Against the default maximum too. */
+	unsetenv("SHOAL_SESSION_MAX");
+	load_fails("SHOAL_SESSION_IDLE", "604801");
+}
+
+static void
+redis_address_forms(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_fails("SHOAL_REDIS", "nohost");
+	load_fails("SHOAL_REDIS", "host:0");
+	load_fails("SHOAL_REDIS", "host:70000");
+	load_fails("SHOAL_REDIS", "host:65536");
+	load_fails("SHOAL_REDIS", "host:");
+	load_fails("SHOAL_REDIS", ":6379");
+	load_fails("SHOAL_REDIS", "host:63a");
+	load_fails("SHOAL_REDIS", "host: 6379");
+	load_fails("SHOAL_REDIS", "relative/sock");
+	load_fails("SHOAL_REDIS", "");
+	load_fails("SHOAL_REDIS", "[::1");
+	load_fails("SHOAL_REDIS", "[]:6379");
+	load_fails("SHOAL_REDIS", "[::1:6379");
+
+	load_accepts("SHOAL_REDIS", "/tmp/sock", &cfg);
+	assert_string_equal(cfg.redis_addr.socket, "/tmp/sock");
+	assert_null(cfg.redis_addr.host);
+	config_free(&cfg);
+
+	load_accepts("SHOAL_REDIS", "[::1]:6379", &cfg);
+	assert_string_equal(cfg.redis_addr.host, "::1");
+	assert_int_equal(cfg.redis_addr.port, 6379);
+	assert_null(cfg.redis_addr.socket);
+	config_free(&cfg);
+
+	load_accepts("SHOAL_REDIS", "redis.internal:65535", &cfg);
+	assert_string_equal(cfg.redis_addr.host, "redis.internal");
+	assert_int_equal(cfg.redis_addr.port, 65535);
+	config_free(&cfg);
+
+	load_accepts("SHOAL_REDIS", "h:1", &cfg);
+	assert_string_equal(cfg.redis_addr.host, "h");
+	assert_int_equal(cfg.redis_addr.port, 1);
+	config_free(&cfg);
+}
+
+static void
+replica_address_is_split(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_accepts("SHOAL_REDIS_REPLICA", "replica:6380", &cfg);
+	assert_string_equal(cfg.replica_addr.host, "replica");
+	assert_int_equal(cfg.replica_addr.port, 6380);
+	config_free(&cfg);
+	load_accepts("SHOAL_REDIS_REPLICA", "/run/replica.sock", &cfg);
+	assert_string_equal(cfg.replica_addr.socket, "/run/replica.sock");
+	config_free(&cfg);
+	load_fails("SHOAL_REDIS_REPLICA", "replica");
+	load_fails("SHOAL_REDIS_REPLICA", "replica:0");
+}
+
+static void
+sentinels_are_a_list_of_host_ports(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_accepts("SHOAL_SENTINELS", "s1:26379,[::1]:26380,s3:1", &cfg);
+	assert_int_equal(cfg.nsentinels, 3);
+	assert_string_equal(cfg.sentinel_addr[0].host, "s1");
+	assert_int_equal(cfg.sentinel_addr[0].port, 26379);
+	assert_string_equal(cfg.sentinel_addr[1].host, "::1");
+	assert_int_equal(cfg.sentinel_addr[1].port, 26380);
+	assert_string_equal(cfg.sentinel_addr[2].host, "s3");
+	config_free(&cfg);
+	load_accepts("SHOAL_SENTINELS",
+	    "a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8", &cfg);
+	assert_int_equal(cfg.nsentinels, CONFIG_MAX_SENTINELS);
+	config_free(&cfg);
+	load_fails("SHOAL_SENTINELS", "a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9");
+	load_fails("SHOAL_SENTINELS", "s1");
+	load_fails("SHOAL_SENTINELS", "s1:26379,s2");
+	load_fails("SHOAL_SENTINELS", "s1:26379,,s2:26379");
+	load_fails("SHOAL_SENTINELS", ",s1:26379");
+	/* Sentinels are reached over TCP only. */
+	load_fails("SHOAL_SENTINELS", "/run/sentinel.sock");
+	load_fails("SHOAL_SENTINEL_MASTER", "");
+}
+
+/* Writes content to a new file under /tmp; returns its path. */
+static const char *
+temp_file(const char *content)
+{
+	static char	 path[64];
+	FILE		*f;
+	int		 fd;
+
+	snprintf(path, sizeof path, "/tmp/shoal-config-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	return path;
+}
+
+static void
+password_from_file(void **state)
+{
+	struct config	 cfg;
+	const char	*path;
+
+	(void)state;
+	path = temp_file("s3cret pass\nsecond line\n");
+	load_accepts("SHOAL_REDIS_PASSWORD_FILE", path, &cfg);
+	assert_string_equal(cfg.redis_password, "s3cret pass");
+	config_free(&cfg);
+	unlink(path);
+
+	path = temp_file("crlf\r\n");
+	load_accepts("SHOAL_REDIS_PASSWORD_FILE", path, &cfg);
+	assert_string_equal(cfg.redis_password, "crlf");
+	config_free(&cfg);
+	unlink(path);
+
+	path = temp_file("no-newline");
+	load_accepts("SHOAL_REDIS_PASSWORD_FILE", path, &cfg);
+	assert_string_equal(cfg.redis_password, "no-newline");
+	config_free(&cfg);
+	unlink(path);
+}
+
+static void
+password_file_errors(void **state)
+{
+	const char	*path, *err;
+	char		 big[600];
+
+	(void)state;
+	err = load_fails("SHOAL_REDIS_PASSWORD_FILE",
+	    "/tmp/shoal-config-does-not-exist");
+	assert_non_null(strstr(err, "/tmp/shoal-config-does-not-exist"));
+	path = temp_file("");
+	load_fails("SHOAL_REDIS_PASSWORD_FILE", path);
+	unlink(path);
+	path = temp_file("\npassword on line two\n");
+	load_fails("SHOAL_REDIS_PASSWORD_FILE", path);
+	unlink(path);
+	memset(big, 'p', 513);
+	big[513] = '\0';
+	path = temp_file(big);
+	load_fails("SHOAL_REDIS_PASSWORD_FILE", path);
+	unlink(path);
+	/* Both the variable and the file. */
+	path = temp_file("filepass\n");
+	setenv("SHOAL_REDIS_PASSWORD", "envpass", 1);
+	load_fails("SHOAL_REDIS_PASSWORD_FILE", path);
+	unlink(path);
+}
+
+static void
+redis_user_needs_a_password(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_fails("SHOAL_REDIS_USER", "shoal");
+	setenv("SHOAL_REDIS_PASSWORD", "pw", 1);
+	load_accepts("SHOAL_REDIS_USER", "shoal", &cfg);
+	assert_string_equal(cfg.redis_user, "shoal");
+	assert_string_equal(cfg.redis_password, "pw");
+	config_free(&cfg);
+}
+
+static void
+login_limits_are_range_checked(void **state)
+{
+	(void)state;
+	load_fails("SHOAL_LOGIN_MAX_FAILS", "0");
+	load_fails("SHOAL_LOGIN_MAX_FAILS", "1001");
+	load_fails("SHOAL_LOGIN_WINDOW", "0");
+	load_fails("SHOAL_LOGIN_WINDOW", "86401");
+}
+
+static void
+cookie_name_must_be_a_token(void **state)
+{
+	static const char *const bad[] = {
+		"a;b", "a b", "a=b", "a,b", "", "\"sid\"", "s\xc3\xa9", "a\tb",
+	};
+	char		 longname[66];
+	struct config	 cfg;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		load_fails("SHOAL_COOKIE_NAME", bad[i]);
+	memset(longname, 'c', 65);
+	longname[65] = '\0';
+	load_fails("SHOAL_COOKIE_NAME", longname);
+	longname[64] = '\0';
+	load_accepts("SHOAL_COOKIE_NAME", longname, &cfg);
+	config_free(&cfg);
+	load_accepts("SHOAL_COOKIE_NAME", "my_app-Sess1", &cfg);
+	assert_string_equal(cfg.session_cookie, "__Host-my_app-Sess1");
+	config_free(&cfg);
+}
+
+static void
+secure_cookies_carry_host_prefix(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_accepts("SHOAL_COOKIE_SECURE", "1", &cfg);
+	assert_int_equal(cfg.cookie_secure, 1);
+	assert_string_equal(cfg.session_cookie, "__Host-sid");
+	assert_string_equal(cfg.csrf_cookie, "__Host-sid_csrf");
+	config_free(&cfg);
+	load_accepts("SHOAL_COOKIE_SECURE", "0", &cfg);
+	assert_int_equal(cfg.cookie_secure, 0);
+	assert_string_equal(cfg.session_cookie, "sid");
+	assert_string_equal(cfg.csrf_cookie, "sid_csrf");
+	config_free(&cfg);
+	setenv("SHOAL_COOKIE_NAME", "app", 1);
+	load_accepts("SHOAL_COOKIE_SECURE", "0", &cfg);
+	assert_string_equal(cfg.session_cookie, "app");
+	assert_string_equal(cfg.csrf_cookie, "app_csrf");
+	config_free(&cfg);
+}
+
+static void
+key_prefix_without_braces_or_space(void **state)
+{
+	char		 p[66];
+	struct config	 cfg;
+
+	(void)state;
+	load_fails("SHOAL_KEY_PREFIX", "a{b");
+	load_fails("SHOAL_KEY_PREFIX", "a}b");
+	load_fails("SHOAL_KEY_PREFIX", "{x}:");
+	load_fails("SHOAL_KEY_PREFIX", "a b");
+	load_fails("SHOAL_KEY_PREFIX", "a\nb");
+	memset(p, 'k', 65);
+	p[65] = '\0';
+	load_fails("SHOAL_KEY_PREFIX", p);
+	p[64] = '\0';
+	load_accepts("SHOAL_KEY_PREFIX", p, &cfg);
+	config_free(&cfg);
+}
+
+static void
+static_base_without_quotes_or_markup(void **state)
+{
+	(void)state;
+	load_fails("SHOAL_STATIC_BASE", "/st\"atic");
+	load_fails("SHOAL_STATIC_BASE", "/st'atic");
+	load_fails("SHOAL_STATIC_BASE", "/<script>");
+	load_fails("SHOAL_STATIC_BASE", "/a b");
+	load_fails("SHOAL_STATIC_BASE", "/a\tb");
+}
+
+/*
+ * The error line is one line even when the value is not: a value with a
+ * newline must not split the log line (or forge a second one).
+ */
+static void
+error_line_has_no_newline_even_for_multiline_values(void **state)
+{
+	(void)state;
+	load_fails("SHOAL_THREADS", "4\n{\"level\":\"info\"}");
+	load_fails("SHOAL_COOKIE_SECURE", "1\r\n");
+	load_fails("SHOAL_REDIS", "host:6379\nx");
+	load_fails("SHOAL_REDIS", "no\nport");
+}
+
+static void
+error_fits_small_buffers(void **state)
+{
+	struct config	 cfg;
+	char		 err[16];
+
+	(void)state;
+	setenv("SHOAL_THREADS", "abcdefghijklmnopqrstuvwxyz", 1);
+	memset(err, 'x', sizeof err);
+	assert_int_equal(config_load(&cfg, err, sizeof err), -1);
+	assert_non_null(memchr(err, '\0', sizeof err));
+	unsetenv("SHOAL_THREADS");
+}
+
+static void
+usage_lists_every_setting(void **state)
+{
+	static const char *const names[] = {
+		"SHOAL_REDIS", "SHOAL_REDIS_REPLICA", "SHOAL_SENTINELS",
+		"SHOAL_SENTINEL_MASTER", "SHOAL_REDIS_USER",
+		"SHOAL_REDIS_PASSWORD", "SHOAL_REDIS_PASSWORD_FILE",
+		"SHOAL_KEYRING", "SHOAL_ASSET_MANIFEST",
+		"SHOAL_LOGIN_MAX_FAILS", "SHOAL_LOGIN_WINDOW",
+		"SHOAL_TRUSTED_PROXIES",
+		"SHOAL_THREADS", "SHOAL_SESSION_IDLE", "SHOAL_SESSION_MAX",
+		"SHOAL_COOKIE_NAME", "SHOAL_COOKIE_SECURE", "SHOAL_STATIC_BASE",
+		"SHOAL_MAX_BODY", "SHOAL_MAX_COOKIE", "SHOAL_KEY_PREFIX",
+		"SHOAL_SERVED_BY", "SHOAL_REDIS_TIMEOUT_MS",
+		"SHOAL_DRAIN_SECONDS",
+	};
+	char	*text = NULL;
+	size_t	 len = 0, i;
+	FILE	*f = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(f);
+	config_usage(f);
+	fclose(f);
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char	 pat[64];
+
+		snprintf(pat, sizeof pat, "  %s ", names[i]);
+		if (strstr(text, pat) == NULL)
+			fail_msg("--help does not list %s", names[i]);
+	}
+	assert_non_null(strstr(text, "[default: 4]"));
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(defaults_when_nothing_is_set, clear_env),
+		cmocka_unit_test_setup(values_are_read, clear_env),
+		cmocka_unit_test_setup(threads_must_be_a_plain_number_in_range,
+		    clear_env),
+		cmocka_unit_test_setup(threads_leading_whitespace_is_rejected,
+		    clear_env),
+		cmocka_unit_test_setup(other_numbers_are_range_checked,
+		    clear_env),
+		cmocka_unit_test_setup(idle_longer_than_max_is_rejected,
+		    clear_env),
+		cmocka_unit_test_setup(redis_address_forms, clear_env),
+		cmocka_unit_test_setup(replica_address_is_split, clear_env),
+		cmocka_unit_test_setup(sentinels_are_a_list_of_host_ports,
+		    clear_env),
+		cmocka_unit_test_setup(password_from_file, clear_env),
+		cmocka_unit_test_setup(password_file_errors, clear_env),
+		cmocka_unit_test_setup(redis_user_needs_a_password, clear_env),
+		cmocka_unit_test_setup(login_limits_are_range_checked,
+		    clear_env),
+		cmocka_unit_test_setup(cookie_name_must_be_a_token, clear_env),
+		cmocka_unit_test_setup(secure_cookies_carry_host_prefix,
+		    clear_env),
+		cmocka_unit_test_setup(key_prefix_without_braces_or_space,
+		    clear_env),
+		cmocka_unit_test_setup(static_base_without_quotes_or_markup,
+		    clear_env),
+		cmocka_unit_test_setup(
+		    error_line_has_no_newline_even_for_multiline_values,
+		    clear_env),
+		cmocka_unit_test_setup(error_fits_small_buffers, clear_env),
+		cmocka_unit_test_setup(usage_lists_every_setting, clear_env),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
