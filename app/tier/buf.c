@@ -73,6 +73,23 @@ buf_putc(struct buf *b, char c)
 }
 
 void
+buf_put_uint(struct buf *b, unsigned long long v, int width)
+{
+	char	 tmp[24];
+	int	 n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 && n < (int)sizeof tmp);
+	while (n < width && n < (int)sizeof tmp)
+		tmp[n++] = '0';
+	buf_reserve(b, (size_t)n);
+	while (n > 0)
+		b->data[b->len++] = tmp[--n];
+}
+
+void
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list	 ap;

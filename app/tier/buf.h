@@ -22,6 +22,8 @@ void	buf_reserve(struct buf *, size_t extra);
 void	buf_put(struct buf *, const void *, size_t);
 void	buf_puts(struct buf *, const char *);
 void	buf_putc(struct buf *, char);
+/* Decimal, at least width digits (zero-padded); cheaper than printf. */
+void	buf_put_uint(struct buf *, unsigned long long, int width);
 void	buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* The contents as a C string (a NUL is kept after len, not counted). */

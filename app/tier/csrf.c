@@ -16,14 +16,14 @@ static void
 token_mac(unsigned char mac[32], const struct key *k, const char *label,
     const unsigned char *head, const void *subject, size_t len)
 {
-	crypto_auth_hmacsha512256_state	 st;
+	crypto_auth_hmacsha512256_state	 st = k->keyed;
 
-	crypto_auth_hmacsha512256_init(&st, k->bytes, sizeof k->bytes);
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)label,
 	    strlen(label) + 1);
 	crypto_auth_hmacsha512256_update(&st, head, 9);
 	crypto_auth_hmacsha512256_update(&st, subject, len);
 	crypto_auth_hmacsha512256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
 }
 
 static int

@@ -63,6 +63,7 @@ parse_line(struct key *k, const char *line, size_t len, size_t lineno,
 		    "line %zu: key must be %d bytes in base64url", lineno,
 		    KEY_BYTES);
 	k->id = (uint8_t)id;
+	crypto_auth_hmacsha512256_init(&k->keyed, k->bytes, sizeof k->bytes);
 	return 0;
 }
 

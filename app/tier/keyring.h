@@ -22,6 +22,10 @@
 struct key {
 	uint8_t		id;
 	unsigned char	bytes[KEY_BYTES];
+	/* HMAC state with the key already absorbed: a MAC starts from a copy
+	 * of it, which saves the two hash blocks of the key pads on every
+	 * request (half the cost of verifying a cookie). */
+	crypto_auth_hmacsha512256_state keyed;
 };
 
 struct keyring {

@@ -29,17 +29,26 @@ log_worker_id(void)
 	return worker_id;
 }
 
+/* The time to the millisecond; the date part is formatted once a second. */
 static void
 put_time(struct buf *b)
 {
-	struct timespec	 ts;
-	struct tm	 tm;
-	char		 s[32];
+	static _Thread_local time_t	 sec = -1;
+	static _Thread_local char	 text[32];
+	struct timespec			 ts;
+	struct tm			 tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(b, "{\"ts\":\"%s.%03ldZ\"", s, ts.tv_nsec / 1000000);
+	if (ts.tv_sec != sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+		sec = ts.tv_sec;
+	}
+	buf_puts(b, "{\"ts\":\"");
+	buf_puts(b, text);
+	buf_putc(b, '.');
+	buf_put_uint(b, (unsigned long long)(ts.tv_nsec / 1000000), 3);
+	buf_puts(b, "Z\"");
 }
 
 /* One write(2) per line; a short write to a pipe of this size cannot happen
@@ -86,10 +95,15 @@ log_request(const char *method, const char *path, int status, int64_t usec,
 	json_string(b, method, strnlen(method, 16));
 	buf_puts(b, ",\"path\":");
 	json_string(b, path, plen);
-	buf_printf(b, ",\"status\":%d,\"us\":%lld,\"worker\":", status,
-	    (long long)usec);
+	buf_puts(b, ",\"status\":");
+	buf_put_uint(b, (unsigned)status, 1);
+	buf_puts(b, ",\"us\":");
+	buf_put_uint(b, usec > 0 ? (unsigned long long)usec : 0, 1);
+	buf_puts(b, ",\"worker\":");
 	json_string(b, worker_id, strlen(worker_id));
-	buf_printf(b, ",\"thread\":%u}", thread);
+	buf_puts(b, ",\"thread\":");
+	buf_put_uint(b, thread, 1);
+	buf_puts(b, "}");
 	emit(b);
 }
 

@@ -240,25 +240,30 @@ session_cookies(struct shoal_req *r, struct buf *h)
 }
 
 /*
- * Headers on every response. The policy allows assets only from the CDN
- * origin, no script at all, and no framing.
+ * Headers on every response, formatted once per thread. The policy allows
+ * assets only from the CDN origin, no script at all, and no framing.
  */
 static void
 common_headers(struct shoal_req *r, struct buf *h)
 {
 	const struct config	*cfg = r->t->cfg;
+	struct buf		*fixed = &r->t->fixed_headers;
 	const char		*base = cfg->static_base[0] ? cfg->static_base :
 	    "'self'";
 
-	buf_printf(h, "Content-Security-Policy: default-src 'none'; "
-	    "style-src %s; img-src %s; form-action 'self'; "
-	    "frame-ancestors 'none'; base-uri 'none'\r\n", base, base);
-	buf_puts(h, "X-Content-Type-Options: nosniff\r\n"
-	    "Referrer-Policy: same-origin\r\n"
-	    "X-Frame-Options: DENY\r\n"
-	    "Cache-Control: no-store\r\n");
-	if (cfg->served_by)
-		buf_printf(h, "X-Served-By: %s\r\n", log_worker_id());
+	if (fixed->len == 0) {
+		buf_printf(fixed, "Content-Security-Policy: default-src 'none'; "
+		    "style-src %s; img-src %s; form-action 'self'; "
+		    "frame-ancestors 'none'; base-uri 'none'\r\n", base, base);
+		buf_puts(fixed, "X-Content-Type-Options: nosniff\r\n"
+		    "Referrer-Policy: same-origin\r\n"
+		    "X-Frame-Options: DENY\r\n"
+		    "Cache-Control: no-store\r\n");
+		if (cfg->served_by)
+			buf_printf(fixed, "X-Served-By: %s\r\n",
+			    log_worker_id());
+	}
+	buf_put(h, fixed->data, fixed->len);
 }
 
 void
@@ -268,9 +273,15 @@ req_flush(struct shoal_req *r, req_write_fn write_fn, void *ctx)
 	struct buf	*b = &r->t->body;
 
 	buf_reset(h);
-	buf_printf(h, "Status: %d %s\r\n", r->status, req_status_text(r->status));
-	buf_printf(h, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-	    r->content_type ? r->content_type : "text/plain", b->len);
+	buf_puts(h, "Status: ");
+	buf_put_uint(h, (unsigned)r->status, 3);
+	buf_putc(h, ' ');
+	buf_puts(h, req_status_text(r->status));
+	buf_puts(h, "\r\nContent-Type: ");
+	buf_puts(h, r->content_type ? r->content_type : "text/plain");
+	buf_puts(h, "\r\nContent-Length: ");
+	buf_put_uint(h, b->len, 1);
+	buf_puts(h, "\r\n");
 	if (r->location != NULL)
 		buf_printf(h, "Location: %s\r\n", r->location);
 	if (r->extra_header != NULL)

@@ -29,6 +29,7 @@ struct thread_ctx {
 	struct buf		 headers;	/* reset after each request */
 	struct buf		 body;		/* reset after each request */
 	struct buf		 scratch;	/* for one call at a time */
+	struct buf		 fixed_headers;	/* the same on every response */
 };
 
 /* The input of a request, as the FastCGI parameters give it. */

@@ -14,14 +14,14 @@ static void
 sid_mac(unsigned char mac[crypto_auth_BYTES], const struct key *k,
     const struct sid *s)
 {
-	crypto_auth_hmacsha512256_state	 st;
+	crypto_auth_hmacsha512256_state	 st = k->keyed;
 
-	crypto_auth_hmacsha512256_init(&st, k->bytes, sizeof k->bytes);
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)sid_label,
 	    sizeof sid_label);
 	crypto_auth_hmacsha512256_update(&st, &s->kid, 1);
 	crypto_auth_hmacsha512256_update(&st, s->id, sizeof s->id);
 	crypto_auth_hmacsha512256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
 }
 
 void

@@ -359,6 +359,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
 		buf_init(&w[i].ctx.scratch);
+		buf_init(&w[i].ctx.fixed_headers);
 		w[i].listen_fd = fd;
 		if (FCGX_InitRequest(&w[i].req, fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
@@ -384,6 +385,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		buf_free(&w[i].ctx.headers);
 		buf_free(&w[i].ctx.body);
 		buf_free(&w[i].ctx.scratch);
+		buf_free(&w[i].ctx.fixed_headers);
 	}
 	free(w);
 	keyring_free(live);
