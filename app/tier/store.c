@@ -374,8 +374,11 @@ command(struct store *s, int argc, const char **argv, const size_t *lens,
 	if (connect_store(s) != 0)
 		return NULL;
 	r = redisCommandArgv(s->c, argc, argv, lens);
+	/* Only a connection found closed (not a timeout: Redis may be busy or
+	 * stopped, and a second wait would double the time to answer 503). */
 	if (r == NULL && reused && idempotent &&
-	    (s->c->err == REDIS_ERR_EOF || s->c->err == REDIS_ERR_IO)) {
+	    (s->c->err == REDIS_ERR_EOF || (s->c->err == REDIS_ERR_IO &&
+	    (errno == ECONNRESET || errno == EPIPE)))) {
 		drop(s, s->c->errstr);
 		s->retry_at_ms = 0;
 		s->failures = 0;

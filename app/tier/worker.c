@@ -2,18 +2,33 @@
  * worker.c - the FastCGI responder: threads, the accept loop, reading a
  * request from libfcgi, and the SIGTERM drain (see worker.h).
  *
+ * Kept-alive connections. libfcgi, used the plain way, parks a thread on a
+ * kept-alive connection between requests: the thread serves nothing else
+ * until the web server sends on that connection again. When the web server
+ * holds idle connections to every thread of a process and opens one more
+ * (another nginx worker process, a burst), that connection waits in the
+ * listen queue until something times out. So here a thread holds any number
+ * of kept-alive connections and polls them together with the listening
+ * socket, serving whichever speaks first; libfcgi only ever reads a request
+ * from a connection that poll() says is ready. The listening socket is
+ * non-blocking (for every process sharing it: they are all shoal workers),
+ * so when another thread wins the race for a new connection, accept()
+ * returns at once instead of parking this one.
+ *
  * Shutting down. The listening socket is shared with sibling processes
  * (spawn-fcgi forks several onto one socket), so it must not be shut down:
  * that would stop them too. Instead the main thread marks the shutdown and
- * interrupts every thread that is waiting for work (in accept(), or on a
- * kept-alive connection between requests) with SIGUSR2, whose handler does
- * nothing but make the blocking call return. A thread in the middle of a
- * request is never interrupted: it finishes, sees the mark and leaves.
+ * interrupts every thread that is waiting for work with SIGUSR2, whose
+ * handler does nothing but make poll() return. A thread in the middle of a
+ * request is never interrupted: it finishes, then answers what is already
+ * waiting on its connections, closing each after its response, and leaves.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -33,8 +48,11 @@
 #include "store.h"
 #include "worker.h"
 
+#define THREAD_MAX_CONNS	64	/* kept-alive connections per thread */
+#define DRAIN_LINGER_MS		50	/* on SIGTERM: last wait for requests */
+
 enum thread_state {
-	THREAD_WAITING,		/* in FCGX_Accept_r */
+	THREAD_WAITING,		/* in poll(), between requests */
 	THREAD_BUSY,		/* handling a request */
 	THREAD_DONE,
 };
@@ -44,6 +62,8 @@ struct worker_thread {
 	struct thread_ctx	 ctx;
 	FCGX_Request		 req;
 	int			 listen_fd;
+	int			 conns[THREAD_MAX_CONNS];	/* kept alive */
+	int			 nconns;
 	_Atomic int		 state;
 	/* The keyring this thread's request uses; NULL between requests. */
 	_Atomic(const struct keyring *) keys_in_use;
@@ -178,23 +198,91 @@ serve(struct worker_thread *w)
 	atomic_store(&w->keys_in_use, NULL);
 }
 
+/*
+ * Reads one request from fd (-1: accept a new connection, if one is still
+ * waiting) and serves it. A connection the web server keeps alive goes back
+ * into the thread's set; close_after makes libfcgi close it instead.
+ */
+static void
+serve_connection(struct worker_thread *w, int fd, int close_after)
+{
+	w->req.ipcFd = fd;
+	/* FCGX_Accept_r first finishes the previous request, closing the
+	 * connection unless the last one asked to keep it: say it did. */
+	w->req.keepConnection = 1;
+	/* < 0: the connection was closed by the web server, or another thread
+	 * took the new connection; libfcgi has closed fd either way. */
+	if (FCGX_Accept_r(&w->req) < 0) {
+		w->req.ipcFd = -1;
+		return;
+	}
+	atomic_store(&w->state, THREAD_BUSY);
+	serve(w);
+	if (close_after || w->nconns == THREAD_MAX_CONNS)
+		w->req.keepConnection = 0;
+	FCGX_Finish_r(&w->req);
+	if (w->req.ipcFd >= 0)
+		w->conns[w->nconns++] = w->req.ipcFd;
+	w->req.ipcFd = -1;
+	atomic_store(&w->state, THREAD_WAITING);
+}
+
+/*
+ * One poll over the listening socket (unless draining) and the kept-alive
+ * connections; serves what is ready. timeout_ms as for poll(). Returns the
+ * number of connections that were ready.
+ */
+static int
+poll_once(struct worker_thread *w, int timeout_ms, int draining)
+{
+	struct pollfd	 pfd[1 + THREAD_MAX_CONNS];
+	int		 ready[THREAD_MAX_CONNS];
+	int		 n, i, k, nready = 0, first = draining ? 1 : 0;
+
+	pfd[0].fd = draining ? -1 : w->listen_fd;
+	pfd[0].events = POLLIN;
+	for (i = 0; i < w->nconns; i++) {
+		pfd[1 + i].fd = w->conns[i];
+		pfd[1 + i].events = POLLIN;
+	}
+	n = poll(pfd + first, (nfds_t)(1 + w->nconns - first), timeout_ms);
+	if (n <= 0)
+		return 0;
+	/* Take the ready connections out of the set before serving: serving
+	 * puts the kept-alive ones back. */
+	for (i = 0, k = 0; i < w->nconns; i++) {
+		if (pfd[1 + i].revents != 0)
+			ready[nready++] = w->conns[i];
+		else
+			w->conns[k++] = w->conns[i];
+	}
+	w->nconns = k;
+	for (i = 0; i < nready; i++)
+		serve_connection(w, ready[i], draining);
+	if (!draining && (pfd[0].revents & POLLIN))
+		serve_connection(w, -1, 0);
+	return nready;
+}
+
 static void *
 thread_main(void *arg)
 {
 	struct worker_thread	*w = arg;
 	sigset_t		 set;
+	int			 i;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	while (!atomic_load(&stopping)) {
-		atomic_store(&w->state, THREAD_WAITING);
-		if (atomic_load(&stopping) || FCGX_Accept_r(&w->req) < 0)
-			break;
-		atomic_store(&w->state, THREAD_BUSY);
-		serve(w);
-		FCGX_Finish_r(&w->req);
-	}
+	while (!atomic_load(&stopping))
+		(void)poll_once(w, -1, 0);
+	/* Draining: what the web server already sent on a kept-alive
+	 * connection is answered (and the connection closed after it). */
+	while (w->nconns > 0 && poll_once(w, DRAIN_LINGER_MS, 1) > 0)
+		;
+	for (i = 0; i < w->nconns; i++)
+		close(w->conns[i]);
+	w->nconns = 0;
 	FCGX_Free(&w->req, 1);
 	log_thread_done();
 	atomic_store(&w->state, THREAD_DONE);
@@ -316,7 +404,8 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	int			 fd;
 	long			 i;
 
-	if ((fd = open_listener(listen)) < 0) {
+	if ((fd = open_listener(listen)) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
 		keyring_free(keys);
 		free(keys);
 		return 2;
