@@ -89,11 +89,20 @@ throttle_trusted(const char *list, const char *addr)
 	return 0;
 }
 
+static int
+is_address(const char *s)
+{
+	unsigned char	 a[16];
+	int		 bits;
+
+	return parse_net(s, strlen(s), a, &bits) == 0 && bits == 128;
+}
+
 const char *
 throttle_client(struct shoal_req *r)
 {
 	const char	*remote = shoal_header(r, "REMOTE_ADDR");
-	const char	*xff, *end, *start;
+	const char	*xff, *end, *start, *comma;
 	const char	*trusted = r->t->cfg->trusted_proxies;
 	char		*cand;
 
@@ -104,26 +113,22 @@ throttle_client(struct shoal_req *r)
 		return remote;
 	/* Right to left: the first hop no trusted proxy vouches for. */
 	end = xff + strlen(xff);
-	while (end > xff) {
-		start = end;
-		while (start > xff && start[-1] != ',')
-			start--;
+	for (;;) {
+		comma = end;
+		while (comma > xff && comma[-1] != ',')
+			comma--;
+		start = comma;
 		while (start < end && (*start == ' ' || *start == '\t'))
 			start++;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
 		cand = arena_strndup(&r->t->arena, start, (size_t)(end - start));
-		while (*cand && cand[strlen(cand) - 1] == ' ')
-			cand[strlen(cand) - 1] = '\0';
-		if (!throttle_trusted(trusted, cand)) {
-			unsigned char	 a[16];
-			int		 bits;
-
+		if (!throttle_trusted(trusted, cand))
 			/* Only a well-formed address counts. */
-			if (parse_net(cand, strlen(cand), a, &bits) == 0 &&
-			    bits == 128)
-				return cand;
-			return remote;
-		}
-		end = start > xff ? start - 1 : xff;
+			return is_address(cand) ? cand : remote;
+		if (comma == xff)
+			break;
+		end = comma - 1;
 	}
 	return remote;
 }
@@ -169,9 +174,11 @@ throttle_failed(struct store *s, struct arena *a, const struct config *cfg,
 	char			*window = arena_printf(a, "%ld",
 	    cfg->login_window);
 
-	/* The window starts at the first failure and does not slide. */
-	store_cmd_set(&cmds[0], -1, 0, 6, "SET", key, "0", "NX", "EX", window);
-	store_cmd_set(&cmds[1], -1, 0, 2, "INCR", key);
+	/* The window starts at the first failure and does not slide: EXPIRE
+	 * NX sets a lifetime only on a count that has none, so a count can
+	 * never be left without one. */
+	store_cmd_set(&cmds[0], -1, 0, 2, "INCR", key);
+	store_cmd_set(&cmds[1], -1, 0, 4, "EXPIRE", key, window, "NX");
 	if (store_pipeline(s, a, 2, cmds, out) != STORE_OK)
 		log_event("warn", "could not count a failed sign-in");
 }

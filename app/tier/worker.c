@@ -178,8 +178,12 @@ serve(struct worker_thread *w)
 	int64_t			 start = now_us();
 	int			 bad;
 
-	w->ctx.keys = atomic_load(&current_keys);
-	atomic_store(&w->keys_in_use, w->ctx.keys);
+	/* Publish the keyring we use before using it, and check it is still
+	 * the current one: a reload in between must not free it under us. */
+	do {
+		w->ctx.keys = atomic_load(&current_keys);
+		atomic_store(&w->keys_in_use, w->ctx.keys);
+	} while (atomic_load(&current_keys) != w->ctx.keys);
 	bad = read_input(w, &in);
 	req_init(&r, &w->ctx, &in);
 	if (bad == 413) {

@@ -1,0 +1,1669 @@
+"""
+security_cases.py - the security tests of issue 4, in the order they run:
+response headers and cookie attributes on every route, key rotation and
+keyring reload, seeing and ending sessions (page and operator CLI), password
+change, login throttling, idle and absolute expiry, and, last, what Redis
+and the logs hold.
+
+Run with `INTEGRATION_SUITE=security_cases tests/integration/run`. The stack
+gets short session and throttle times (STACK_ENV, multiplied by the same
+scale `run` uses, 3 for a sanitizer build) so that expiry and throttle
+windows can be waited out. Every browser of this suite records the cookies,
+CSRF tokens and passwords it saw or sent; the last tests look for them in
+Redis and in every log of the run.
+"""
+
+import base64
+import calendar
+import glob
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+
+import lib
+from lib import (FCGI_STDIN, Browser, TestFailure, check, check_eq,
+                 cookie_is_expiry, excerpt, fcgi_base_params, fcgi_begin,
+                 fcgi_params, fcgi_read_response, fcgi_record, form_tokens,
+                 free_port, is_anonymous_page, parse_set_cookie, read_pids,
+                 redis_commands_during, signed_in_as, wait_port)
+from cases import log_lines_since, log_sizes, on_every_thread
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def _scale():
+    # The same rule as `run`: a sanitizer build (build/san/) is 3 times slower.
+    raw = os.environ.get("SHOAL_BIN", "build/shoal")
+    return float(os.environ.get("INTEGRATION_SCALE",
+                                "3" if "/san/" in os.path.abspath(raw) else "1"))
+
+
+SCALE = _scale()
+IDLE = max(3, int(round(3 * SCALE)))        # SHOAL_SESSION_IDLE, seconds
+MAX = max(IDLE + 2, int(round(8 * SCALE)))  # SHOAL_SESSION_MAX, seconds
+WINDOW = max(4, int(round(4 * SCALE)))      # SHOAL_LOGIN_WINDOW, seconds
+MAX_FAILS = 5                               # SHOAL_LOGIN_MAX_FAILS
+
+STACK_ENV = {
+    "SHOAL_SESSION_IDLE": str(IDLE),
+    "SHOAL_SESSION_MAX": str(MAX),
+    "SHOAL_LOGIN_WINDOW": str(WINDOW),
+    "SHOAL_LOGIN_MAX_FAILS": str(MAX_FAILS),
+}
+
+CASES = []
+AFTER_DOWN = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def after_down(fn):
+    AFTER_DOWN.append(fn)
+    return fn
+
+
+B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+WHEN = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
+
+
+# --------------------------------------------------------------------------
+# what the suite saw: every secret, to look for in Redis and the logs
+
+SEEN = {
+    "session cookie": set(),    # values of sid / __Host-sid
+    "csrf cookie": set(),       # values of sid_csrf / __Host-sid_csrf
+    "csrf token": set(),        # form fields, JSON, X-CSRF-Token
+    "password": set(),          # every password the suite sent
+    "key": set(),               # keyring key material the suite made
+}
+
+
+def note_sent(form, headers):
+    for k, v in (form or {}).items():
+        if k in ("password", "current") and v:
+            SEEN["password"].add(str(v))
+        elif k == "csrf" and v:
+            SEEN["csrf token"].add(str(v))
+    for k, v in (headers or {}).items():
+        if k.lower() == "x-csrf-token" and v:
+            SEEN["csrf token"].add(v)
+
+
+def note_set_cookie(line):
+    name, value, _ = parse_set_cookie(line)
+    if not value:
+        return
+    if name.endswith("_csrf"):
+        SEEN["csrf cookie"].add(value)
+    else:
+        SEEN["session cookie"].add(value)
+
+
+def note_body(body, content_type):
+    for t in form_tokens(body):
+        if t:
+            SEEN["csrf token"].add(t)
+    if "json" in (content_type or ""):
+        try:
+            j = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(j, dict) and isinstance(j.get("csrf"), str) and j["csrf"]:
+            SEEN["csrf token"].add(j["csrf"])
+
+
+class SBrowser(Browser):
+    """A Browser that sends a User-Agent of its own and writes down every
+    cookie, token and password that passes through it."""
+
+    def __init__(self, port, timeout=15.0, ua=None):
+        super().__init__(port, timeout)
+        self.ua = ua or f"shoal-security-it/{uuid.uuid4().hex[:8]}"
+
+    def copy(self):
+        b = SBrowser(self.port, self.timeout, self.ua)
+        b.jar = dict(self.jar)
+        return b
+
+    def request(self, method, path, body=None, form=None, headers=None, **kw):
+        hdrs = {"User-Agent": self.ua}
+        hdrs.update(headers or {})
+        note_sent(form, hdrs)
+        r = super().request(method, path, body=body, form=form, headers=hdrs,
+                            **kw)
+        for line in r.set_cookies():
+            note_set_cookie(line)
+        note_body(r.body, r.header("Content-Type"))
+        return r
+
+
+def browser(ctx, ua=None):
+    return SBrowser(ctx.http_port, ctx.timeout, ua)
+
+
+def with_cookie(ctx, value, ua=None):
+    """A fresh browser holding only the session cookie value."""
+    b = browser(ctx, ua)
+    b.jar = {ctx.cookie: value}
+    return b
+
+
+def new_password():
+    return "pw-" + uuid.uuid4().hex
+
+
+def new_user(prefix):
+    return lib.new_name(prefix)
+
+
+def signed_up(ctx, prefix, ua=None, password=None):
+    """A fresh user, signed up and signed in: (browser, name, password)."""
+    b = browser(ctx, ua)
+    name, pw = new_user(prefix), password or new_password()
+    b.signup(name, pw)
+    check(ctx.cookie in b.jar, f"signup set no {ctx.cookie} cookie: {b.history}")
+    return b, name, pw
+
+
+def signed_in(ctx, name, pw, ua=None):
+    b = browser(ctx, ua)
+    b.login(name, pw)
+    check(ctx.cookie in b.jar, f"login set no {ctx.cookie} cookie: {b.history}")
+    return b
+
+
+def home_signed_in(b, name, what="the session"):
+    r = b.get("/")
+    check(r.status == 200 and signed_in_as(r.body, name),
+          f"GET / with {what}: expected 200 'Signed in as {name}', "
+          f"got {r.describe()}")
+    return r
+
+
+def home_anonymous(b, what):
+    r = b.get("/")
+    check(r.status == 200 and is_anonymous_page(r.body),
+          f"GET / with {what}: expected 200 anonymous page with 'Sign in', "
+          f"got {r.describe()}")
+    return r
+
+
+def anonymous_costs_redis_nothing(ctx, value, what):
+    """GET / with only this session cookie: the anonymous page, and not a
+    single Redis command."""
+    b = with_cookie(ctx, value)
+    r, cmds = redis_commands_during(ctx.redis_port, lambda: b.get("/"),
+                                    password=ctx.redis_password)
+    check(r.status == 200 and is_anonymous_page(r.body),
+          f"GET / with {what}: expected the anonymous page, got {r.describe()}")
+    check_eq(cmds, [], f"Redis commands for GET / with {what}")
+
+
+def api_add(b, item, qty, token):
+    return b.post("/api/cart/add", {"item": item, "qty": str(qty)},
+                  headers={"X-CSRF-Token": token})
+
+
+# --------------------------------------------------------------------------
+# cookies, IDs and the Redis keys named after them
+
+def decode_cookie(value):
+    """(key id, 32-byte ID, MAC) of a session cookie value."""
+    check(isinstance(value, str) and len(value) == 87 and B64URL.match(value),
+          f"session cookie {value!r} is not 87 characters of base64url")
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    check_eq(len(raw), 65, "decoded session cookie length")
+    return raw[0], raw[1:33], raw[33:]
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def session_hash(value):
+    """The name of a session in Redis and in the user's list: base64url of
+    BLAKE2b-128 of the ID (sid.h)."""
+    return b64u(hashlib.blake2b(decode_cookie(value)[1], digest_size=16).digest())
+
+
+def record_key(ctx, h):
+    return f"{ctx.prefix}s:{{{h}}}"
+
+
+def index_keys(ctx, name):
+    return (f"{ctx.prefix}u:{{{name}}}:sessions",
+            f"{ctx.prefix}u:{{{name}}}:meta")
+
+
+def redis_do(ctx, *args):
+    red = ctx.redis()
+    try:
+        return red.cmd(*args)
+    finally:
+        red.close()
+
+
+def index_state(ctx, name):
+    """(sorted-set members, meta hash fields) of a user's session index."""
+    zkey, hkey = index_keys(ctx, name)
+    red = ctx.redis()
+    try:
+        members = sorted(m.decode() for m in red.cmd("ZRANGE", zkey, 0, -1))
+        fields = sorted(f.decode() for f in red.cmd("HKEYS", hkey))
+    finally:
+        red.close()
+    return members, fields
+
+
+def check_index(ctx, name, want, what):
+    members, fields = index_state(ctx, name)
+    check_eq(members, sorted(want), f"{what}: members of {index_keys(ctx, name)[0]}")
+    check_eq(fields, sorted(want), f"{what}: fields of {index_keys(ctx, name)[1]}")
+
+
+def record_exists(ctx, value):
+    return redis_do(ctx, "EXISTS", record_key(ctx, session_hash(value))) == 1
+
+
+# --------------------------------------------------------------------------
+# the worker environment, workers of our own, the operator CLI
+
+def worker_env(ctx):
+    """The worker settings the stack wrote to $RUN/worker.env (shell-quoted
+    with %q, so a shell reads them), on top of our non-SHOAL environment
+    (PATH, sanitizer options)."""
+    path = os.path.join(ctx.run_dir, "worker.env")
+    check(os.path.exists(path), f"{path} is missing")
+    out = subprocess.run(["bash", "-c", 'set -a; . "$1"; env -0', "bash", path],
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                         capture_output=True, timeout=10, check=True).stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+    for item in out.split(b"\0"):
+        k, eq, v = item.decode().partition("=")
+        if eq and k.startswith("SHOAL_"):
+            env[k] = v
+    return env
+
+
+def static_base(ctx):
+    return worker_env(ctx).get("SHOAL_STATIC_BASE", "")
+
+
+def cli(ctx, *args, expect=0, stdin=None):
+    p = subprocess.run([ctx.bin] + list(args), env=worker_env(ctx),
+                       capture_output=True, timeout=30 * ctx.scale,
+                       input=stdin.encode() if stdin is not None else b"")
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    if expect is not None:
+        check(p.returncode == expect,
+              f"shoal {' '.join(args)}: exit {p.returncode}, expected {expect}; "
+              f"stdout {excerpt(out)!r} stderr {excerpt(err)!r}")
+    return p.returncode, out, err
+
+
+class FcgiResponse:
+    def __init__(self, raw):
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.header_list = []
+        for line in head.decode("latin-1").split("\r\n"):
+            n, colon, v = line.partition(":")
+            if colon:
+                self.header_list.append((n.strip(), v.strip()))
+        st = self.header("Status")
+        self.status = int(st.split()[0]) if st else 200
+        self.raw = body
+        self.body = body.decode("utf-8", "replace")
+
+    def header(self, name):
+        vals = self.get_all(name)
+        return vals[0] if vals else None
+
+    def get_all(self, name):
+        return [v for n, v in self.header_list if n.lower() == name.lower()]
+
+    def set_cookies(self):
+        return self.get_all("Set-Cookie")
+
+    def describe(self):
+        return f"{self.status} headers={self.header_list} body={excerpt(self.body, 200)!r}"
+
+
+class OwnWorker:
+    """One worker process of our own (`shoal --listen`), with the stack's
+    worker settings and some of ours, talked to over FastCGI. Its log goes to
+    $RUN/NAME.log, so the log checks see it too."""
+
+    def __init__(self, ctx, name, settings):
+        self.ctx = ctx
+        env = worker_env(ctx)
+        env.update(settings)
+        self.port = free_port()
+        self.logf = open(os.path.join(ctx.run_dir, f"{name}.log"), "ab")
+        self.proc = subprocess.Popen(
+            [ctx.bin, "--listen", f"127.0.0.1:{self.port}"], env=env,
+            stdout=self.logf, stderr=self.logf, stdin=subprocess.DEVNULL)
+        ctx.own_procs.append(self.proc)
+        if not wait_port(self.port, 10 * ctx.scale):
+            self.stop()
+            raise TestFailure(f"own worker ({name}) did not listen on "
+                              f"127.0.0.1:{self.port}")
+
+    def request(self, method, uri, cookies=None, form=None, headers=None,
+                remote_addr="127.0.0.1"):
+        body = urllib.parse.urlencode(form).encode() if form is not None else b""
+        note_sent(form, headers)
+        extra = {"REMOTE_ADDR": remote_addr, "HTTPS": "on",
+                 "REQUEST_SCHEME": "https"}
+        if form is not None:
+            extra["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+            extra["CONTENT_LENGTH"] = str(len(body))
+        if cookies:
+            extra["HTTP_COOKIE"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        for k, v in (headers or {}).items():
+            extra["HTTP_" + k.upper().replace("-", "_")] = v
+        params = fcgi_base_params(method, uri, self.port, extra)
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=self.ctx.timeout)
+        try:
+            msg = fcgi_begin() + fcgi_params(params)
+            if body:
+                msg += fcgi_record(FCGI_STDIN, body)
+            s.sendall(msg + fcgi_record(FCGI_STDIN, b""))
+            out, _ = fcgi_read_response(s)
+        finally:
+            s.close()
+        r = FcgiResponse(out)
+        for line in r.set_cookies():
+            note_set_cookie(line)
+        note_body(r.body, r.header("Content-Type"))
+        return r
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15 * self.ctx.scale)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.logf.close()
+
+
+def cookies_of(r):
+    """{name: (value, attrs)} of the Set-Cookie lines of a response."""
+    out = {}
+    for line in r.set_cookies():
+        name, value, attrs = parse_set_cookie(line)
+        out[name] = (value, attrs)
+    return out
+
+
+# --------------------------------------------------------------------------
+# the keyring
+
+def keyring_path(ctx):
+    return os.path.join(ctx.run_dir, "keyring")
+
+
+def read_keyring(ctx):
+    """[(id, key)] in file order; the first signs."""
+    out = []
+    with open(keyring_path(ctx)) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            kid, key = line.split(None, 1)
+            out.append((int(kid), key.strip()))
+    check(out, "the keyring is empty")
+    return out
+
+
+def write_keyring(ctx, keys, mode=0o600):
+    path = keyring_path(ctx)
+    tmp = path + ".it-tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{kid} {key}\n" for kid, key in keys))
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def keygen(ctx, keys):
+    """A new keyring entry from `shoal keygen --id N`, N not in use."""
+    used = {kid for kid, _ in keys}
+    kid = next(k for k in list(range(200, 256)) + list(range(1, 200))
+               if k not in used)
+    _, out, _ = cli(ctx, "keygen", "--id", str(kid))
+    parts = out.split()
+    check(len(parts) == 2 and parts[0] == str(kid) and len(parts[1]) == 43 and
+          B64URL.match(parts[1]),
+          f"shoal keygen --id {kid} printed {out!r}, expected '{kid} <43 "
+          f"base64url characters>'")
+    SEEN["key"].add(parts[1])
+    return kid, parts[1]
+
+
+def worker_pids(ctx):
+    pids = []
+    for k in range(1, ctx.servers + 1):
+        pids += read_pids(ctx.pid_file(k))
+    check(pids, "no worker pids in server-K.pid")
+    return pids
+
+
+def sighup_workers(ctx, expect):
+    """Sends SIGHUP to every worker and waits until each one logged its
+    keyring line; returns {pid: msg}. expect: the message every worker must
+    log, or a regex."""
+    sizes = log_sizes(ctx)
+    pids = worker_pids(ctx)
+    for pid in pids:
+        os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10 * ctx.scale
+    got = {}
+    while True:
+        for line in log_lines_since(ctx, sizes):
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            msg = str(j.get("msg", "")) if isinstance(j, dict) else ""
+            if msg.startswith("SIGHUP"):
+                pid = str(j.get("worker", "")).rpartition(":")[2]
+                if pid.isdigit():
+                    got[int(pid)] = msg
+        if all(p in got for p in pids):
+            break
+        check(time.monotonic() < deadline,
+              f"after SIGHUP, workers {[p for p in pids if p not in got]} "
+              f"logged no keyring line within 10 s (got {got})")
+        time.sleep(0.05)
+    bad = {p: m for p, m in got.items() if p in pids and not re.fullmatch(expect, m)}
+    check(not bad, f"after SIGHUP, expected every worker to log {expect!r}; "
+          f"these logged otherwise: {bad}")
+    return got
+
+
+def reload_keyring(ctx, keys):
+    write_keyring(ctx, keys)
+    sighup_workers(ctx, re.escape(
+        f"SIGHUP: keyring reloaded, {len(keys)} keys, signing with key {keys[0][0]}"))
+
+
+# --------------------------------------------------------------------------
+# the sessions page
+
+def session_rows(html):
+    """[{current, agent_html, created, last_seen, inputs}] of /account/sessions."""
+    m = re.search(r"<tbody>(.*?)</tbody>", html, re.S)
+    check(m, f"/account/sessions has no <tbody>: {excerpt(html, 600)}")
+    rows = []
+    for tr in re.findall(r"<tr\b.*?</tr>", m.group(1), re.S):
+        cells = re.findall(r"<td>(.*?)</td>", tr, re.S)
+        inputs = {}
+        for tag in re.findall(r"<input\b[^>]*>", tr):
+            a = dict(re.findall(r'([a-zA-Z_-]+)\s*=\s*"([^"]*)"', tag))
+            if "name" in a:
+                inputs[a["name"]] = a.get("value", "")
+        rows.append({"current": "(this one)" in tr, "html": tr,
+                     "cells": cells, "inputs": inputs,
+                     "form": 'action="/account/sessions/revoke"' in tr})
+    return rows
+
+
+def sessions_page(b):
+    r = b.get("/account/sessions")
+    check(r.status == 200, f"GET /account/sessions: expected 200, got {r.describe()}")
+    return r, session_rows(r.body)
+
+
+def revoke_all_form(html):
+    m = re.search(r'<form method="post" action="/account/sessions/revoke">'
+                  r'(.*?)</form>', html, re.S)
+    if not m or 'name="all"' not in m.group(1):
+        return None
+    return {a["name"]: a.get("value", "") for a in
+            (dict(re.findall(r'([a-zA-Z_-]+)\s*=\s*"([^"]*)"', t))
+             for t in re.findall(r"<input\b[^>]*>", m.group(1))) if "name" in a}
+
+
+# ==========================================================================
+# 6. headers and cookie attributes on every route
+
+def route_table():
+    """(method, path) of every route in app/example/routes.c."""
+    with open(os.path.join(REPO, "app", "example", "routes.c")) as f:
+        text = f.read()
+    routes = re.findall(r'\{\s*SHOAL_(GET|POST),\s*"([^"]+)"', text)
+    check(len(routes) >= 10, f"found only {len(routes)} routes in routes.c")
+    return routes
+
+
+def sweep_every_route(ctx):
+    """Sends every route of the app, GET and POST, anonymous and signed in,
+    with a valid CSRF token and without, plus /healthz, /readyz, a 404, 405s,
+    a 400 and a forged cookie. Returns [(label, response)]."""
+    out = []
+    routes = route_table()
+
+    def rec(label, r):
+        out.append((label, r))
+        return r
+
+    def post_form(path, name, pw):
+        return {
+            "/login": {"username": name, "password": pw},
+            "/signup": {"username": new_user("sw"), "password": new_password()},
+            "/cart/add": {"item": "sweep", "qty": "1"},
+            "/cart/remove": {"item": "sweep"},
+            "/api/cart/add": {"item": "sweep", "qty": "1"},
+            "/account/sessions/revoke": {"id": "A" * 22},
+            "/account/password": {"current": "not-the-password",
+                                  "password": new_password()},
+        }.get(path, {})
+
+    # Someone to sign in as.
+    owner, name, pw = signed_up(ctx, "sweep")
+
+    # Anonymous.
+    for m, p in routes:
+        if m == "GET":
+            rec(f"anonymous GET {p}", browser(ctx).get(p))
+    anon = browser(ctx)
+    tok = anon.token("/login")
+    for m, p in routes:
+        if m != "POST":
+            continue
+        form = post_form(p, name, "wrong-" + new_password())
+        rec(f"anonymous POST {p} without token", anon.copy().post(p, form))
+        who = anon.copy()
+        rec(f"anonymous POST {p}", who.post(p, dict(form, csrf=tok)))
+
+    # Signed in. The routes that end or replace the session go last.
+    s = signed_in(ctx, name, pw)
+    for m, p in routes:
+        if m == "GET":
+            rec(f"signed-in GET {p}", s.get(p))
+    last = ["/account/password", "/signup", "/login", "/logout"]
+    posts = [p for m, p in routes if m == "POST"]
+    posts = [p for p in posts if p not in last] + [p for p in last if p in posts]
+    for p in posts:
+        form = post_form(p, name, pw)
+        rec(f"signed-in POST {p} without token", s.copy().post(p, form))
+        tok = s.api_session()["csrf"]
+        rec(f"signed-in POST {p}", s.post(p, dict(form, csrf=tok)))
+        if p == "/signup":      # now someone else: sign in as the owner again
+            s = signed_in(ctx, name, pw)
+
+    # The tier's own answers.
+    b = browser(ctx)
+    rec("GET /healthz", b.get("/healthz"))
+    rec("GET /readyz", b.get("/readyz"))
+    rec("GET of an unknown path (404)", b.get("/no-such-page"))
+    rec("GET of a POST-only route (405)", b.get("/logout"))
+    rec("POST to a GET-only route (405)", b.post("/"))
+    rec("PUT (405)", b.request("PUT", "/"))
+    rec("DELETE (405)", b.request("DELETE", "/cart"))
+    rec("malformed query (400)", b.get("/?a=%zz"))
+    forged = b64u(os.urandom(65))
+    rec("GET / with a forged cookie", with_cookie(ctx, forged).get("/"))
+    rec("signed-in GET / as the owner", owner.get("/"))
+
+    # The sweep did what it claims: both states, every route.
+    status = {label: r.status for label, r in out}
+    check_eq(status.get("anonymous GET /account/sessions"), 303,
+             "anonymous GET /account/sessions status (sweep sanity)")
+    check_eq(status.get("signed-in GET /account/sessions"), 200,
+             "signed-in GET /account/sessions status (sweep sanity)")
+    check_eq(status.get("signed-in POST /api/cart/add"), 200,
+             "signed-in POST /api/cart/add status (sweep sanity)")
+    for m, p in routes:
+        for who in ("anonymous", "signed-in"):
+            check(f"{who} {m} {p}" in status, f"the sweep missed {who} {m} {p}")
+    check_eq(status.get("GET of an unknown path (404)"), 404, "404 status")
+    for label in ("GET of a POST-only route (405)", "POST to a GET-only route (405)",
+                  "PUT (405)", "DELETE (405)"):
+        check_eq(status.get(label), 405, f"{label} status")
+    return out
+
+
+def hdr_all(r, name):
+    if isinstance(r, FcgiResponse):
+        return r.get_all(name)
+    return r.headers.get_all(name) or []
+
+
+def csp_directives(value):
+    out = {}
+    for part in value.split(";"):
+        words = part.split()
+        if words:
+            out[words[0].lower()] = words[1:]
+    return out
+
+
+SAFE_REFERRER = {"no-referrer", "same-origin", "strict-origin",
+                 "strict-origin-when-cross-origin"}
+
+
+def header_problems(r, base):
+    """What is wrong with the security headers of one response."""
+    bad = []
+    csp = hdr_all(r, "Content-Security-Policy")
+    if len(csp) != 1:
+        bad.append(f"{len(csp)} Content-Security-Policy headers")
+    else:
+        d = csp_directives(csp[0])
+        if d.get("default-src") != ["'none'"]:
+            bad.append(f"default-src is {d.get('default-src')}, not 'none'")
+        if d.get("frame-ancestors") != ["'none'"]:
+            bad.append(f"frame-ancestors is {d.get('frame-ancestors')}, not 'none'")
+        for k in ("style-src", "img-src"):
+            if d.get(k) != [base]:
+                bad.append(f"{k} is {d.get(k)}, not only the static base {base!r}")
+        if "script-src" in d and d["script-src"] != ["'none'"]:
+            bad.append(f"script-src allows {d['script-src']}")
+        for k, srcs in d.items():
+            for s in srcs:
+                if s.lower() in ("'unsafe-inline'", "'unsafe-eval'", "*", "data:",
+                                 "http:", "https:"):
+                    bad.append(f"{k} allows {s}")
+    xcto = hdr_all(r, "X-Content-Type-Options")
+    if xcto != ["nosniff"]:
+        bad.append(f"X-Content-Type-Options {xcto}")
+    rp = hdr_all(r, "Referrer-Policy")
+    if len(rp) != 1 or rp[0].strip().lower() not in SAFE_REFERRER:
+        bad.append(f"Referrer-Policy {rp}")
+    cc = hdr_all(r, "Cache-Control")
+    if not any("no-store" in [x.strip().lower() for x in v.split(",")] for v in cc):
+        bad.append(f"Cache-Control {cc} lacks no-store")
+    return bad
+
+
+@case
+def every_route_sends_strict_csp_nosniff_referrer_policy_and_no_store(ctx):
+    base = static_base(ctx)
+    check(base.startswith("http://127.0.0.1:"),
+          f"SHOAL_STATIC_BASE in worker.env is {base!r}")
+    problems = []
+    responses = sweep_every_route(ctx)
+    for label, r in responses:
+        if not r.served_by:
+            problems.append(f"{label}: {r.status} did not come from a worker")
+        for p in header_problems(r, base):
+            problems.append(f"{label} ({r.status}): {p}")
+    check(not problems, f"{len(problems)} header problems in {len(responses)} "
+          f"responses: " + "; ".join(problems[:12]))
+
+
+def cookie_problems(line, ctx, secure):
+    name, value, attrs = parse_set_cookie(line)
+    prefix = "__Host-" if secure else ""
+    bad = []
+    if name not in (prefix + ctx.cookie, prefix + ctx.csrf_cookie):
+        bad.append(f"unexpected cookie name {name!r}")
+    if attrs.get("path") != "/":
+        bad.append(f"Path={attrs.get('path')!r}, not /")
+    if "domain" in attrs:
+        bad.append(f"has Domain={attrs['domain']!r}")
+    if attrs.get("httponly") is not True:
+        bad.append("not HttpOnly")
+    if str(attrs.get("samesite", "")).lower() != "lax":
+        bad.append(f"SameSite={attrs.get('samesite')!r}, not Lax")
+    ma = attrs.get("max-age")
+    if ma is None or not re.fullmatch(r"\d+", str(ma)):
+        bad.append(f"Max-Age={ma!r}, not a number of seconds")
+    elif name == prefix + ctx.cookie and value and not 0 < int(ma) <= MAX:
+        bad.append(f"session cookie Max-Age={ma}, expected 1..SHOAL_SESSION_MAX ({MAX})")
+    elif not value and int(ma) != 0:
+        bad.append(f"an empty (clearing) cookie with Max-Age={ma}")
+    if secure and attrs.get("secure") is not True:
+        bad.append("not Secure")
+    return [f"{name}: {b}" for b in bad]
+
+
+@case
+def every_cookie_on_every_route_is_httponly_samesite_lax_path_root_with_max_age(ctx):
+    problems, kinds = [], set()
+    responses = sweep_every_route(ctx)
+    for label, r in responses:
+        for line in r.set_cookies():
+            name, value, _ = parse_set_cookie(line)
+            kinds.add((name, bool(value)))
+            for p in cookie_problems(line, ctx, secure=False):
+                problems.append(f"{label}: {p} in {line!r}")
+    for want in ((ctx.cookie, True), (ctx.cookie, False), (ctx.csrf_cookie, True)):
+        check(want in kinds, f"the sweep never saw a {'set' if want[1] else 'cleared'} "
+              f"{want[0]} cookie; saw {sorted(kinds)}")
+    check(not problems, f"{len(problems)} cookie problems: " + "; ".join(problems[:12]))
+
+
+@case
+def secure_setting_names_cookies_host_prefixed_and_marks_them_secure(ctx):
+    w = OwnWorker(ctx, "own-secure-worker", {"SHOAL_COOKIE_SECURE": "1"})
+    sid, csrf = "__Host-" + ctx.cookie, "__Host-" + ctx.csrf_cookie
+    base = static_base(ctx)
+    try:
+        problems = []
+
+        def look(label, r):
+            for p in header_problems(r, base):
+                problems.append(f"{label}: {p}")
+            for line in r.set_cookies():
+                for p in cookie_problems(line, ctx, secure=True):
+                    problems.append(f"{label}: {p} in {line!r}")
+
+        r = w.request("GET", "/login")
+        look("GET /login", r)
+        check_eq(r.status, 200, "GET /login on the secure worker")
+        c = cookies_of(r)
+        check(csrf in c and c[csrf][0], f"GET /login set no {csrf} cookie: "
+              f"{r.set_cookies()}")
+        check(ctx.csrf_cookie not in c, f"GET /login also set an unprefixed "
+              f"{ctx.csrf_cookie}: {r.set_cookies()}")
+        nonce, tok = c[csrf][0], form_tokens(r.body)[0]
+
+        name, pw = new_user("sec"), new_password()
+        r = w.request("POST", "/signup", cookies={csrf: nonce},
+                      form={"username": name, "password": pw, "csrf": tok})
+        look("POST /signup", r)
+        check(r.status == 303, f"POST /signup on the secure worker: {r.describe()}")
+        c = cookies_of(r)
+        check(sid in c and len(c[sid][0]) == 87,
+              f"POST /signup set no {sid} cookie: {r.set_cookies()}")
+        check(ctx.cookie not in c, f"POST /signup also set an unprefixed "
+              f"{ctx.cookie}: {r.set_cookies()}")
+        value = c[sid][0]
+
+        r = w.request("GET", "/", cookies={sid: value})
+        look("signed-in GET /", r)
+        check(r.status == 200 and signed_in_as(r.body, name),
+              f"GET / with {sid}: {r.describe()}")
+        # The unprefixed name is not the session cookie here: a cookie a
+        # sibling site or plain HTTP could plant must not sign anyone in.
+        r = w.request("GET", "/", cookies={ctx.cookie: value})
+        check(r.status == 200 and is_anonymous_page(r.body),
+              f"GET / with the cookie under the unprefixed name {ctx.cookie}: "
+              f"expected anonymous, got {r.describe()}")
+
+        r = w.request("GET", "/", cookies={sid: b64u(os.urandom(65))})
+        look("GET / with a forged cookie", r)
+        cleared = cookies_of(r).get(sid)
+        check(cleared is not None and cookie_is_expiry(cleared[1]),
+              f"a forged {sid} was not cleared: {r.set_cookies()}")
+
+        r = w.request("GET", "/api/session", cookies={sid: value})
+        stok = json.loads(r.body)["csrf"]
+        r = w.request("POST", "/logout", cookies={sid: value}, form={"csrf": stok})
+        look("POST /logout", r)
+        check(r.status == 303, f"POST /logout on the secure worker: {r.describe()}")
+        cleared = cookies_of(r).get(sid)
+        check(cleared is not None and cookie_is_expiry(cleared[1]),
+              f"logout did not clear {sid}: {r.set_cookies()}")
+        check(not problems, f"{len(problems)} problems with SHOAL_COOKIE_SECURE=1: "
+              + "; ".join(problems[:12]))
+    finally:
+        w.stop()
+
+
+# ==========================================================================
+# 1. key rotation
+
+@case
+def keyring_reload_on_sighup_drops_no_request(ctx):
+    b, name, _ = signed_up(ctx, "hup")
+    value = b.jar[ctx.cookie]
+    keys = read_keyring(ctx)
+    stop = threading.Event()
+    results, lock = [], threading.Lock()
+
+    def hammer():
+        c = with_cookie(ctx, value)
+        while not stop.is_set():
+            try:
+                r = c.get("/", keep_cookies=False)
+                res = (r.status, signed_in_as(r.body, name))
+            except Exception as e:      # counted as a dropped request below
+                res = (repr(e), False)
+            with lock:
+                results.append(res)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.2)
+        extra = keygen(ctx, keys)
+        reload_keyring(ctx, [extra] + keys)     # a new key in front
+        reload_keyring(ctx, [extra] + keys)     # the same file again
+        reload_keyring(ctx, keys)               # and back
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(ctx.timeout * 2)
+    bad = [r for r in results if r != (200, True)]
+    check(len(results) >= 20, f"only {len(results)} requests ran during the reloads")
+    check(not bad, f"{len(bad)} of {len(results)} requests during three keyring "
+          f"reloads were not the signed-in page: {bad[:5]}")
+
+
+@case
+def keyring_readable_by_others_is_refused_on_sighup_and_old_keys_stay(ctx):
+    keys = read_keyring(ctx)
+    extra = keygen(ctx, keys)
+    try:
+        write_keyring(ctx, [extra] + keys, mode=0o644)
+        sighup_workers(ctx, r"SIGHUP: keyring not reloaded, keeping the old one: .*")
+        b, name, _ = signed_up(ctx, "perm")
+        check_eq(decode_cookie(b.jar[ctx.cookie])[0], keys[0][0],
+                 "key id of a session made after a refused reload")
+    finally:
+        reload_keyring(ctx, keys)
+
+
+@case
+def session_under_old_key_stays_signed_in_after_new_key_is_added_in_front(ctx):
+    keys = read_keyring(ctx)
+    a_id = keys[0][0]
+    b, name, _ = signed_up(ctx, "rota")
+    value = b.jar[ctx.cookie]
+    check_eq(decode_cookie(value)[0], a_id, "key id in a cookie made under key A")
+    new = keygen(ctx, keys)
+    reload_keyring(ctx, [new] + keys)
+    seen = set()
+    for i in range(3 * ctx.servers):
+        r = home_signed_in(with_cookie(ctx, value), name,
+                           f"a key-A cookie after key B was added in front (request {i})")
+        seen.add(r.served_by)
+    check(len(seen) >= 2, f"the key-A cookie reached only {seen}")
+    # New sessions are signed by the new first key.
+    b2, _, _ = signed_up(ctx, "rotb")
+    check_eq(decode_cookie(b2.jar[ctx.cookie])[0], new[0],
+             "key id in a cookie made after key B was added in front")
+
+
+@case
+def write_to_session_of_old_key_resigns_cookie_with_new_first_key_same_session(ctx):
+    keys = read_keyring(ctx)
+    b, name, _ = signed_up(ctx, "resign")
+    old = b.jar[ctx.cookie]
+    old_kid, old_id, _ = decode_cookie(old)
+    check_eq(old_kid, keys[0][0], "key id of the new session")
+    tok = b.api_session()["csrf"]
+    check_eq(api_add(b, "before", 1, tok).status, 200, "API add before the rotation")
+    h = session_hash(old)
+    check(redis_do(ctx, "EXISTS", record_key(ctx, h)) == 1,
+          f"no record {record_key(ctx, h)} for the session")
+    before_keys = redis_do_scan(ctx, f"{ctx.prefix}s:*")
+
+    new = keygen(ctx, keys)
+    reload_keyring(ctx, [new] + keys)
+    tok = b.api_session()["csrf"]
+    r = api_add(b, "after", 2, tok)
+    check(r.status == 200, f"API add after the rotation: {r.describe()}")
+    lines = [l for l in r.set_cookies() if l.startswith(ctx.cookie + "=")]
+    check(lines, f"a write to a session signed by key {old_kid} (no longer first) "
+          f"carried no Set-Cookie for {ctx.cookie}: {r.set_cookies()}")
+    fresh = parse_set_cookie(lines[-1])[1]
+    kid, sid_bytes, _ = decode_cookie(fresh)
+    check_eq(kid, new[0], "key id of the re-signed cookie")
+    check(sid_bytes == old_id, "the re-signed cookie carries another session ID "
+          "(expected the same session)")
+    check_eq(b.jar.get(ctx.cookie), fresh, "cookie in the jar after the write")
+    j = b.api_session()
+    check_eq((j["user"], j["cart"]), (name, {"before": 1, "after": 2}),
+             "user and cart with the re-signed cookie")
+    check_eq(redis_do_scan(ctx, f"{ctx.prefix}s:*") - before_keys, set(),
+             "session records created by the re-signing write")
+    check(redis_do(ctx, "EXISTS", record_key(ctx, h)) == 1,
+          "the session's record is gone after re-signing")
+    check_index(ctx, name, [h], "index after re-signing")
+    # Key A is still in the ring: the old cookie still works.
+    home_signed_in(with_cookie(ctx, old), name, "the pre-rotation cookie")
+
+
+def redis_do_scan(ctx, pattern):
+    red = ctx.redis()
+    try:
+        return red.scan(pattern)
+    finally:
+        red.close()
+
+
+@case
+def cookie_signed_by_dropped_key_is_anonymous_and_costs_redis_nothing(ctx):
+    keys = read_keyring(ctx)
+    a_id = keys[0][0]
+    x, xname, _ = signed_up(ctx, "dropx")
+    y, yname, _ = signed_up(ctx, "dropy")
+    x_old, y_old = x.jar[ctx.cookie], y.jar[ctx.cookie]
+    check_eq(decode_cookie(y_old)[0], a_id, "key id of the session made under A")
+    new = keygen(ctx, keys)
+    reload_keyring(ctx, [new] + keys)
+    r = api_add(x, "keep", 1, x.api_session()["csrf"])
+    check_eq(r.status, 200, "API add after B was added in front")
+    x_new = x.jar[ctx.cookie]
+    check_eq(decode_cookie(x_new)[0], new[0], "key id of x's cookie after a write")
+    # Drop A.
+    reload_keyring(ctx, [new] + [k for k in keys if k[0] != a_id])
+    anonymous_costs_redis_nothing(ctx, y_old, f"a cookie signed by dropped key {a_id}")
+    anonymous_costs_redis_nothing(ctx, x_old, f"the pre-write cookie of dropped key {a_id}")
+    home_signed_in(with_cookie(ctx, x_new), xname,
+                   "the cookie re-signed with B after A was dropped")
+
+
+# ==========================================================================
+# 2. seeing and ending sessions
+
+@case
+def sessions_page_lists_each_session_with_agent_times_and_marks_this_one(ctx):
+    b1, name, pw = signed_up(ctx, "list", ua="it-agent-one/1.0")
+    b2 = signed_in(ctx, name, pw, ua="it-agent-two/2.0")
+    h1, h2 = session_hash(b1.jar[ctx.cookie]), session_hash(b2.jar[ctx.cookie])
+    r, rows = sessions_page(b1)
+    check_eq(len(rows), 2, f"rows on /account/sessions ({[x['html'] for x in rows]})")
+    cur = [x for x in rows if x["current"]]
+    other = [x for x in rows if not x["current"]]
+    check(len(cur) == 1 and len(other) == 1,
+          f"expected one row marked '(this one)': {[x['html'] for x in rows]}")
+    check("it-agent-one/1.0" in cur[0]["html"] and "it-agent-two/2.0" in other[0]["html"],
+          f"user agents not on their rows: {[x['html'] for x in rows]}")
+    check(not cur[0]["form"], "the current session's row has a revoke form")
+    check(other[0]["form"], f"the other session's row has no revoke form: {other[0]['html']}")
+    check_eq(other[0]["inputs"].get("id"), h2, "id in the other row's form "
+             "(base64url BLAKE2b-128 of the session ID)")
+    check_eq(other[0]["inputs"].get("csrf"), b1.api_session()["csrf"],
+             "csrf in the other row's form")
+    now = time.time()
+    for row in rows:
+        check(len(row["cells"]) >= 3, f"row has {len(row['cells'])} cells: {row['html']}")
+        for cell in row["cells"][1:3]:
+            check(WHEN.match(cell.strip()), f"time cell {cell!r} is not "
+                  "'YYYY-MM-DD HH:MM UTC'")
+            t = calendar.timegm(time.strptime(cell.strip(), "%Y-%m-%d %H:%M UTC"))
+            check(abs(t - now) < 180, f"time {cell!r} is not about now")
+    check(revoke_all_form(r.body) is not None and
+          revoke_all_form(r.body).get("all") == "1",
+          "no 'Sign out everywhere else' form with all=1")
+    for v in (b1.jar[ctx.cookie], b2.jar[ctx.cookie]):
+        check(v not in r.body and b64u(decode_cookie(v)[1]) not in r.body,
+              "/account/sessions shows a session cookie or ID")
+    check_index(ctx, name, [h1, h2], "index of a user with two sessions")
+
+
+@case
+def sessions_page_escapes_user_agent(ctx):
+    evil = '<script>alert("ua")</script>'
+    b1, name, pw = signed_up(ctx, "uaesc", ua="it-plain/1.0")
+    signed_in(ctx, name, pw, ua=evil)
+    r, rows = sessions_page(b1)
+    check_eq(len(rows), 2, "rows on /account/sessions")
+    check("<script>" not in r.body,
+          f"the raw user agent {evil!r} is on the page: {excerpt(r.body, 1200)}")
+    check("&lt;script&gt;" in r.body, "the user agent is not shown escaped")
+
+
+@case
+def revoke_all_others_ends_other_session_at_once_on_every_worker(ctx):
+    # The user comes from the operator CLI so that the one to be revoked
+    # can be checked on every worker thread (which takes a while) before the
+    # revoking session exists and could go idle.
+    name, pw = new_user("revall"), new_password()
+    cli(ctx, "user", "add", name, stdin=pw + "\n")
+    SEEN["password"].add(pw)
+    b2 = signed_in(ctx, name, pw, ua="it-victim/1.0")
+    v2 = b2.jar[ctx.cookie]
+    before = on_every_thread(ctx, with_cookie(ctx, v2), "/account/sessions")
+    check(before and all(st == 200 for _, st in before),
+          f"before revoking, GET /account/sessions with the second session "
+          f"was not 200 on every worker thread: {before}")
+    b1 = signed_in(ctx, name, pw, ua="it-keeper/1.0")
+    h1, h2 = session_hash(b1.jar[ctx.cookie]), session_hash(v2)
+    r, rows = sessions_page(b1)
+    check_eq(len(rows), 2, "rows before revoking")
+    form = revoke_all_form(r.body)
+    check(form is not None, "no 'Sign out everywhere else' form")
+    r = b1.post("/account/sessions/revoke", form)
+    check(r.status == 303, f"POST /account/sessions/revoke all=1: {r.describe()}")
+    check_eq(r.location_path(), "/account/sessions", "Location after revoking")
+    home_anonymous(with_cookie(ctx, v2), "the revoked session's cookie, right after")
+    home_signed_in(b1, name, "the session that revoked the others")
+    _, rows = sessions_page(b1)
+    check_eq([x["current"] for x in rows], [True], "rows after revoking all others")
+    check_eq(redis_do(ctx, "EXISTS", record_key(ctx, h2)), 0,
+             "the revoked session's record")
+    check_index(ctx, name, [h1], "index after revoking all others")
+    after = on_every_thread(ctx, with_cookie(ctx, v2), "/account/sessions")
+    bad = [(k, st) for k, st in after if st != 303]
+    check(after and not bad, f"after revoking, GET /account/sessions with the "
+          f"revoked cookie was not a 303 to /login on {len(bad)} of {len(after)} "
+          f"worker threads: {bad}")
+
+
+@case
+def revoke_one_session_by_id_ends_only_that_one(ctx):
+    b1, name, pw = signed_up(ctx, "revone", ua="it-one/1.0")
+    b2 = signed_in(ctx, name, pw, ua="it-two/1.0")
+    b3 = signed_in(ctx, name, pw, ua="it-three/1.0")
+    v2, v3 = b2.jar[ctx.cookie], b3.jar[ctx.cookie]
+    h1, h2, h3 = (session_hash(b1.jar[ctx.cookie]), session_hash(v2),
+                  session_hash(v3))
+    _, rows = sessions_page(b1)
+    row = [x for x in rows if "it-three/1.0" in x["html"]]
+    check(len(row) == 1 and row[0]["form"], f"no revoke form on the row of the "
+          f"third session: {[x['html'] for x in rows]}")
+    check_eq(row[0]["inputs"].get("id"), h3, "id on the third session's row")
+    r = b1.post("/account/sessions/revoke", row[0]["inputs"])
+    check(r.status == 303, f"POST /account/sessions/revoke id=...: {r.describe()}")
+    check_eq(r.location_path(), "/account/sessions", "Location after revoking one")
+    home_anonymous(with_cookie(ctx, v3), "the revoked session's cookie")
+    home_signed_in(with_cookie(ctx, v2), name, "the session not revoked")
+    home_signed_in(b1, name, "the revoking session")
+    check_index(ctx, name, [h1, h2], "index after revoking one session")
+
+
+@case
+def revoking_session_id_of_another_user_is_404_and_ends_nothing(ctx):
+    b, name, _ = signed_up(ctx, "revme")
+    other, oname, _ = signed_up(ctx, "revother")
+    ov = other.jar[ctx.cookie]
+    oh = session_hash(ov)
+    tok = b.api_session()["csrf"]
+    r = b.post("/account/sessions/revoke", {"id": oh, "csrf": tok})
+    check(r.status == 404, f"revoking another user's session id: expected 404, "
+          f"got {r.describe()}")
+    home_signed_in(with_cookie(ctx, ov), oname, "the other user's session")
+    check_index(ctx, oname, [oh], "the other user's index")
+    home_signed_in(b, name, "the session that tried")
+
+
+@case
+def account_posts_without_csrf_token_are_403_and_change_nothing(ctx):
+    b1, name, pw = signed_up(ctx, "acsrf")
+    b2 = signed_in(ctx, name, pw)
+    h2 = session_hash(b2.jar[ctx.cookie])
+    for path, form in (("/account/sessions/revoke", {"all": "1"}),
+                       ("/account/sessions/revoke", {"id": h2}),
+                       ("/account/password", {"current": pw, "password": new_password()})):
+        r = b1.post(path, form)
+        check(r.status == 403, f"POST {path} {sorted(form)} without a token: "
+              f"expected 403, got {r.describe()}")
+    home_signed_in(b2, name, "the second session")
+    signed_in(ctx, name, pw)     # the password is unchanged
+
+
+@case
+def index_drops_sessions_that_expired_idle_when_listed(ctx):
+    b1, name, pw = signed_up(ctx, "idx", ua="it-active/1.0")
+    b2 = signed_in(ctx, name, pw, ua="it-idle/1.0")
+    h1, h2 = session_hash(b1.jar[ctx.cookie]), session_hash(b2.jar[ctx.cookie])
+    check_index(ctx, name, [h1, h2], "index with two live sessions")
+    # b1 stays active; b2 is left alone for longer than the idle timeout.
+    end = time.monotonic() + IDLE + 1
+    while time.monotonic() < end:
+        home_signed_in(b1, name, "the active session")
+        time.sleep(0.5)
+    check_eq(redis_do(ctx, "EXISTS", record_key(ctx, h2)), 0,
+             f"record of the session left idle for {IDLE + 1} s")
+    r, rows = sessions_page(b1)
+    check_eq([x["current"] for x in rows], [True],
+             f"rows on /account/sessions after the second session expired idle "
+             f"({[x['html'] for x in rows]})")
+    check("it-idle/1.0" not in r.body, "the idle-expired session is still listed")
+    check_index(ctx, name, [h1], "index after the list was read")
+
+
+@case
+def index_prunes_entries_past_absolute_expiry_on_write_and_read(ctx):
+    b1, name, pw = signed_up(ctx, "absidx")
+    h1 = session_hash(b1.jar[ctx.cookie])
+    zkey, hkey = index_keys(ctx, name)
+    past = int(time.time() * 1000) - 1000
+    red = ctx.redis()
+    try:
+        red.cmd("ZADD", zkey, past, "P" * 22)
+        red.cmd("HSET", hkey, "P" * 22, f"{int(time.time()) - MAX}\tstale")
+    finally:
+        red.close()
+    b2 = signed_in(ctx, name, pw)          # a write to the list
+    h2 = session_hash(b2.jar[ctx.cookie])
+    check_index(ctx, name, [h1, h2], "index after a login (write) with an entry "
+                "past its absolute expiry")
+    red = ctx.redis()
+    try:
+        red.cmd("ZADD", zkey, past, "Q" * 22)
+        red.cmd("HSET", hkey, "Q" * 22, f"{int(time.time()) - MAX}\tstale")
+    finally:
+        red.close()
+    _, rows = sessions_page(b1)             # a read of the list
+    check_eq(len(rows), 2, "rows on /account/sessions")
+    check_index(ctx, name, [h1, h2], "index after a read with an entry past its "
+                "absolute expiry")
+
+
+# --------------------------------------------------------------------------
+# password change
+
+@case
+def password_change_ends_other_sessions_and_only_new_password_signs_in(ctx):
+    b1, name, old_pw = signed_up(ctx, "pwchg")
+    b2 = signed_in(ctx, name, old_pw)
+    v2 = b2.jar[ctx.cookie]
+    h1 = session_hash(b1.jar[ctx.cookie])
+    tok = b1.token("/account/password")
+    new_pw = new_password()
+    r = b1.post("/account/password", {"current": old_pw, "password": new_pw,
+                                      "csrf": tok})
+    check(r.status == 200, f"POST /account/password: expected 200, got {r.describe()}")
+    check("Password changed" in r.body, f"no notice on the page: {excerpt(r.body, 800)}")
+    home_anonymous(with_cookie(ctx, v2), "the other session after a password change")
+    home_signed_in(b1, name, "the session that changed the password")
+    check_index(ctx, name, [h1], "index after a password change")
+    browser(ctx).login(name, old_pw, expect=401)
+    b3 = signed_in(ctx, name, new_pw)
+    home_signed_in(b3, name, "a login with the new password")
+
+
+@case
+def password_change_with_wrong_current_is_401_and_changes_nothing(ctx):
+    b1, name, pw = signed_up(ctx, "pwbad")
+    b2 = signed_in(ctx, name, pw)
+    tok = b1.token("/account/password")
+    new_pw = new_password()
+    r = b1.post("/account/password", {"current": "wrong-" + pw, "password": new_pw,
+                                      "csrf": tok})
+    check(r.status == 401, f"POST /account/password with a wrong current password: "
+          f"expected 401, got {r.describe()}")
+    home_signed_in(b2, name, "the other session")
+    home_signed_in(b1, name, "the session that tried")
+    browser(ctx).login(name, new_pw, expect=401)
+    signed_in(ctx, name, pw)
+
+
+# --------------------------------------------------------------------------
+# operator CLI
+
+def cli_list(ctx, name):
+    _, out, _ = cli(ctx, "session", "list", name)
+    rows = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        check(len(parts) == 4 and re.fullmatch(r"created \d+", parts[1]) and
+              re.fullmatch(r"last seen \d+", parts[2]),
+              f"shoal session list: line {line!r} is not "
+              "'HASH\\tcreated N\\tlast seen N\\tUSER AGENT'")
+        rows.append({"id": parts[0], "created": int(parts[1].split()[1]),
+                     "last_seen": int(parts[2].split()[2]), "agent": parts[3]})
+    return rows
+
+
+@case
+def cli_session_list_prints_one_line_per_session(ctx):
+    b1, name, pw = signed_up(ctx, "clil", ua="it-cli-one/1.0")
+    b2 = signed_in(ctx, name, pw, ua="it-cli-two/1.0")
+    other, _, _ = signed_up(ctx, "clio")
+    h1, h2 = session_hash(b1.jar[ctx.cookie]), session_hash(b2.jar[ctx.cookie])
+    rows = cli_list(ctx, name)
+    check_eq(sorted(r["id"] for r in rows), sorted([h1, h2]),
+             f"session hashes listed for {name}")
+    agents = {r["id"]: r["agent"] for r in rows}
+    check_eq((agents[h1], agents[h2]), ("it-cli-one/1.0", "it-cli-two/1.0"),
+             "user agents listed")
+    now = time.time()
+    for r in rows:
+        check(abs(r["created"] - now) < 120 and r["created"] <= r["last_seen"] <= now + 5,
+              f"created/last seen of {r} are not about now ({int(now)})")
+    check(session_hash(other.jar[ctx.cookie]) not in [r["id"] for r in rows],
+          "another user's session is listed")
+
+
+@case
+def cli_session_revoke_ends_that_session_only(ctx):
+    b1, name, pw = signed_up(ctx, "clir")
+    b2 = signed_in(ctx, name, pw)
+    other, oname, _ = signed_up(ctx, "cliro")
+    v2 = b2.jar[ctx.cookie]
+    h1, h2 = session_hash(b1.jar[ctx.cookie]), session_hash(v2)
+    _, out, _ = cli(ctx, "session", "revoke", name, h2)
+    check("ended" in out, f"shoal session revoke printed {out!r}")
+    home_anonymous(with_cookie(ctx, v2), "a session the operator revoked")
+    home_signed_in(b1, name, "the user's other session")
+    check_eq([r["id"] for r in cli_list(ctx, name)], [h1], "sessions listed after revoke")
+    # Another user's session, or one that is gone: refused, nothing ended.
+    oh = session_hash(other.jar[ctx.cookie])
+    rc, _, _ = cli(ctx, "session", "revoke", name, oh, expect=None)
+    check(rc != 0, f"shoal session revoke {name} <{oname}'s session> exited 0")
+    rc, _, _ = cli(ctx, "session", "revoke", name, h2, expect=None)
+    check(rc != 0, "revoking a session already ended exited 0")
+    home_signed_in(other, oname, "the other user's session")
+
+
+@case
+def cli_session_revoke_all_ends_every_session_of_the_user(ctx):
+    b1, name, pw = signed_up(ctx, "clia")
+    b2 = signed_in(ctx, name, pw)
+    other, oname, _ = signed_up(ctx, "clioa")
+    v1, v2 = b1.jar[ctx.cookie], b2.jar[ctx.cookie]
+    _, out, _ = cli(ctx, "session", "revoke", name, "--all")
+    check(re.search(r"\b2\b", out), f"shoal session revoke --all printed {out!r}, "
+          "expected it to say 2 sessions ended")
+    home_anonymous(with_cookie(ctx, v1), "the first session after revoke --all")
+    home_anonymous(with_cookie(ctx, v2), "the second session after revoke --all")
+    check_eq(cli_list(ctx, name), [], "sessions listed after revoke --all")
+    check_index(ctx, name, [], "index after revoke --all")
+    home_signed_in(other, oname, "another user's session")
+
+
+# ==========================================================================
+# 3. login throttling
+
+def fail_logins(ctx, b, tok, name, n, headers=None):
+    for i in range(n):
+        h = headers(i) if callable(headers) else headers
+        r = b.post("/login", {"username": name, "password": "wrong-" + new_password(),
+                              "csrf": tok}, headers=h)
+        check(r.status == 401, f"failed login {i + 1} of {n}: expected 401, got "
+              f"{r.describe()}")
+
+
+def retry_after(r):
+    ra = r.header("Retry-After")
+    check(ra is not None and re.fullmatch(r"\d+", ra.strip()),
+          f"429 without a Retry-After in seconds: {r.describe()} {dict(r.headers)}")
+    n = int(ra)
+    check(1 <= n <= WINDOW, f"Retry-After {n} is not within 1..{WINDOW} (the window)")
+    return n
+
+
+@case
+def sixth_failed_login_in_window_is_429_with_retry_after_even_for_right_password(ctx):
+    _, name, pw = signed_up(ctx, "thr")
+    a = browser(ctx)
+    tok = a.token("/login")
+    t0 = time.monotonic()
+    fail_logins(ctx, a, tok, name, MAX_FAILS)
+    r = a.post("/login", {"username": name, "password": "wrong-" + pw, "csrf": tok})
+    check(r.status == 429, f"failed login {MAX_FAILS + 1}: expected 429, got {r.describe()}")
+    retry_after(r)
+    r = a.post("/login", {"username": name, "password": pw, "csrf": tok})
+    check(r.status == 429, f"the right password while throttled: expected 429, got "
+          f"{r.describe()}")
+    retry_after(r)
+    check(ctx.cookie not in a.jar, "a throttled login issued a session cookie")
+    check(time.monotonic() - t0 < WINDOW, "the attempts took longer than the "
+          "window; the test proves nothing (raise INTEGRATION_SCALE)")
+
+
+@case
+def x_forwarded_for_from_client_does_not_escape_login_throttle(ctx):
+    _, name, pw = signed_up(ctx, "xff")
+    a = browser(ctx)
+    tok = a.token("/login")
+
+    def spoof(i):
+        return {"X-Forwarded-For": f"198.51.100.{i + 10}",
+                "X-Real-IP": f"198.51.100.{i + 10}", "Forwarded": f"for=198.51.100.{i + 10}"}
+
+    fail_logins(ctx, a, tok, name, MAX_FAILS, headers=spoof)
+    for h in (spoof(77), {"X-Forwarded-For": "203.0.113.5, 127.0.0.1"}, None):
+        r = a.post("/login", {"username": name, "password": pw, "csrf": tok}, headers=h)
+        check(r.status == 429, f"right password after {MAX_FAILS} failures sent with "
+              f"a different X-Forwarded-For each, now with {h}: expected 429, "
+              f"got {r.describe()}")
+
+
+@case
+def login_throttle_counts_per_user_name(ctx):
+    _, name1, _ = signed_up(ctx, "thr1")
+    _, name2, pw2 = signed_up(ctx, "thr2")
+    a = browser(ctx)
+    tok = a.token("/login")
+    fail_logins(ctx, a, tok, name1, MAX_FAILS)
+    r = a.post("/login", {"username": name1, "password": "wrong-" + new_password(),
+                          "csrf": tok})
+    check_eq(r.status, 429, f"login as {name1} after {MAX_FAILS} failures")
+    b = browser(ctx)
+    b.login(name2, pw2)
+    home_signed_in(b, name2, "another user name from the same address")
+
+
+@case
+def right_password_signs_in_once_the_login_window_has_passed(ctx):
+    _, name, pw = signed_up(ctx, "thrwin")
+    a = browser(ctx)
+    tok = a.token("/login")
+    t0 = time.monotonic()
+    fail_logins(ctx, a, tok, name, MAX_FAILS)
+    r = a.post("/login", {"username": name, "password": pw, "csrf": tok})
+    check(r.status == 429, f"right password right after {MAX_FAILS} failures: "
+          f"expected 429, got {r.describe()}")
+    ra = retry_after(r)
+    # The window started at the first failure; wait it out, and no longer
+    # than Retry-After said.
+    wait = max(t0 + WINDOW, time.monotonic() + ra) - time.monotonic() + 0.3
+    time.sleep(max(0.0, wait))
+    r = a.post("/login", {"username": name, "password": pw, "csrf": tok})
+    check(r.status == 303, f"right password after the window passed: expected 303, "
+          f"got {r.describe()}")
+    home_signed_in(a, name, "the login after the window")
+
+
+class ProxyLogin:
+    """POST /login for one user straight to a worker of our own that trusts
+    the proxies in 10.20.0.0/16, with REMOTE_ADDR and X-Forwarded-For of our
+    choosing."""
+
+    def __init__(self, ctx, w, prefix):
+        self.w = w
+        _, self.name, self.pw = signed_up(ctx, prefix)
+        r = w.request("GET", "/login")
+        check_eq(r.status, 200, "GET /login on the own worker")
+        self.nonce = cookies_of(r)[ctx.csrf_cookie][0]
+        self.tok = form_tokens(r.body)[0]
+        self.cookie = ctx.csrf_cookie
+
+    def __call__(self, remote, xff, right):
+        pw = self.pw if right else "wrong-" + new_password()
+        return self.w.request(
+            "POST", "/login", cookies={self.cookie: self.nonce},
+            form={"username": self.name, "password": pw, "csrf": self.tok},
+            headers={"X-Forwarded-For": xff} if xff else None,
+            remote_addr=remote)
+
+    def fail(self, n, remote, xff):
+        for i in range(n):
+            x = xff(i) if callable(xff) else xff
+            r = self(remote, x, right=False)
+            check(r.status == 401, f"failure {i + 1} from {remote} (X-Forwarded-For "
+                  f"{x!r}): expected 401, got {r.describe()}")
+
+
+TRUSTED = {"SHOAL_TRUSTED_PROXIES": "10.20.0.0/16"}
+
+
+@case
+def x_forwarded_for_from_untrusted_address_is_ignored_by_login_throttle(ctx):
+    w = OwnWorker(ctx, "own-proxy-worker-1", TRUSTED)
+    try:
+        login = ProxyLogin(ctx, w, "untrust")
+        login.fail(MAX_FAILS, "203.0.113.9", lambda i: f"192.0.2.{i + 1}")
+        r = login("203.0.113.9", "192.0.2.200", right=True)
+        check(r.status == 429, f"untrusted 203.0.113.9 naming itself 192.0.2.200 "
+              f"in X-Forwarded-For after {MAX_FAILS} failures naming other "
+              f"addresses: expected 429, got {r.describe()}")
+    finally:
+        w.stop()
+
+
+@case
+def x_forwarded_for_from_trusted_proxy_names_the_client_for_login_throttle(ctx):
+    w = OwnWorker(ctx, "own-proxy-worker-2", TRUSTED)
+    try:
+        login = ProxyLogin(ctx, w, "trust")
+        login.fail(MAX_FAILS, "10.20.0.5", "198.51.100.7")
+        for remote in ("10.20.0.5", "10.20.9.9"):
+            r = login(remote, "198.51.100.7", right=True)
+            check(r.status == 429, f"client 198.51.100.7 via trusted proxy {remote} "
+                  f"after {MAX_FAILS} failures: expected 429, got {r.describe()}")
+        r = login("10.20.0.5", "198.51.100.8", right=True)
+        check(r.status == 303, f"another client (198.51.100.8) via the same proxy: "
+              f"expected 303, got {r.describe()}")
+    finally:
+        w.stop()
+
+
+@case
+def x_forwarded_for_chain_of_trusted_proxies_names_the_first_untrusted_hop(ctx):
+    # "client, proxy": the list format proxies append in (nginx's
+    # $proxy_add_x_forwarded_for), the last hop itself a trusted proxy.
+    w = OwnWorker(ctx, "own-proxy-worker-3", TRUSTED)
+    try:
+        login = ProxyLogin(ctx, w, "chain")
+        login.fail(MAX_FAILS, "10.20.0.5", "198.51.100.7, 10.20.3.3")
+        r = login("10.20.0.5", "198.51.100.7", right=True)
+        check(r.status == 429, f"client 198.51.100.7 after {MAX_FAILS} failures "
+              f"sent via proxies 10.20.3.3 and 10.20.0.5 (X-Forwarded-For "
+              f"'198.51.100.7, 10.20.3.3'): expected 429, got {r.describe()}")
+        r = login("10.20.0.5", "198.51.100.9, 10.20.3.3", right=True)
+        check(r.status == 303, f"another client behind the same two proxies: "
+              f"expected 303, got {r.describe()}")
+    finally:
+        w.stop()
+
+
+# ==========================================================================
+# absolute and idle expiry
+
+@case
+def session_left_idle_past_idle_timeout_is_anonymous(ctx):
+    b, name, _ = signed_up(ctx, "idle")
+    value = b.jar[ctx.cookie]
+    t0 = time.monotonic()
+    time.sleep(1.0)
+    home_signed_in(b, name, "a session idle for 1 s")
+    # The request at 1 s pushed the idle end out: still signed in past
+    # IDLE s after login, because it was not idle all that time.
+    time.sleep(IDLE - 0.8)
+    home_signed_in(b, name, f"a session {time.monotonic() - t0:.1f} s after login, "
+                   f"last used {IDLE - 0.8:.1f} s ago (SHOAL_SESSION_IDLE={IDLE})")
+    time.sleep(IDLE + 1)
+    home_anonymous(with_cookie(ctx, value), f"a session left idle for {IDLE + 1} s "
+                   f"(SHOAL_SESSION_IDLE={IDLE})")
+    check(not record_exists(ctx, value), "the idle session's record is still in Redis")
+
+
+@case
+def session_used_every_half_second_outlives_idle_timeout(ctx):
+    b, name, _ = signed_up(ctx, "active")
+    t0 = time.monotonic()
+    n = 0
+    while time.monotonic() - t0 < 2 * IDLE:
+        home_signed_in(b, name, f"an active session {time.monotonic() - t0:.1f} s "
+                       f"after login (SHOAL_SESSION_IDLE={IDLE})")
+        n += 1
+        time.sleep(0.5)
+    check(n >= 2 * IDLE, f"only {n} requests in {2 * IDLE} s")
+
+
+@case
+def session_ends_at_absolute_max_however_active(ctx):
+    b = browser(ctx)
+    name, pw = new_user("absmax"), new_password()
+    tok = b.token("/signup")
+    t0 = time.time()
+    b.post("/signup", {"username": name, "password": pw, "csrf": tok})
+    t1 = time.time()
+    check(ctx.cookie in b.jar, f"signup set no cookie: {b.history}")
+    value = b.jar[ctx.cookie]
+    h = session_hash(value)
+    first_anon = None
+    while time.time() < t1 + MAX + 1.0:
+        r = b.get("/", keep_cookies=False)
+        now = time.time()
+        check_eq(r.status, 200, "GET / status")
+        if signed_in_as(r.body, name):
+            check(first_anon is None, f"signed in again {now - t0:.1f} s after "
+                  f"login, after being anonymous at {first_anon - t0 if first_anon else 0:.1f} s")
+        else:
+            check(is_anonymous_page(r.body), f"neither signed in nor anonymous: "
+                  f"{r.describe()}")
+            if first_anon is None:
+                first_anon = now
+        time.sleep(0.5)
+    check(first_anon is not None, f"an active session still signed in "
+          f"{MAX + 1} s after login (SHOAL_SESSION_MAX={MAX})")
+    check(first_anon - t0 >= MAX - 1.5, f"an active session ended "
+          f"{first_anon - t0:.1f} s after login, before SHOAL_SESSION_MAX={MAX}")
+    check(not record_exists(ctx, value), "the expired session's record is still in Redis")
+    b2 = signed_in(ctx, name, pw)        # a write to the index
+    check_index(ctx, name, [session_hash(b2.jar[ctx.cookie])],
+                f"index after a new login; the session past its absolute expiry "
+                f"({h}) must be gone")
+
+
+# ==========================================================================
+# 4. no secret in Redis
+
+def secret_needles():
+    """(what, bytes) for every secret of every session cookie seen."""
+    out = []
+    for v in SEEN["session cookie"]:
+        try:
+            _, sid_bytes, _ = decode_cookie(v)
+        except TestFailure:
+            continue            # forged values the suite made up
+        tag = v[:6] + "..."
+        out += [(f"cookie value {tag}", v.encode()),
+                (f"raw ID of cookie {tag}", sid_bytes),
+                (f"base64url ID of cookie {tag}", b64u(sid_bytes).encode()),
+                (f"base64 ID of cookie {tag}", base64.b64encode(sid_bytes).rstrip(b"=")),
+                (f"hex ID of cookie {tag}", sid_bytes.hex().encode())]
+    return out
+
+
+def redis_contents(port, password, timeout):
+    """{key: [DUMP, and what the type's read commands return]} of every key."""
+    red = lib.Redis(port, password=password, timeout=timeout)
+    out = {}
+    try:
+        for k in sorted(red.scan("*")):
+            parts = [k.encode(), red.cmd("DUMP", k) or b""]
+            t = red.cmd("TYPE", k)
+            if t == "string":
+                parts.append(red.cmd("GET", k) or b"")
+            elif t == "hash":
+                parts += red.cmd("HGETALL", k)
+            elif t == "zset":
+                parts += red.cmd("ZRANGE", k, 0, -1, "WITHSCORES")
+            elif t == "set":
+                parts += red.cmd("SMEMBERS", k)
+            elif t == "list":
+                parts += red.cmd("LRANGE", k, 0, -1)
+            out[k] = [p if isinstance(p, bytes) else str(p).encode() for p in parts]
+    finally:
+        red.close()
+    return out
+
+
+def redis_ports(ctx):
+    ports = [("primary", ctx.redis_port)]
+    rp = ctx.env.get("SHOAL_REPLICA_PORT")
+    if rp and rp != "0" and not lib.port_free(int(rp)):
+        ports.append(("replica", int(rp)))
+    return ports
+
+
+@case
+def redis_dump_holds_no_session_cookie_or_id(ctx):
+    # A live session with a cart, to be sure there is one.
+    b, name, _ = signed_up(ctx, "dump")
+    check_eq(api_add(b, "dumped", 3, b.api_session()["csrf"]).status, 200, "API add")
+    home_signed_in(b, name, "the session made for the dump")
+    live = b.jar[ctx.cookie]
+    needles = secret_needles()
+    check(any(n == live.encode() for _, n in needles),
+          "the live session's cookie was not recorded")
+    found, nkeys = [], 0
+    for label, port in redis_ports(ctx):
+        contents = redis_contents(port, ctx.redis_password, ctx.timeout)
+        nkeys += len(contents)
+        if label == "primary":
+            check(record_key(ctx, session_hash(live)) in contents,
+                  f"{label}: the live session's record is not among the keys")
+        for k, parts in contents.items():
+            blob = b"\0".join(parts)
+            for what, n in needles:
+                if n in blob:
+                    found.append(f"{label} {k}: {what}")
+    check(nkeys > 0, "no keys in Redis")
+    check(not found, f"{len(found)} session secrets in Redis "
+          f"({len(SEEN['session cookie'])} cookies checked): {found[:8]}")
+
+
+@case
+def redis_holds_no_plaintext_password(ctx):
+    pws = [p for p in SEEN["password"] if len(p) >= 8]
+    check(len(pws) >= 10, f"only {len(pws)} passwords recorded")
+    found = []
+    for label, port in redis_ports(ctx):
+        for k, parts in redis_contents(port, ctx.redis_password, ctx.timeout).items():
+            blob = b"\0".join(parts)
+            found += [f"{label} {k}" for p in pws if p.encode() in blob]
+    check(not found, f"plaintext passwords in Redis keys: {found[:8]}")
+
+
+@case
+def redis_append_only_file_holds_no_session_id_or_password(ctx):
+    files = [p for p in glob.glob(os.path.join(ctx.run_dir, "*", "appendonlydir", "*"))
+             if os.path.isfile(p)]
+    check(files, f"no AOF files under {ctx.run_dir}/*/appendonlydir")
+    needles = secret_needles() + [("a password", p.encode())
+                                  for p in SEEN["password"] if len(p) >= 8]
+    found = []
+    for p in files:
+        with open(p, "rb") as f:
+            data = f.read()
+        found += [f"{os.path.relpath(p, ctx.run_dir)}: {what}"
+                  for what, n in needles if n in data]
+    check(not found, f"{len(found)} secrets in the append-only files: {found[:8]}")
+
+
+# ==========================================================================
+# 4. no secret in any log (after `stack down`: every line is written)
+
+@after_down
+def no_log_line_holds_a_cookie_token_password_or_key(ctx):
+    logs = sorted(glob.glob(os.path.join(ctx.run_dir, "*.log")))
+    check(logs, f"no logs in {ctx.run_dir}")
+    counts = {k: len(v) for k, v in SEEN.items()}
+    check(counts["session cookie"] >= 20 and counts["csrf token"] >= 20 and
+          counts["password"] >= 10 and counts["csrf cookie"] >= 5,
+          f"the suite recorded too few secrets to check: {counts}")
+    needles = [(kind, v) for kind, vals in SEEN.items() for v in vals if len(v) >= 8]
+    found = []
+    nlines = 0
+    for p in logs:
+        with open(p, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                nlines += 1
+                for kind, v in needles:
+                    if v in line:
+                        found.append(f"{os.path.basename(p)}:{n}: a {kind} "
+                                     f"({v[:6]}...)")
+    check(nlines > 100, f"only {nlines} log lines in {logs}")
+    check(not found, f"{len(found)} secrets in {len(logs)} logs "
+          f"({nlines} lines; checked {counts}): {found[:8]}")
+
+
+@after_down
+def worker_logs_of_the_run_are_json_lines_without_sanitizer_reports(ctx):
+    """The stack's workers and our own: a sanitizer report, a crash or a
+    stray printf during these tests would not be one JSON object a line."""
+    files = ctx.log_files() + sorted(glob.glob(os.path.join(ctx.run_dir, "own-*.log")))
+    check(len(files) > ctx.servers, f"worker logs: {files}")
+    bad = []
+    for p in files:
+        with open(p, "rb") as f:
+            for n, line in enumerate(f, 1):
+                text = line.decode("utf-8", "replace").rstrip("\n")
+                try:
+                    ok = isinstance(json.loads(text), dict)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    bad.append(f"{os.path.basename(p)}:{n}: {excerpt(text, 160)}")
+    check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
