@@ -52,7 +52,7 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps run check unit fuzz-regress integration bench clean
+.PHONY: all deps run check unit fuzz-regress integration deploy-check bench clean
 .SECONDARY:
 
 all: $(BUILD)/shoal $(STATIC_OUT)/manifest
@@ -103,14 +103,21 @@ unit: $(UNIT_BIN)
 fuzz-regress:
 	tests/fuzz/run -r -g
 
+# The same suite behind each front, then the security suite.
 integration: all
-	SHOAL_BIN=$(BUILD)/shoal tests/integration/run
+	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=nginx tests/integration/run
+	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=lighttpd tests/integration/run
 	SHOAL_BIN=$(BUILD)/shoal INTEGRATION_SUITE=security_cases tests/integration/run
+
+# Failover, scaling, the CDN edge, and the manifests of deploy/.
+deploy-check: all
+	SHOAL_BIN=$(BUILD)/shoal tests/deploy/run
 
 check: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory deploy-check
 
 # Throughput and cost per request against the peers (../shared/peers);
 # see bench/README.md. Takes about half an hour; not part of check.

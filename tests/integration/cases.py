@@ -702,12 +702,15 @@ def cookie_header_over_4096_bytes_is_400(ctx):
 
 @case
 def header_over_8k_is_400_from_nginx(ctx):
+    # lighttpd refuses the same header with 431 (Request Header Fields Too
+    # Large), the more precise answer; what matters is that the front does.
+    want = 431 if ctx.front == "lighttpd" else 400
     b = ctx.browser()
     r = b.get("/", headers={"X-Big": "h" * 9000})
-    check(r.status == 400, f"GET / with a 9000-byte header: expected 400, "
+    check(r.status == want, f"GET / with a 9000-byte header: expected {want}, "
           f"got {r.describe()}")
-    check(r.served_by is None, f"the 400 came from a worker ({r.served_by}), "
-          "not from nginx")
+    check(r.served_by is None, f"the {want} came from a worker ({r.served_by}), "
+          f"not from {ctx.front}")
 
 
 @case
@@ -1059,10 +1062,12 @@ def on_every_thread(ctx, b, path):
     out, lock = [], threading.Lock()
     # A graceful nginx reload closes its idle kept-alive connections, which
     # frees the worker threads they pin; otherwise a server whose threads
-    # all hold one cannot take a single direct connection.
-    with open(os.path.join(ctx.run_dir, "nginx.pid")) as f:
-        os.kill(int(f.read().strip()), signal.SIGHUP)
-    time.sleep(1.0 * ctx.scale)
+    # all hold one cannot take a single direct connection. (lighttpd keeps
+    # no FastCGI connection open between requests.)
+    if ctx.front == "nginx":
+        with open(os.path.join(ctx.run_dir, "nginx.pid")) as f:
+            os.kill(int(f.read().strip()), signal.SIGHUP)
+        time.sleep(1.0 * ctx.scale)
 
     def finish(k, s, params):
         try:

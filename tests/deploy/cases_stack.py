@@ -1,0 +1,365 @@
+"""
+cases_stack.py - the deploy tests that run the local stack: scaling under
+load with each front, a rolling restart that rotates the signing key, assets
+through the CDN edge, and a failover of the Redis primary under load.
+
+Each test starts a stack of its own on free loopback ports and stops it
+again by the pids in its run dir. A test returns a note (its figures), or
+raises TestFailure.
+"""
+
+import gzip
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from harness import REPO, Load, Stack, api_csrf, sign_up
+from lib import (Browser, TestFailure, alive, check, check_eq, is_anonymous_page,
+                 read_pids, signed_in_as)
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+FINGERPRINTED = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")
+
+
+def served_paths(stack, k, path="/"):
+    """How many requests for path server k logged."""
+    n = 0
+    for line in stack.log_text(f"server-{k}.log").splitlines():
+        if f'"path":"{path}"' in line and '"status"' in line:
+            n += 1
+    return n
+
+
+def stopped_lines(stack, k):
+    return stack.log_text(f"server-{k}.log").count('"msg":"stopped"')
+
+
+# ---------------------------------------------------------------- scaling
+def scale_under_load(ctx, front):
+    """3 -> 5 -> 2 worker servers while six signed-in users keep loading
+    pages and adding to their carts: no request fails, nobody is signed
+    out, no add is lost, the new servers serve, the removed ones drain and
+    log "stopped" instead of being killed."""
+    with Stack(ctx, f"scale-{front}", SHOAL_FRONT=front) as st:
+        load = Load(st, users=6, prefix=f"sc{front[0]}").start()
+        time.sleep(1.0 * ctx.scale)
+        before = st.server_pids()
+        check_eq(sorted(before), [1, 2, 3], "servers after up")
+
+        t = time.monotonic()
+        out = st.must("scale", "5")
+        up_s = time.monotonic() - t
+        after_up = st.server_pids()
+        check_eq(sorted(after_up), [1, 2, 3, 4, 5], f"servers after scale 5 ({out})")
+        time.sleep(2.0 * ctx.scale)
+        new_served = {k: served_paths(st, k) for k in (4, 5)}
+
+        t = time.monotonic()
+        out = st.must("scale", "2")
+        down_s = time.monotonic() - t
+        check_eq(sorted(st.server_pids()), [1, 2], f"servers after scale 2 ({out})")
+        check("SIGKILL" not in out, f"scale 2 had to kill a server: {out}")
+        time.sleep(1.5 * ctx.scale)
+        load.stop()
+
+        total = load.total()
+        bad = load.count("failed") + load.count("unavailable")
+        out_users = load.count("signed_out")
+        check(total > 200, f"only {total} requests were made")
+        check(bad == 0, f"{bad} of {total} requests failed while scaling "
+              f"3 -> 5 -> 2: {load.first_failures(('failed', 'unavailable'))}")
+        check(out_users == 0, f"{out_users} answers showed a user signed out: "
+              f"{load.first_failures(('signed_out',))}")
+        for k, n in new_served.items():
+            check(n > 0, f"server {k} served no page in 2 s after scale 5")
+        gone = [p for k in (3, 4, 5) for p in after_up[k] if alive(p)]
+        check(not gone, f"removed workers still running: {gone}")
+        for k in (3, 4, 5):
+            check_eq(stopped_lines(st, k), len(after_up[k]),
+                     f"'stopped' lines of removed server {k} (drained on SIGTERM)")
+        carts = load.carts()
+        lost = {u["name"]: (len(u["acked"]), carts[u["name"]])
+                for u in load.users if carts[u["name"]] != len(u["acked"])}
+        check(not lost, f"cart adds answered 200 but not in the cart "
+              f"(acknowledged, in cart): {lost}")
+        adds = sum(len(u["acked"]) for u in load.users)
+        return (f"{front}: {total} requests ({adds} cart adds), 0 failed, 0 "
+                f"signed out; scale 3->5 took {up_s:.2f} s (servers 4, 5 "
+                f"served {new_served[4]}, {new_served[5]} pages in 2 s), "
+                f"5->2 took {down_s:.2f} s")
+
+
+@case
+def scale_3_to_5_to_2_under_load_nginx(ctx):
+    return scale_under_load(ctx, "nginx")
+
+
+@case
+def scale_3_to_5_to_2_under_load_lighttpd(ctx):
+    return scale_under_load(ctx, "lighttpd")
+
+
+# ---------------------------------------------------------------- keys
+def cookie_key_id(b, ctx_cookie="sid"):
+    import base64
+    v = b.jar[ctx_cookie]
+    return base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))[0]
+
+
+def write_keyring(path, text):
+    tmp = path + ".new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+@case
+def key_rotation_by_rolling_restarts_signs_nobody_out(ctx):
+    """docs/deploy.md's rotation, under load, one `stack roll` per step:
+    (1) the new key goes at the END of the keyring: every worker learns to
+    verify it, none signs with it yet; (2) it moves to the front: workers
+    sign with it, and every worker already verifies it, whichever one a
+    user's next request reaches; (3) the old key goes. Users keep their
+    sessions throughout; a session written since step 2 is signed with the
+    new key and survives step 3, one still signed by the old key does not.
+    (Putting the new key in front in one step signs users out during a
+    rolling restart: a worker not yet restarted cannot verify a cookie that
+    a restarted one just re-signed, and expires it.)"""
+    with Stack(ctx, "keys", SHOAL_SENTINEL_COUNT=0) as st:
+        keyring = st.path("keyring")
+        with open(keyring) as f:
+            old = f.read()
+        old_id = int(old.split()[0])
+        quiet, quiet_name = sign_up(st, "quiet")      # never writes again
+        check_eq(cookie_key_id(quiet), old_id, "key id of a cookie before rotation")
+        load = Load(st, users=4, prefix="rot").start()
+        time.sleep(0.5 * ctx.scale)
+
+        new_id = old_id % 255 + 1
+        line = subprocess.run([ctx.bin, "keygen", "--id", str(new_id)],
+                              capture_output=True, check=True).stdout.decode()
+        t = time.monotonic()
+        write_keyring(keyring, old + line)          # (1) verifies only
+        st.must("roll")
+        check_eq(cookie_key_id(load.users[0]["b"]), old_id,
+                 "key id after step 1 (the new key must not sign yet)")
+        write_keyring(keyring, line + old)          # (2) signs
+        st.must("roll")
+        rolls_s = time.monotonic() - t
+        time.sleep(0.5 * ctx.scale)
+        r = quiet.get("/")
+        check(r.status == 200 and signed_in_as(r.body, quiet_name),
+              f"after the new key went in front, an old cookie: {r.describe()}")
+        fresh, _ = sign_up(st, "fresh")
+        check_eq(cookie_key_id(fresh), new_id, "key id of a new session")
+        load.stop()
+        bad = load.count("failed") + load.count("unavailable") + load.count("signed_out")
+        check(bad == 0, f"{bad} of {load.total()} requests failed or showed a "
+              f"user signed out during the rotation: "
+              f"{load.first_failures(('failed', 'unavailable', 'signed_out'))}")
+        for u in load.users:        # each wrote (cart adds) since step 2
+            check_eq(cookie_key_id(u["b"]), new_id,
+                     f"key id of {u['name']}'s cookie after writes under the new key")
+
+        write_keyring(keyring, line)                # (3) the old key goes
+        st.must("roll")
+        for u in load.users:
+            r = u["b"].get("/")
+            check(r.status == 200 and signed_in_as(r.body, u["name"]),
+                  f"{u['name']} (re-signed) after the old key went: {r.describe()}")
+        r = quiet.get("/")
+        check(r.status == 200 and is_anonymous_page(r.body),
+              f"a cookie signed only by the dropped key: {r.describe()}")
+        return (f"{load.total()} requests during two rolls of 3 servers "
+                f"({rolls_s:.2f} s), 0 failed, 0 signed out; key {old_id} -> "
+                f"{new_id}; a cookie of the old key alone is anonymous after step 3")
+
+
+# ---------------------------------------------------------------- assets
+def asset_urls(html):
+    return (re.findall(r'<link\b[^>]*\bhref="([^"]+)"', html) +
+            re.findall(r'<(?:img|script)\b[^>]*\bsrc="([^"]+)"', html))
+
+
+def edge_get(port, path, **kw):
+    return Browser(port, 10.0).get(path, **kw)
+
+
+@case
+def assets_through_the_cdn_edge(ctx):
+    """The page links only fingerprinted names on the CDN edge; the second
+    request for each is a cache hit; fingerprinted names are immutable for a
+    year, others live five minutes; ETag and gzip; a new version of an
+    asset gets a new URL once the workers have read the new manifest (stack
+    roll), while the old URL keeps working for pages already out there."""
+    work = tempfile.mkdtemp(prefix="shoal-deploy-assets-")
+    try:
+        src = os.path.join(work, "src")
+        out = os.path.join(work, "static")
+        shutil.copytree(os.path.join(REPO, "app", "example", "static"), src)
+        fingerprint = [os.path.join(REPO, "tools", "fingerprint"), src, out]
+        subprocess.run(fingerprint, check=True, capture_output=True)
+        with Stack(ctx, "assets", SHOAL_STATIC_DIR=out, SHOAL_SERVERS=2,
+                   SHOAL_SENTINEL_COUNT=0) as st:
+            with open(os.path.join(out, "manifest")) as f:
+                manifest = dict(line.split() for line in f if line.strip())
+            check(manifest, "the manifest is empty")
+            r = st.browser().get("/")
+            check_eq(r.status, 200, "GET /")
+            urls = asset_urls(r.body)
+            check(urls, f"no asset links in the page: {r.body[:300]}")
+            paths = []
+            for url in urls:
+                m = re.match(r"^http://127\.0\.0\.1:(\d+)(/[^?#]*)$", url)
+                check(m and int(m.group(1)) == st.cdn_port,
+                      f"asset {url} is not on the CDN edge (port {st.cdn_port})")
+                check(FINGERPRINTED.search(m.group(2)),
+                      f"the page links {url}, not a fingerprinted name")
+                paths.append(m.group(2))
+            for name in manifest:
+                check(f"/{name}\"" not in r.body,
+                      f"the page links the plain name {name}")
+
+            hits = 0
+            for p in paths:
+                first = edge_get(st.cdn_port, p)
+                second = edge_get(st.cdn_port, p)
+                check_eq(first.status, 200, f"GET {p} from the edge")
+                check_eq(first.header("X-Cache"), "MISS", f"X-Cache of the first GET {p}")
+                check_eq(second.header("X-Cache"), "HIT", f"X-Cache of the second GET {p}")
+                hits += 1
+                cc = second.header("Cache-Control") or ""
+                check("immutable" in cc and "max-age=31536000" in cc and "public" in cc,
+                      f"{p}: Cache-Control {cc!r}")
+                check(second.header("ETag"), f"{p}: no ETag")
+                with open(os.path.join(out, p.lstrip("/")), "rb") as f:
+                    check(second.raw == f.read(), f"{p}: the edge's body differs from the file")
+            css = next(p for p in paths if p.endswith(".css"))
+            z = edge_get(st.cdn_port, css, headers={"Accept-Encoding": "gzip"})
+            check_eq(z.header("Content-Encoding"), "gzip", f"{css} Content-Encoding")
+            check("Accept-Encoding" in (z.header("Vary") or ""), f"{css}: Vary {z.header('Vary')!r}")
+            with open(os.path.join(out, css.lstrip("/")), "rb") as f:
+                check(gzip.decompress(z.raw) == f.read(), f"{css}: gzip body differs")
+            plain = edge_get(st.cdn_port, "/style.css")
+            check_eq(plain.status, 200, "GET /style.css (plain name)")
+            cc = plain.header("Cache-Control") or ""
+            check("immutable" not in cc and "max-age=300" in cc,
+                  f"plain name /style.css: Cache-Control {cc!r}")
+            check_eq(edge_get(st.cdn_port, "/manifest").status, 404, "GET /manifest")
+
+            # A new version of the stylesheet.
+            with open(os.path.join(src, "style.css"), "a") as f:
+                f.write("\n/* version 2 */\nbody { margin: 0; }\n")
+            subprocess.run(fingerprint, check=True, capture_output=True)
+            st.must("roll")
+            r2 = st.browser().get("/")
+            css2 = next(re.match(r"^http://[^/]+(/.*)$", u).group(1)
+                        for u in asset_urls(r2.body) if u.endswith(".css"))
+            check(css2 != css, f"the new stylesheet kept its URL {css}")
+            check(FINGERPRINTED.search(css2), f"new URL {css2} is not fingerprinted")
+            n1 = edge_get(st.cdn_port, css2)
+            n2 = edge_get(st.cdn_port, css2)
+            check_eq((n1.header("X-Cache"), n2.header("X-Cache")), ("MISS", "HIT"),
+                     f"X-Cache of the new URL {css2}, twice")
+            check(b"version 2" in n2.raw, f"{css2} does not serve the new content")
+            old = edge_get(st.cdn_port, css)
+            check(old.status == 200 and b"version 2" not in old.raw,
+                  f"the old URL {css} no longer serves the old content: {old.status}")
+            return (f"{len(paths)} assets, each a MISS then a HIT; {css} -> {css2} "
+                    f"after a new version and a roll")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- failover
+@case
+def failover_primary_killed_under_load(ctx):
+    """SIGKILL the Redis primary while six signed-in users keep loading
+    pages and adding to carts: the Sentinels promote the replica, the
+    workers follow it without a restart, every session written more than a
+    second before the kill is still valid, no user is signed out; 503 is the
+    only error a user may see, and the note says for how long."""
+    with Stack(ctx, "failover") as st:
+        check(st.sentinels >= 3, "this test needs three Sentinels")
+        workers = st.server_pids()
+        pid0 = workers[1][0]
+        env0 = open(f"/proc/{pid0}/environ", "rb").read().split(b"\0")
+        check(any(e.startswith(b"SHOAL_SENTINELS=") for e in env0),
+              "the workers were not given SHOAL_SENTINELS")
+        check_eq(st.primary_per_sentinel(), ("127.0.0.1", st.redis_port),
+                 "primary per Sentinel before the kill")
+        load = Load(st, users=6, prefix="fo")
+        signed_up = time.monotonic()
+        load.start()
+        time.sleep(max(0.0, signed_up + 1.5 - time.monotonic()))
+        time.sleep(0.5)
+        primary = read_pids(st.path("redis.pid"))[0]
+        t_kill = time.monotonic()
+        os.kill(primary, signal.SIGKILL)
+
+        promoted = None
+        recovered = None
+        deadline = t_kill + 30 * ctx.scale
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if promoted is None and st.primary_per_sentinel() == ("127.0.0.1", st.replica_port):
+                promoted = now - t_kill
+            if promoted is not None and load.all_ok_since(now - 1.0) and \
+                    load.count("ok", since=now - 1.0) >= 3 * len(load.users):
+                recovered = now
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        load.stop()
+        check(promoted is not None, f"no Sentinel named the replica (port "
+              f"{st.replica_port}) primary within 30 s: {st.primary_per_sentinel()}")
+        first, last, n503 = load.window("unavailable", t_kill)
+        check(recovered is not None,
+              f"not every user was served again 30 s after the kill; "
+              f"{load.count('unavailable', t_kill)} 503s, last answers: "
+              f"{load.first_failures(('failed', 'unavailable', 'signed_out'))}")
+        failed = load.count("failed")
+        check(failed == 0, f"{failed} requests failed otherwise than with 503: "
+              f"{load.first_failures(('failed',))}")
+        out_users = load.count("signed_out")
+        check(out_users == 0, f"{out_users} answers showed a user signed out: "
+              f"{load.first_failures(('signed_out',))}")
+        now_pids = st.server_pids()
+        check_eq(now_pids, workers, "worker pids (the workers must follow "
+                 "without a restart)")
+        check(all(alive(p) for ps in now_pids.values() for p in ps),
+              "a worker process died")
+        # Every session still valid, and every add acknowledged more than a
+        # second before the kill is in the cart.
+        carts = load.carts()
+        short = {}
+        for u in load.users:
+            early = sum(1 for t in u["acked"] if t < t_kill - 1.0)
+            if carts[u["name"]] < early:
+                short[u["name"]] = (early, carts[u["name"]])
+        check(not short, f"cart adds acknowledged >1 s before the kill are "
+              f"gone (acknowledged, in cart): {short}")
+        # The new primary takes writes.
+        b = load.users[0]["b"]
+        r = b.post("/api/cart/add", {"item": "after", "qty": "1"},
+                   headers={"X-CSRF-Token": api_csrf(b)})
+        check_eq(r.status, 200, "a cart add after the failover")
+        secs = (last - first) if n503 else 0.0
+        return (f"primary killed; replica promoted after {promoted:.2f} s; "
+                f"503s seen for {secs:.2f} s ({n503} of {load.total()} "
+                f"requests, first {first - t_kill if n503 else 0:.2f} s, last "
+                f"{last - t_kill if n503 else 0:.2f} s after the kill); all "
+                f"users served again {recovered - t_kill:.2f} s after the kill; "
+                f"0 sessions lost, 0 other errors")

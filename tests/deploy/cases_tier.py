@@ -1,0 +1,276 @@
+"""
+cases_tier.py - the production state tier, run here: the primary, a replica
+and three Sentinels started by deploy/redis/shoal-redis exactly as the
+Compose file, the Kubernetes StatefulSets and the systemd units start them
+(only the addresses are loopback ports), and a worker started by the
+command line of deploy/systemd/shoal@.service, checked with
+deploy/docker/shoal-probe, the probe Compose and Kubernetes use.
+"""
+
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+
+from harness import REPO, pick_ports
+from lib import Redis, RedisError, TestFailure, check, check_eq
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+SHOAL_REDIS = os.path.join(REPO, "deploy", "redis", "shoal-redis")
+PROBE = os.path.join(REPO, "deploy", "docker", "shoal-probe")
+UNIT = os.path.join(REPO, "deploy", "systemd", "shoal@.service")
+UNIT_ENV = os.path.join(REPO, "deploy", "systemd", "shoal.env")
+
+
+class Tier:
+    """Processes started in the foreground (as containers and systemd run
+    them), each with its output in a log file, stopped by pid."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.dir = tempfile.mkdtemp(prefix="shoal-deploy-tier-")
+        self.procs = {}
+        self.failed = True
+
+    def secret(self, name):
+        p = os.path.join(self.dir, name)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
+        return p
+
+    def start(self, name, argv, env):
+        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+        self.procs[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=log,
+                                            stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        log.close()
+        return self.procs[name]
+
+    def stop(self, name, sig=signal.SIGTERM):
+        p = self.procs.pop(name, None)
+        if p is None or p.poll() is not None:
+            return p.returncode if p else None
+        p.send_signal(sig)
+        try:
+            return p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            return p.wait()
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.dir, f"{name}.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        for name in list(self.procs):
+            self.stop(name)
+        if kind is None and os.environ.get("DEPLOY_KEEP_RUN_DIR") != "1":
+            subprocess.run(["rm", "-rf", self.dir], check=False)
+        else:
+            print(f"    tier dir kept: {self.dir}")
+        return False
+
+
+def wait_until(fn, secs, what):
+    deadline = time.monotonic() + secs
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, RedisError) as e:
+            last = e
+        time.sleep(0.1)
+    raise TestFailure(f"{what}: not within {secs} s (last: {last!r})")
+
+
+def redis_as(port, user, password_file):
+    r = Redis(port, timeout=5.0)
+    with open(password_file) as f:
+        r.cmd("AUTH", user, f.read().strip())
+    return r
+
+
+def sentinel_says(port, field, master="shoal"):
+    r = Redis(port, timeout=2.0)
+    try:
+        flat = r.cmd("SENTINEL", "MASTER", master)
+    finally:
+        r.close()
+    d = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    return d.get(field)
+
+
+def unit_exec_start():
+    """ExecStart= of shoal@.service, split like systemd does (no shell)."""
+    with open(UNIT) as f:
+        for line in f:
+            if line.startswith("ExecStart="):
+                return shlex.split(line.split("=", 1)[1])
+    raise TestFailure("shoal@.service has no ExecStart=")
+
+
+def env_file(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                env[k] = v
+    return env
+
+
+def probe(path, port):
+    return subprocess.run([PROBE, path, f"127.0.0.1:{port}"],
+                          capture_output=True, timeout=10).returncode
+
+
+@case
+def production_state_tier_and_worker_unit_run_here(ctx):
+    """shoal-redis brings up a primary, a replica and three Sentinels with
+    ACL users (default off); the "shoal" user can do what the worker does
+    and nothing dangerous; a worker started by shoal@.service's command
+    line and environment file (addresses made local) finds the primary
+    through the Sentinels and is ready by shoal-probe; the primary is
+    SIGKILLed, the replica promoted, the worker follows; started again by
+    the same command, the old primary comes back as a replica of the new
+    one (it asks the Sentinels first), not as a second primary."""
+    ports = pick_ports(1)
+    p1, p2 = ports["SHOAL_REDIS_PORT"], ports["SHOAL_REPLICA_PORT"]
+    sbase = ports["SHOAL_SENTINEL_PORT_BASE"]
+    wport = ports["SHOAL_WORKER_PORT_BASE"] + 1
+    sentinels = ",".join(f"127.0.0.1:{sbase + k}" for k in (1, 2, 3))
+    with Tier(ctx) as t:
+        shoal_pw = t.secret("redis-password")
+        internal_pw = t.secret("redis-internal-password")
+        base = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
+            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": internal_pw,
+            "REDIS_ANNOUNCE_HOST": "127.0.0.1", "REDIS_BIND": "127.0.0.1",
+            "REDIS_PRIMARY_HOST": "127.0.0.1", "REDIS_PRIMARY_PORT": str(p1),
+            "SHOAL_SENTINELS": sentinels,
+            "SENTINEL_DOWN_AFTER_MS": "1000", "SENTINEL_FAILOVER_TIMEOUT_MS": "3000",
+        }
+
+        def node(name, port, role="redis", sport=None):
+            env = dict(base, REDIS_STATE_DIR=os.path.join(t.dir, name),
+                       REDIS_PORT=str(port))
+            if sport:
+                env["SENTINEL_PORT"] = str(sport)
+            t.start(name, [SHOAL_REDIS, role], env)
+
+        node("redis-1", p1)
+        wait_until(lambda: Redis(p1, timeout=1).close() or True, 10,
+                   "redis-1 listens")
+        node("redis-2", p2)
+        for k in (1, 2, 3):
+            node(f"sentinel-{k}", p1, "sentinel", sbase + k)
+
+        # Users: default off; shoal may do what the worker does, no more.
+        r = Redis(p1, timeout=2)
+        try:
+            r.cmd("GET", "shoal:x")
+            raise TestFailure("the default user may run commands")
+        except RedisError as e:
+            check("NOAUTH" in str(e) or "NOPERM" in str(e), f"default user: {e}")
+        finally:
+            r.close()
+        r = wait_until(lambda: redis_as(p1, "shoal", shoal_pw), 10, "AUTH as shoal")
+        try:
+            check_eq(r.cmd("SET", "shoal:s:{t}", "v", "PX", "60000"), "OK", "SET as shoal")
+            check_eq(r.cmd("EVAL", "redis.call('ZADD', KEYS[1], 1, 'a');"
+                           "redis.call('HSET', KEYS[1] .. 'h', 'a', 'b');"
+                           "redis.call('PEXPIRE', KEYS[1], 60000);"
+                           "return redis.call('ZCARD', KEYS[1])", 1, "shoal:i:{t}"),
+                     1, "EVAL with ZADD/HSET/PEXPIRE inside, as shoal")
+            sha = r.cmd("SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])").decode()
+            check_eq(r.cmd("EVALSHA", sha, 1, "shoal:s:{t}"), b"v", "EVALSHA as shoal")
+            check_eq(r.cmd("ROLE")[0], b"master", "ROLE of redis-1")
+            for denied in (("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "*"),
+                           ("GET", "other:x"), ("DEBUG", "SLEEP", "0"),
+                           ("SCRIPT", "FLUSH"), ("SUBSCRIBE", "x")):
+                try:
+                    r.cmd(*denied)
+                    raise TestFailure(f"user shoal may run {' '.join(denied)}")
+                except RedisError as e:
+                    check("NOPERM" in str(e) or "not allowed" in str(e),
+                          f"{' '.join(denied)} as shoal: {e}")
+        finally:
+            r.close()
+
+        # The replica follows as user "replica"; the Sentinels see it all.
+        def replica_up():
+            out = subprocess.run(["redis-cli", "-p", str(p2), "--user", "sentinel",
+                                  "--pass", open(internal_pw).read().strip(),
+                                  "--no-auth-warning", "info", "replication"],
+                                 capture_output=True, text=True).stdout
+            return "master_link_status:up" in out
+        wait_until(replica_up, 15, "redis-2 replicating from redis-1")
+        for k in (1, 2, 3):
+            wait_until(lambda: sentinel_says(sbase + k, "num-other-sentinels") == "2"
+                       and sentinel_says(sbase + k, "num-slaves") == "1"
+                       and sentinel_says(sbase + k, "flags") == "master",
+                       20, f"sentinel-{k} sees the primary, the replica and 2 Sentinels")
+
+        # A worker by the systemd unit's own command line and env file.
+        argv = [a.replace("%i", str(wport)).replace("/usr/local/bin/shoal", ctx.bin)
+                for a in unit_exec_start()]
+        env = env_file(UNIT_ENV)
+        keyring = os.path.join(t.dir, "keyring")
+        fd = os.open(keyring, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(subprocess.run([ctx.bin, "keygen"], capture_output=True,
+                                   check=True).stdout.decode())
+        env.update({
+            "PATH": base["PATH"],
+            "SHOAL_SENTINELS": sentinels,
+            "SHOAL_REDIS_REPLICA": f"127.0.0.1:{p2}",
+            "SHOAL_ASSET_MANIFEST": os.path.join(ctx.static_dir or os.path.join(REPO, "build", "static"), "manifest"),
+            "SHOAL_KEYRING": keyring, "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
+        })
+        check(env.get("SHOAL_REDIS_USER") == "shoal", "shoal.env does not set SHOAL_REDIS_USER=shoal")
+        t.start("worker", argv, env)
+        wait_until(lambda: probe("/healthz", wport) == 0, 10, "shoal-probe /healthz")
+        wait_until(lambda: probe("/readyz", wport) == 0, 10, "shoal-probe /readyz")
+
+        # Failover, and the old primary's return.
+        t.stop("redis-1", signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_until(lambda: sentinel_says(sbase + 1, "port") == str(p2), 20,
+                   "the Sentinels promote redis-2")
+        promoted = time.monotonic() - t0
+        wait_until(lambda: probe("/readyz", wport) == 0, 20,
+                   "the worker ready again after the failover")
+        node("redis-1", p1)
+        wait_until(lambda: "starting as a replica of 127.0.0.1:%d" % p2 in t.log("redis-1"),
+                   10, "redis-1 restarted as a replica of redis-2")
+        r = wait_until(lambda: redis_as(p1, "shoal", shoal_pw), 10, "AUTH on the old primary")
+        try:
+            wait_until(lambda: r.cmd("ROLE")[0] == b"slave", 10, "ROLE of the old primary")
+        finally:
+            r.close()
+        rc = t.stop("worker")
+        check_eq(rc, 0, "worker exit status on SIGTERM (systemd's KillSignal)")
+        return (f"ACL users enforced; worker by shoal@.service ready through "
+                f"Sentinel; replica promoted {promoted:.2f} s after SIGKILL; old "
+                f"primary rejoined as a replica")
