@@ -52,7 +52,8 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps run check unit fuzz-regress integration deploy-check bench clean
+.PHONY: all deps run check unit fuzz-regress integration deploy-check \
+	resilience soak bench clean
 .SECONDARY:
 
 all: $(BUILD)/shoal $(STATIC_OUT)/manifest
@@ -103,21 +104,32 @@ unit: $(UNIT_BIN)
 fuzz-regress:
 	tests/fuzz/run -r -g
 
-# The same suite behind each front, then the security suite.
+# The same suite behind each front and with Redis on TLS only, then the
+# security suite.
 integration: all
 	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=nginx tests/integration/run
 	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=lighttpd tests/integration/run
+	SHOAL_BIN=$(BUILD)/shoal SHOAL_REDIS_TLS=1 tests/integration/run
 	SHOAL_BIN=$(BUILD)/shoal INTEGRATION_SUITE=security_cases tests/integration/run
 
 # Failover, scaling, the CDN edge, and the manifests of deploy/.
 deploy-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/deploy/run
 
+# What users see while workers die, scale and Redis restarts, in figures.
+resilience: all
+	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+
+# The same scenarios, longer and with more users.
+soak: deps all
+	SOAK=1 SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+
 check: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory deploy-check
+	@$(MAKE) --no-print-directory resilience
 
 # Throughput and cost per request against the peers (../shared/peers);
 # see bench/README.md. Takes about half an hour; not part of check.

@@ -4,6 +4,9 @@
  */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
 
 #include "config.h"
 #include "index.h"
@@ -130,6 +133,23 @@ resign_if_rotated(struct shoal_req *r)
 }
 
 /*
+ * After the second conflict in a row, wait a random moment (up to 50 us
+ * doubling per attempt, at most 12.8 ms) before trying again, so writers
+ * of one hot session stop colliding in lockstep. Nobody waits on anybody:
+ * this only spreads the attempts out.
+ */
+static void
+backoff_after_conflict(int attempt)
+{
+	uint32_t	 cap;
+
+	if (attempt < 1)
+		return;
+	cap = 50u << (attempt < 8 ? attempt : 8);
+	usleep(randombytes_uniform(cap));
+}
+
+/*
  * Applies fn to a fresh copy of the record and writes it back with
  * compare-and-set. When another request wrote first, the script hands back
  * the record it wrote, and fn runs again on that: no lock, no lost update,
@@ -175,6 +195,7 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 			return SHOAL_OK;
 		case STORE_CONFLICT:
 			seen = now;
+			backoff_after_conflict(attempt);
 			continue;
 		case STORE_MISSING:
 			/* Logged out meanwhile: the change must not revive it. */

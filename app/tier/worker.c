@@ -54,6 +54,7 @@
 enum thread_state {
 	THREAD_WAITING,		/* in poll(), between requests */
 	THREAD_BUSY,		/* handling a request */
+	THREAD_DRAINING,	/* stopped accepting; answering what came */
 	THREAD_DONE,
 };
 
@@ -220,7 +221,8 @@ serve_connection(struct worker_thread *w, int fd, int close_after)
 		w->req.ipcFd = -1;
 		return;
 	}
-	atomic_store(&w->state, THREAD_BUSY);
+	if (!close_after)
+		atomic_store(&w->state, THREAD_BUSY);
 	serve(w);
 	if (close_after || w->nconns == THREAD_MAX_CONNS)
 		w->req.keepConnection = 0;
@@ -228,7 +230,23 @@ serve_connection(struct worker_thread *w, int fd, int close_after)
 	if (w->req.ipcFd >= 0)
 		w->conns[w->nconns++] = w->req.ipcFd;
 	w->req.ipcFd = -1;
-	atomic_store(&w->state, THREAD_WAITING);
+	if (!close_after)
+		atomic_store(&w->state, THREAD_WAITING);
+}
+
+/*
+ * Takes every connection already waiting in the listen queue, so that
+ * closing the listening socket resets none that the web server has written
+ * a request into.
+ */
+static void
+take_backlog(struct worker_thread *w)
+{
+	int	 fd;
+
+	while (w->nconns < THREAD_MAX_CONNS &&
+	    (fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		w->conns[w->nconns++] = fd;
 }
 
 /*
@@ -280,8 +298,11 @@ thread_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	while (!atomic_load(&stopping))
 		(void)poll_once(w, -1, 0);
-	/* Draining: what the web server already sent on a kept-alive
-	 * connection is answered (and the connection closed after it). */
+	/* Draining: what is in the listen queue, and what the web server
+	 * already sent on a kept-alive connection, is answered (and each
+	 * connection closed after its response). */
+	take_backlog(w);
+	atomic_store(&w->state, THREAD_DRAINING);
 	while (w->nconns > 0 && poll_once(w, DRAIN_LINGER_MS, 1) > 0)
 		;
 	for (i = 0; i < w->nconns; i++)
@@ -354,10 +375,10 @@ reload_keys(struct worker_thread *w, long n, struct keyring *old,
 /* Serves SIGHUP until SIGTERM or SIGINT, then drains. */
 static void
 wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
-    struct keyring **keys)
+    struct keyring **keys, int listen_fd)
 {
 	sigset_t	 set;
-	int		 sig = 0, i, left;
+	int		 sig = 0, i, left, waiting, drained, closed = 0;
 	int64_t		 deadline;
 
 	sigemptyset(&set);
@@ -378,17 +399,40 @@ wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
 	deadline = now_us() + (int64_t)cfg->drain_seconds * 1000000;
 	do {
 		left = 0;
+		waiting = 0;
+		drained = 0;
 		for (i = 0; i < n; i++) {
 			int	 st = atomic_load(&w[i].state);
 
+			if (st == THREAD_DRAINING || st == THREAD_DONE)
+				drained++;
 			if (st == THREAD_DONE)
 				continue;
 			left++;
-			if (st == THREAD_WAITING)
+			if (st == THREAD_WAITING) {
+				waiting++;
 				pthread_kill(w[i].tid, SIGUSR2);
+			}
+		}
+		/*
+		 * Once the idle threads have taken what was in the listen
+		 * queue, let go of the listening socket: when every process
+		 * sharing it has, the kernel refuses new connections, and the
+		 * web server sends them to another server instead of into a
+		 * queue nobody reads. (If every thread was busy, the first to
+		 * finish takes the queue first.)
+		 */
+		if (waiting == 0 && drained > 0 && !closed) {
+			int	 devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+			if (devnull >= 0) {
+				dup2(devnull, listen_fd);
+				close(devnull);
+			}
+			closed = 1;
 		}
 		if (left > 0)
-			usleep(20000);
+			usleep(2000);
 	} while (left > 0 && now_us() < deadline);
 	if (left > 0) {
 		log_event("warn", "%d threads still busy after %ld s; exiting",
@@ -469,7 +513,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	}
 	log_event("info", "ready: %ld threads, redis %s", cfg->threads,
 	    cfg->nsentinels > 0 ? "through Sentinel" : cfg->redis);
-	wait_and_drain(w, cfg->threads, cfg, &live);
+	wait_and_drain(w, cfg->threads, cfg, &live, fd);
 	for (i = 0; i < cfg->threads; i++) {
 		pthread_join(w[i].tid, NULL);
 		store_free(w[i].ctx.store);

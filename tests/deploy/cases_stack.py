@@ -291,7 +291,27 @@ def failover_primary_killed_under_load(ctx):
     workers follow it without a restart, every session written more than a
     second before the kill is still valid, no user is signed out; 503 is the
     only error a user may see, and the note says for how long."""
-    with Stack(ctx, "failover") as st:
+    return failover(ctx, "failover")
+
+
+@case
+def failover_primary_killed_under_load_with_redis_on_tls(ctx):
+    """The same with SHOAL_REDIS_TLS=1: Redis listens on TLS only, and the
+    workers, the Sentinels and the replica reach it through the stack's
+    stunnel client, at the loopback ports the nodes announce. What a
+    Sentinel names after the failover is such a port, so the workers follow
+    it through stunnel (deploy/stunnel/README.md)."""
+    return failover(ctx, "failover-tls", SHOAL_REDIS_TLS=1)
+
+
+def failover(ctx, name, **settings):
+    with Stack(ctx, name, **settings) as st:
+        if settings.get("SHOAL_REDIS_TLS"):
+            tunnel = read_pids(st.path("stunnel.pid"))
+            check(tunnel and alive(tunnel[0]), "no stunnel client running")
+            conf = open(st.path("redis.conf")).read()
+            check("\nport 0\n" in conf and "\ntls-port " in conf,
+                  "redis.conf: not on TLS only (port 0, tls-port)")
         check(st.sentinels >= 3, "this test needs three Sentinels")
         workers = st.server_pids()
         pid0 = workers[1][0]
@@ -357,7 +377,8 @@ def failover_primary_killed_under_load(ctx):
                    headers={"X-CSRF-Token": api_csrf(b)})
         check_eq(r.status, 200, "a cart add after the failover")
         secs = (last - first) if n503 else 0.0
-        return (f"primary killed; replica promoted after {promoted:.2f} s; "
+        return (f"{'TLS: ' if settings.get('SHOAL_REDIS_TLS') else ''}"
+                f"primary killed; replica promoted after {promoted:.2f} s; "
                 f"503s seen for {secs:.2f} s ({n503} of {load.total()} "
                 f"requests, first {first - t_kill if n503 else 0:.2f} s, last "
                 f"{last - t_kill if n503 else 0:.2f} s after the kill); all "

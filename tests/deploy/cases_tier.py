@@ -274,3 +274,234 @@ def production_state_tier_and_worker_unit_run_here(ctx):
         return (f"ACL users enforced; worker by shoal@.service ready through "
                 f"Sentinel; replica promoted {promoted:.2f} s after SIGKILL; old "
                 f"primary rejoined as a replica")
+
+
+# ---------------------------------------------------------------- stunnel
+STUNNEL_DIR = os.path.join(REPO, "deploy", "stunnel")
+
+
+def make_tls(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate,
+    made as deploy/stunnel/README.md says; returns the folder."""
+    tls = os.path.join(d, "tls")
+    os.makedirs(tls, mode=0o700)
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def ssl(*args):
+        p = subprocess.run(["openssl"] + list(args), cwd=tls, capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 0, f"openssl {args[0]}: {p.stderr[-500:]}")
+
+    ssl("req", "-x509", *curve, "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
+        "-subj", "/CN=shoal state tier CA (test)",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for who, ext in (("server", "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1"),
+                     ("client", "extendedKeyUsage=clientAuth")):
+        with open(os.path.join(tls, f"{who}.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    f"keyUsage=critical,digitalSignature\n{ext}\n")
+        ssl("req", "-new", *curve, "-keyout", f"{who}.key", "-out", f"{who}.csr",
+            "-subj", f"/CN=shoal {who} (test)")
+        ssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", f"{who}.ext", "-out", f"{who}.crt")
+    return tls
+
+
+def stunnel_conf(name, tls, replace):
+    """deploy/stunnel/NAME with its addresses replaced (old -> new, in
+    order), the certificates taken from tls, and no switch to user
+    stunnel4 (the test's files are root's)."""
+    with open(os.path.join(STUNNEL_DIR, name)) as f:
+        text = f.read()
+    text = text.replace("/etc/shoal/tls", tls)
+    for old, new in replace:
+        check(old in text, f"deploy/stunnel/{name} has no {old!r}")
+        text = text.replace(old, new)
+    return "\n".join(l for l in text.splitlines()
+                     if not l.startswith(("setuid", "setgid")))
+
+
+@case
+def production_state_tier_through_stunnel_on_both_ends(ctx):
+    """The encrypted layout of deploy/stunnel/README.md, on loopback: each
+    "host" runs Redis and its Sentinel on 127.0.0.1 only, behind the
+    stunnel server of server.conf; one stunnel client of client.conf (the
+    same file on every host) maps every node to a loopback port, the nodes
+    announce those ports (REDIS_ANNOUNCE_PORT, SENTINEL_ANNOUNCE_PORT), and
+    shoal-redis, the Sentinels, the replica and a worker (shoal@.service's
+    command line) all go through it. A client without the CA's certificate
+    gets nothing from a TLS port, nor does plain RESP. Then the primary is
+    SIGKILLed: the Sentinels promote the replica through stunnel, the worker
+    follows, and the old primary comes back as a replica."""
+    ports = pick_ports(24)
+    free = iter(range(ports["SHOAL_WORKER_PORT_BASE"] + 1,
+                      ports["SHOAL_WORKER_PORT_BASE"] + 25))
+    hosts = {k: {"redis": next(free), "sentinel": next(free),
+                 "redis_tls": next(free), "sentinel_tls": next(free),
+                 "redis_map": next(free), "sentinel_map": next(free)}
+             for k in (1, 2, 3)}
+    wport = next(free)
+    sentinels = ",".join(f"127.0.0.1:{hosts[k]['sentinel_map']}" for k in (1, 2, 3))
+    with Tier(ctx) as t:
+        tls = make_tls(t.dir)
+        # The client: the same file on every host; here one serves them all.
+        replace = []
+        for k in (1, 2, 3):
+            h = hosts[k]
+            replace += [(f"127.0.0.1:1638{k}\n", f"127.0.0.1:{h['redis_map']}\n"),
+                        (f"10.0.0.1{k}:6380\n", f"127.0.0.1:{h['redis_tls']}\n"),
+                        (f"127.0.0.1:2638{k}\n", f"127.0.0.1:{h['sentinel_map']}\n"),
+                        (f"10.0.0.1{k}:26380\n", f"127.0.0.1:{h['sentinel_tls']}\n"),
+                        (f"checkIP = 10.0.0.1{k}\n", "checkIP = 127.0.0.1\n")]
+        conf = os.path.join(t.dir, "shoal-client.conf")
+        with open(conf, "w") as f:
+            f.write(stunnel_conf("client.conf", tls, replace))
+        t.start("stunnel-client", ["stunnel", conf], {"PATH": os.environ.get("PATH", "")})
+        # A server per host, in front of its Redis and Sentinel.
+        for k in (1, 2, 3):
+            h = hosts[k]
+            conf = os.path.join(t.dir, f"shoal-server-{k}.conf")
+            with open(conf, "w") as f:
+                f.write(stunnel_conf("server.conf", tls, [
+                    ("10.0.0.11:6380\n", f"127.0.0.1:{h['redis_tls']}\n"),
+                    ("127.0.0.1:6379\n", f"127.0.0.1:{h['redis']}\n"),
+                    ("10.0.0.11:26380\n", f"127.0.0.1:{h['sentinel_tls']}\n"),
+                    ("127.0.0.1:26379\n", f"127.0.0.1:{h['sentinel']}\n")]))
+            t.start(f"stunnel-server-{k}", ["stunnel", conf],
+                    {"PATH": os.environ.get("PATH", "")})
+        for k in (1, 2, 3):
+            wait_until(lambda: socket_open(hosts[k]["redis_map"])
+                       and socket_open(hosts[k]["redis_tls"]), 10, f"stunnel ports of host {k}")
+
+        shoal_pw = t.secret("redis-password")
+        internal_pw = t.secret("redis-internal-password")
+        base = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
+            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": internal_pw,
+            "REDIS_BIND": "127.0.0.1", "REDIS_ANNOUNCE_HOST": "127.0.0.1",
+            "REDIS_PRIMARY_HOST": "127.0.0.1",
+            "REDIS_PRIMARY_PORT": str(hosts[1]["redis_map"]),
+            "SHOAL_SENTINELS": sentinels,
+            "SENTINEL_DOWN_AFTER_MS": "1000", "SENTINEL_FAILOVER_TIMEOUT_MS": "3000",
+        }
+
+        def node(k, role="redis"):
+            h = hosts[k]
+            env = dict(base, REDIS_STATE_DIR=os.path.join(t.dir, f"{role}-{k}"),
+                       REDIS_PORT=str(h["redis"]), REDIS_ANNOUNCE_PORT=str(h["redis_map"]),
+                       SENTINEL_PORT=str(h["sentinel"]),
+                       SENTINEL_ANNOUNCE_PORT=str(h["sentinel_map"]))
+            t.start(f"{role}-{k}", [SHOAL_REDIS, role], env)
+
+        node(1)
+        wait_until(lambda: redis_as(hosts[1]["redis_map"], "shoal", shoal_pw).close() or True,
+                   10, "redis-1 answers through stunnel")
+        node(2)
+        for k in (1, 2, 3):
+            node(k, "sentinel")
+
+        # Only TLS on the "network" ports: plain RESP gets nothing, and TLS
+        # without a client certificate of the CA neither.
+        check(b"PONG" not in plain_ping(hosts[1]["redis_tls"]),
+              "plain RESP answered on a stunnel server port")
+        check(not tls_answers(hosts[1]["redis_tls"], tls, with_cert=False),
+              "TLS without a client certificate got through the stunnel server")
+        check(tls_answers(hosts[1]["redis_tls"], tls, with_cert=True),
+              "TLS with the client certificate did not get through")
+
+        for k in (1, 2, 3):
+            m = hosts[k]["sentinel_map"]
+            wait_until(lambda: sentinel_says(m, "num-other-sentinels") == "2"
+                       and sentinel_says(m, "num-slaves") == "1"
+                       and sentinel_says(m, "port") == str(hosts[1]["redis_map"]),
+                       20, f"sentinel-{k} sees the primary, the replica and 2 Sentinels, "
+                       "all at their stunnel ports")
+        r = redis_as(hosts[1]["redis_map"], "shoal", shoal_pw)
+        try:
+            info = r.cmd("ROLE")
+        finally:
+            r.close()
+        check(info[0] == b"master" and info[2] and
+              info[2][0][:2] == [b"127.0.0.1", str(hosts[2]["redis_map"]).encode()],
+              f"redis-1's replica is not announced at its stunnel port: {info!r}")
+
+        # A worker by the unit's command line, through the client.
+        argv = [a.replace("%i", str(wport)).replace("/usr/local/bin/shoal", ctx.bin)
+                for a in unit_exec_start()]
+        env = env_file(UNIT_ENV)
+        keyring = os.path.join(t.dir, "keyring")
+        fd = os.open(keyring, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(subprocess.run([ctx.bin, "keygen"], capture_output=True,
+                                   check=True).stdout.decode())
+        env.update({
+            "PATH": base["PATH"], "SHOAL_SENTINELS": sentinels,
+            "SHOAL_REDIS_REPLICA": f"127.0.0.1:{hosts[2]['redis_map']}",
+            "SHOAL_ASSET_MANIFEST": os.path.join(ctx.static_dir or os.path.join(REPO, "build", "static"), "manifest"),
+            "SHOAL_KEYRING": keyring, "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
+        })
+        t.start("worker", argv, env)
+        wait_until(lambda: probe("/readyz", wport) == 0, 10, "shoal-probe /readyz")
+
+        t.stop("redis-1", signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_until(lambda: sentinel_says(hosts[1]["sentinel_map"], "port")
+                   == str(hosts[2]["redis_map"]), 20, "the Sentinels promote redis-2")
+        promoted = time.monotonic() - t0
+        wait_until(lambda: probe("/readyz", wport) == 0, 20,
+                   "the worker ready again after the failover")
+        node(1)
+        wait_until(lambda: "starting as a replica of 127.0.0.1:%d" % hosts[2]["redis_map"]
+                   in t.log("redis-1"), 10, "redis-1 restarted as a replica of redis-2")
+        r = wait_until(lambda: redis_as(hosts[1]["redis_map"], "shoal", shoal_pw), 10,
+                       "AUTH on the old primary")
+        try:
+            wait_until(lambda: r.cmd("ROLE")[0] == b"slave", 10, "ROLE of the old primary")
+        finally:
+            r.close()
+        check_eq(t.stop("worker"), 0, "worker exit status on SIGTERM")
+        return (f"Redis and Sentinels on loopback behind stunnel servers, every "
+                f"client through one stunnel client; replica promoted "
+                f"{promoted:.2f} s after SIGKILL, the worker followed, the old "
+                f"primary rejoined as a replica")
+
+
+def socket_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def plain_ping(port):
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        try:
+            return s.recv(64)
+        except (socket.timeout, ConnectionResetError):
+            return b""
+    finally:
+        s.close()
+
+
+def tls_answers(port, tls, with_cert):
+    """True when a TLS client (checking the server against the CA) gets a
+    RESP answer to PING (NOAUTH counts: Redis answered)."""
+    import socket
+    import ssl
+    sc = ssl.create_default_context(cafile=os.path.join(tls, "ca.crt"))
+    if with_cert:
+        sc.load_cert_chain(os.path.join(tls, "client.crt"), os.path.join(tls, "client.key"))
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=3)
+        with sc.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return s.recv(64)[:1] in (b"+", b"-")
+    except (OSError, ssl.SSLError):
+        return False

@@ -60,6 +60,8 @@ def pick_ports(n_workers):
         "SHOAL_CDN_ORIGIN_PORT": one(), "SHOAL_REDIS_PORT": one(),
         "SHOAL_REPLICA_PORT": one(), "SHOAL_SENTINEL_PORT_BASE": span(9),
         "SHOAL_WORKER_PORT_BASE": span(n_workers),
+        # Where Redis listens for TLS when a test sets SHOAL_REDIS_TLS=1.
+        "SHOAL_REDIS_TLS_PORT": one(), "SHOAL_REPLICA_TLS_PORT": one(),
     }
 
 
@@ -183,7 +185,12 @@ class Stack:
         return Browser(self.http_port, 10.0 * self.ctx.scale)
 
     def redis(self, port=None):
-        return Redis(port or self.redis_port, timeout=5.0 * self.ctx.scale)
+        """A client of the primary (or of `port`) as the stack's "admin"
+        Redis user; `stack up` made its password."""
+        with open(self.path("redis-admin-password")) as f:
+            pw = f.readline().rstrip("\r\n")
+        return Redis(port or self.redis_port, user="admin", password=pw,
+                     timeout=5.0 * self.ctx.scale)
 
     def sentinel_port(self, k):
         return self.sentinel_base + k

@@ -196,6 +196,7 @@ def anonymous_visits_cost_redis_nothing(ctx):
         return out
 
     _, cmds = redis_commands_during(ctx.redis_port, visit,
+                                    user=ctx.redis_user,
                                     password=ctx.redis_password)
     check_eq(cmds, [], "Redis commands sent for anonymous GETs")
 
@@ -525,7 +526,8 @@ def authenticated_home_costs_one_redis_round_trip(ctx):
                 r"addr=(\S+)", red.cmd("CLIENT", "LIST").decode())}
             before = evalsha_calls(red)
             r, cmds = redis_commands_during(
-                ctx.redis_port, lambda: b.get("/"), password=ctx.redis_password)
+                ctx.redis_port, lambda: b.get("/"), user=ctx.redis_user,
+                password=ctx.redis_password)
             after = evalsha_calls(red)
         finally:
             red.close()
@@ -564,6 +566,7 @@ def tampered_cookie_is_anonymous_and_costs_redis_nothing(ctx):
         t = ctx.browser()
         t.jar = {ctx.cookie: bad}
         r, cmds = redis_commands_during(ctx.redis_port, lambda: t.get("/"),
+                                        user=ctx.redis_user,
                                         password=ctx.redis_password)
         check_eq(cmds, [], "Redis commands for a tampered cookie")
         check(r.status == 200 and is_anonymous_page(r.body),
@@ -754,6 +757,7 @@ def forged_cookie_is_anonymous(ctx):
         b = ctx.browser()
         b.jar = {ctx.cookie: value}
         r, cmds = redis_commands_during(ctx.redis_port, lambda: b.get("/"),
+                                        user=ctx.redis_user,
                                         password=ctx.redis_password)
         check(r.status == 200 and is_anonymous_page(r.body),
               f"forged cookie {value[:12]!r}: expected the anonymous page, "
@@ -769,6 +773,7 @@ def truncated_cookie_is_anonymous(ctx):
         t = ctx.browser()
         t.jar = {ctx.cookie: good[:cut]}
         r, cmds = redis_commands_during(ctx.redis_port, lambda: t.get("/"),
+                                        user=ctx.redis_user,
                                         password=ctx.redis_password)
         check(r.status == 200 and is_anonymous_page(r.body),
               f"cookie cut to {cut} characters: expected the anonymous page, "
@@ -875,10 +880,17 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
         time.sleep(0.5 * ctx.scale)
         check(proc.poll() is None,
               f"worker exited ({proc.returncode}) with a request in flight")
-        # A request arriving after SIGTERM is not served.
-        s2 = socket.create_connection(("127.0.0.1", port), timeout=ctx.timeout)
-        s2.sendall(fcgi_begin() + fcgi_params(fcgi_base_params(
-            "GET", "/healthz", ctx.http_port)) + fcgi_record(FCGI_STDIN, b""))
+        # A request arriving after SIGTERM is not served: the worker has let
+        # go of its listening socket, so the connection is refused (and a
+        # balancer tries another server).
+        try:
+            s2 = socket.create_connection(("127.0.0.1", port),
+                                          timeout=ctx.timeout)
+            s2.sendall(fcgi_begin() + fcgi_params(fcgi_base_params(
+                "GET", "/healthz", ctx.http_port)) +
+                fcgi_record(FCGI_STDIN, b""))
+        except ConnectionRefusedError:
+            s2 = None
         s1.sendall(fcgi_record(FCGI_STDIN, body[7:]) + fcgi_record(FCGI_STDIN, b""))
         out, _ = fcgi_read_response(s1)
         s1.close()
@@ -889,14 +901,15 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
         except subprocess.TimeoutExpired:
             raise TestFailure("worker still running 15 s after SIGTERM")
         check_eq(rc, 0, "worker exit status after SIGTERM")
-        s2.settimeout(2)
         late = None
-        try:
-            late, _ = fcgi_read_response(s2)
-        except (TestFailure, OSError):
-            pass                # closed or reset without an answer
-        finally:
-            s2.close()
+        if s2 is not None:
+            s2.settimeout(2)
+            try:
+                late, _ = fcgi_read_response(s2)
+            except (TestFailure, OSError):
+                pass            # closed or reset without an answer
+            finally:
+                s2.close()
         check(late is None, f"a request sent after SIGTERM was served: "
               f"{excerpt(late)!r}")
     finally:
@@ -904,6 +917,121 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
             proc.kill()
             proc.wait()
         log.close()
+
+
+# --------------------------------------------------------------------------
+# how Redis listens: SHOAL_REDIS_TLS
+
+def redis_config(red, name):
+    got = red.cmd("CONFIG", "GET", name)
+    check(len(got) == 2, f"CONFIG GET {name}: {got!r}")
+    return got[1].decode()
+
+
+def plain_resp_reply(port, timeout):
+    """What a plain RESP PING on port gets back (b"" when the server closes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        data = b""
+        try:
+            while len(data) < 64:
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                data += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return data
+    finally:
+        s.close()
+
+
+def tls_ping(ctx, port, with_cert):
+    """AUTH as admin and PING over TLS straight to Redis, checking its
+    certificate against the stack's CA for 127.0.0.1; with or without the
+    client certificate the stack made. Returns the reply, or raises."""
+    import ssl
+    tls = os.path.join(ctx.run_dir, "tls")
+    sc = ssl.create_default_context(cafile=os.path.join(tls, "ca.crt"))
+    if with_cert:
+        sc.load_cert_chain(os.path.join(tls, "client.crt"),
+                           os.path.join(tls, "client.key"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=ctx.timeout)
+    s = sc.wrap_socket(raw, server_hostname="127.0.0.1")
+    try:
+        pw = ctx.redis_password.encode()
+        s.sendall(b"*3\r\n$4\r\nAUTH\r\n$5\r\nadmin\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n"
+                  % (len(pw), pw))
+        data = b""
+        while data.count(b"\r\n") < 2:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            data += chunk
+        return data
+    finally:
+        s.close()
+
+
+@case
+def redis_listens_on_tls_only_when_the_stack_runs_tls(ctx):
+    """SHOAL_REDIS_TLS=1: the primary and the replica have no plain port
+    (port 0) and listen on their TLS ports only; there a plain RESP PING gets
+    no reply, a TLS client without the stack's client certificate is
+    refused, and one with it (checking Redis's certificate against the
+    stack's CA) is answered. Every request of this suite reached Redis
+    through the stack's stunnel client. Without TLS: a plain port and no
+    tls-port."""
+    nodes = [("primary", ctx.redis_port, ctx.redis_tls_port)]
+    rp = int(ctx.env.get("SHOAL_REPLICA_PORT") or 0)
+    if rp:
+        nodes.append(("replica", rp, ctx.replica_tls_port))
+    for label, port, tls_port in nodes:
+        red = ctx.redis(port)
+        try:
+            listen, tls_listen = redis_config(red, "port"), redis_config(red, "tls-port")
+            auth_clients = redis_config(red, "tls-auth-clients")
+        finally:
+            red.close()
+        if not ctx.tls:
+            check_eq((listen, tls_listen), (str(port), "0"), f"{label}: port, tls-port")
+            continue
+        check_eq((listen, tls_listen), ("0", str(tls_port)), f"{label}: port, tls-port")
+        check_eq(auth_clients, "yes", f"{label}: tls-auth-clients")
+        got = plain_resp_reply(tls_port, 2 * ctx.scale)
+        check(got[:1] not in (b"+", b"-", b"$", b"*", b":"),
+              f"{label}: a plain RESP PING on TLS port {tls_port} got a RESP reply {got!r}")
+        check(b"PONG" not in got, f"{label}: plain PING answered on the TLS port: {got!r}")
+        try:
+            got = tls_ping(ctx, tls_port, with_cert=False)
+        except OSError:         # ssl.SSLError is an OSError
+            got = b""
+        check(b"PONG" not in got,
+              f"{label}: TLS without a client certificate answered: {got!r}")
+        got = tls_ping(ctx, tls_port, with_cert=True)
+        check_eq(got, b"+OK\r\n+PONG\r\n", f"{label}: AUTH and PING over TLS")
+    if not ctx.tls:
+        return
+    # Each Redis process listens on its TLS port and nothing else; the
+    # ports the workers use belong to the stunnel client.
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True,
+                         timeout=10).stdout
+    listening = {}              # pid -> ports
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 6:
+            for pid in re.findall(r"pid=(\d+),", line):
+                listening.setdefault(int(pid), set()).add(int(f[3].rsplit(":", 1)[1]))
+    tunnel = read_pids(os.path.join(ctx.run_dir, "stunnel.pid"))
+    check(tunnel and alive(tunnel[0]), "the stunnel client is not running")
+    for label, port, tls_port in nodes:
+        pids = read_pids(os.path.join(ctx.run_dir, ("redis" if label == "primary"
+                                                    else "replica") + ".pid"))
+        check(pids, f"no pid file for the {label}")
+        check_eq(listening.get(pids[0]), {tls_port}, f"ports the {label} (pid {pids[0]}) listens on")
+        check(port in listening.get(tunnel[0], set()),
+              f"port {port} is not the stunnel client's: {listening.get(tunnel[0])}")
 
 
 # --------------------------------------------------------------------------

@@ -244,11 +244,22 @@ class RedisError(Exception):
 
 
 class Redis:
-    def __init__(self, port, host="127.0.0.1", password=None, timeout=10.0):
+    """With a password: AUTH as `user` (an ACL user), or as the default
+    user when no user is given."""
+
+    def __init__(self, port, host="127.0.0.1", password=None, timeout=10.0,
+                 user=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.f = self.sock.makefile("rb")
         if password:
-            self.cmd("AUTH", password)
+            try:
+                if user:
+                    self.cmd("AUTH", user, password)
+                else:
+                    self.cmd("AUTH", password)
+            except Exception:
+                self.close()
+                raise
 
     @property
     def addr(self):
@@ -327,13 +338,15 @@ class Command:
         return self.raw
 
 
-def redis_commands_during(redis_port, action, password=None, timeout=10.0):
+def redis_commands_during(redis_port, action, password=None, timeout=10.0,
+                          user=None):
     """Runs action() and returns (result, commands): every command Redis
     executed meanwhile, from MONITOR, minus our own. Markers sent on a
     second connection bracket the action, so nothing before or after it is
-    counted. Commands a script ran carry client "lua"."""
-    ctl = Redis(redis_port, password=password, timeout=timeout)
-    mon = Redis(redis_port, password=password, timeout=timeout)
+    counted. Commands a script ran carry client "lua". MONITOR needs a user
+    that may run it (the stack's "admin")."""
+    ctl = Redis(redis_port, password=password, timeout=timeout, user=user)
+    mon = Redis(redis_port, password=password, timeout=timeout, user=user)
     try:
         check_eq(mon.cmd("MONITOR"), "OK", "MONITOR")
         tag = uuid.uuid4().hex

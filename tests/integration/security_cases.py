@@ -205,6 +205,7 @@ def anonymous_costs_redis_nothing(ctx, value, what):
     single Redis command."""
     b = with_cookie(ctx, value)
     r, cmds = redis_commands_during(ctx.redis_port, lambda: b.get("/"),
+                                    user=ctx.redis_user,
                                     password=ctx.redis_password)
     check(r.status == 200 and is_anonymous_page(r.body),
           f"GET / with {what}: expected the anonymous page, got {r.describe()}")
@@ -1535,9 +1536,9 @@ def secret_needles():
     return out
 
 
-def redis_contents(port, password, timeout):
+def redis_contents(ctx, port):
     """{key: [DUMP, and what the type's read commands return]} of every key."""
-    red = lib.Redis(port, password=password, timeout=timeout)
+    red = ctx.redis(port)
     out = {}
     try:
         for k in sorted(red.scan("*")):
@@ -1579,7 +1580,7 @@ def redis_dump_holds_no_session_cookie_or_id(ctx):
           "the live session's cookie was not recorded")
     found, nkeys = [], 0
     for label, port in redis_ports(ctx):
-        contents = redis_contents(port, ctx.redis_password, ctx.timeout)
+        contents = redis_contents(ctx, port)
         nkeys += len(contents)
         if label == "primary":
             check(record_key(ctx, session_hash(live)) in contents,
@@ -1600,7 +1601,7 @@ def redis_holds_no_plaintext_password(ctx):
     check(len(pws) >= 10, f"only {len(pws)} passwords recorded")
     found = []
     for label, port in redis_ports(ctx):
-        for k, parts in redis_contents(port, ctx.redis_password, ctx.timeout).items():
+        for k, parts in redis_contents(ctx, port).items():
             blob = b"\0".join(parts)
             found += [f"{label} {k}" for p in pws if p.encode() in blob]
     check(not found, f"plaintext passwords in Redis keys: {found[:8]}")
@@ -1667,3 +1668,121 @@ def worker_logs_of_the_run_are_json_lines_without_sanitizer_reports(ctx):
                 if not ok:
                     bad.append(f"{os.path.basename(p)}:{n}: {excerpt(text, 160)}")
     check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+
+
+# ==========================================================================
+# Redis access control (ACL users of the stack)
+
+def redis_refuses(red, args, what, words=("NOPERM", "no permissions",
+                                            "can't access")):
+    """Runs a command that must be refused; returns the error text."""
+    try:
+        got = red.cmd(*args)
+    except lib.RedisError as e:
+        check(any(w in str(e) for w in words),
+              f"{what}: {' '.join(map(str, args))} refused with {e!r}, "
+              f"expected one of {words}")
+        return str(e)
+    raise TestFailure(f"{what} may run {' '.join(map(str, args))}: got {got!r}")
+
+
+def run_dir_secret(ctx, name):
+    with open(os.path.join(ctx.run_dir, name)) as f:
+        return f.readline().rstrip("\r\n")
+
+
+@case
+def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
+    """Redis runs with the ACL file of deploy/redis/users.acl.in: a client
+    without a user name can do nothing, with or without a password; the
+    workers' user "shoal" (SHOAL_REDIS_USER, password in
+    SHOAL_REDIS_PASSWORD_FILE) reaches only keys under SHOAL_KEY_PREFIX and
+    no administrative command; "replica" and "sentinel" read no data. That
+    "shoal" may do all the worker needs, every other test shows. On the
+    primary and the replica alike."""
+    env = worker_env(ctx)
+    check_eq(env.get("SHOAL_REDIS_USER"), "shoal", "SHOAL_REDIS_USER in worker.env")
+    pw_file = env.get("SHOAL_REDIS_PASSWORD_FILE", "")
+    check(pw_file and "SHOAL_REDIS_PASSWORD" not in env,
+          "workers get their Redis password in a file, not in the environment")
+    check_eq(os.stat(pw_file).st_mode & 0o777, 0o600, f"mode of {pw_file}")
+    for name in ("redis-admin-password", "redis-internal-password", "users.acl"):
+        p = os.path.join(ctx.run_dir, name)
+        check_eq(os.stat(p).st_mode & 0o777, 0o600, f"mode of {p}")
+    with open(pw_file) as f:
+        shoal_pw = f.readline().rstrip("\r\n")
+    internal_pw = run_dir_secret(ctx, "redis-internal-password")
+    # The Redis passwords are secrets too: no log may hold them (checked
+    # after `stack down`).
+    SEEN["password"].update({shoal_pw, internal_pw,
+                             run_dir_secret(ctx, "redis-admin-password")})
+    outside = f"acl-test-{uuid.uuid4().hex[:8]}:x"
+    check(not outside.startswith(ctx.prefix), "the outside key is outside the prefix")
+    mine = f"{ctx.prefix}acl-test:{uuid.uuid4().hex}"
+
+    nodes = [("primary", ctx.redis_port)]
+    rp = ctx.env.get("SHOAL_REPLICA_PORT")
+    if rp and rp != "0":
+        nodes.append(("replica", int(rp)))
+    for label, port in nodes:
+        # No user name: NOAUTH for every command; AUTH with a password alone
+        # (the default user) fails, whatever the password.
+        r = lib.Redis(port, timeout=ctx.timeout)
+        try:
+            redis_refuses(r, ("PING",), f"{label}, no AUTH", ("NOAUTH",))
+            redis_refuses(r, ("GET", mine), f"{label}, no AUTH", ("NOAUTH",))
+            for pw in (shoal_pw, run_dir_secret(ctx, "redis-admin-password"), "nopass"):
+                redis_refuses(r, ("AUTH", pw), f"{label}, the default user",
+                              ("WRONGPASS",))
+            redis_refuses(r, ("AUTH", "shoal", "not-the-password"),
+                          f"{label}, shoal with a wrong password", ("WRONGPASS",))
+        finally:
+            r.close()
+
+        # The workers' user.
+        r = lib.Redis(port, user="shoal", password=shoal_pw, timeout=ctx.timeout)
+        try:
+            check_eq(r.cmd("PING"), "PONG", f"{label}: PING as shoal")
+            check(r.cmd("ROLE")[0] in (b"master", b"slave"), f"{label}: ROLE as shoal")
+            if label == "primary":
+                check_eq(r.cmd("SET", mine, "v", "PX", 60000), "OK", "SET in the prefix as shoal")
+                check_eq(r.cmd("GET", mine), b"v", "GET in the prefix as shoal")
+                check_eq(r.cmd("EVAL", "return redis.call('PTTL', KEYS[1]) > 0", 1, mine),
+                         1, "EVAL in the prefix as shoal")
+                check_eq(r.cmd("DEL", mine), 1, "DEL in the prefix as shoal")
+            denied = [("SET", outside, "v"), ("GET", outside), ("DEL", outside),
+                      ("EVAL", "return redis.call('SET', KEYS[1], 'v')", 1, outside),
+                      ("EVAL", "return redis.call('GET', 'other:x')", 1, mine),
+                      ("FLUSHALL",), ("FLUSHDB",), ("KEYS", "*"),
+                      ("CONFIG", "GET", "*"), ("CONFIG", "SET", "appendonly", "no"),
+                      ("SCRIPT", "FLUSH"), ("ACL", "LIST"), ("MODULE", "LIST"),
+                      ("CLIENT", "LIST"), ("SUBSCRIBE", "x"), ("SWAPDB", "0", "1"),
+                      ("REPLICAOF", "NO", "ONE"), ("BGSAVE",), ("SAVE",)]
+            for args in denied:
+                redis_refuses(r, args, f"{label}: user shoal")
+        finally:
+            r.close()
+
+        # The internal users read and write nothing.
+        for user in ("replica", "sentinel"):
+            r = lib.Redis(port, user=user, password=internal_pw, timeout=ctx.timeout)
+            try:
+                for args in (("GET", mine), ("SET", mine, "v"), ("KEYS", "*")):
+                    redis_refuses(r, args, f"{label}: user {user}")
+            finally:
+                r.close()
+
+    # Nothing got through, and the ACL is the template's: "shoal" on the
+    # prefix only.
+    red = ctx.redis()
+    try:
+        check_eq(red.cmd("EXISTS", outside), 0, f"{outside} on the primary")
+        info = red.cmd("ACL", "GETUSER", "shoal")
+        d = {info[i].decode(): info[i + 1] for i in range(0, len(info), 2)}
+        check_eq(d.get("keys"), f"~{ctx.prefix}*".encode(), "key pattern of user shoal")
+        check(b"on" in d.get("flags", []), f"user shoal is not on: {d.get('flags')}")
+        default = red.cmd("ACL", "GETUSER", "default")
+        dd = {default[i].decode(): default[i + 1] for i in range(0, len(default), 2)}
+        check(b"off" in dd.get("flags", []), f"user default is not off: {dd.get('flags')}")
+    finally:
+        red.close()
