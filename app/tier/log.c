@@ -14,8 +14,12 @@
 #define LOG_LINE_MAX	2048
 
 static char	worker_id[128] = "shoal";
-/* Each thread builds its lines in its own buffer, kept between lines. */
+/* Each thread builds a line in its own buffer, and keeps request lines in
+ * another until it has no more work or a write's worth (see log.h). */
 static _Thread_local struct buf line;
+static _Thread_local struct buf pending;
+
+#define LOG_BATCH	4096	/* PIPE_BUF: a write this size is never split */
 
 void
 log_init(const char *id)
@@ -51,13 +55,41 @@ put_time(struct buf *b)
 	buf_puts(b, "Z\"");
 }
 
-/* One write(2) per line; a short write to a pipe of this size cannot happen
- * (PIPE_BUF is 4096), and a file opened O_APPEND takes it whole. */
 static void
-emit(struct buf *b)
+write_all(const char *p, size_t n)
+{
+	ssize_t	 w;
+
+	while (n > 0 && (w = write(STDERR_FILENO, p, n)) > 0) {
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void
+log_flush(void)
+{
+	write_all(pending.data, pending.len);
+	buf_reset(&pending);
+}
+
+/*
+ * Whole lines only, at most LOG_BATCH bytes per write(2), so lines of many
+ * threads and processes never interleave (a pipe writes up to PIPE_BUF at
+ * once; a file opened O_APPEND takes each write whole).
+ */
+static void
+emit(struct buf *b, int now)
 {
 	buf_putc(b, '\n');
-	(void)write(STDERR_FILENO, b->data, b->len);
+	if (pending.len + b->len > LOG_BATCH)
+		log_flush();
+	if (b->len > LOG_BATCH)
+		write_all(b->data, b->len);
+	else
+		buf_put(&pending, b->data, b->len);
+	if (now)
+		log_flush();
 }
 
 void
@@ -77,7 +109,7 @@ log_event(const char *level, const char *fmt, ...)
 	buf_puts(b, ",\"msg\":");
 	json_string(b, msg, strlen(msg));
 	buf_putc(b, '}');
-	emit(b);
+	emit(b, 1);
 }
 
 void
@@ -104,11 +136,13 @@ log_request(const char *method, const char *path, int status, int64_t usec,
 	buf_puts(b, ",\"thread\":");
 	buf_put_uint(b, thread, 1);
 	buf_puts(b, "}");
-	emit(b);
+	emit(b, 0);
 }
 
 void
 log_thread_done(void)
 {
+	log_flush();
 	buf_free(&line);
+	buf_free(&pending);
 }

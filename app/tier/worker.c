@@ -267,7 +267,13 @@ poll_once(struct worker_thread *w, int timeout_ms, int draining)
 		pfd[1 + i].fd = w->conns[i];
 		pfd[1 + i].events = POLLIN;
 	}
-	n = poll(pfd + first, (nfds_t)(1 + w->nconns - first), timeout_ms);
+	n = poll(pfd + first, (nfds_t)(1 + w->nconns - first), 0);
+	if (n == 0 && timeout_ms != 0) {
+		/* Nothing to do right now: a good moment to write the log. */
+		log_flush();
+		n = poll(pfd + first, (nfds_t)(1 + w->nconns - first),
+		    timeout_ms);
+	}
 	if (n <= 0)
 		return 0;
 	/* Take the ready connections out of the set before serving: serving
