@@ -257,7 +257,6 @@ common_headers(struct shoal_req *r, struct buf *h)
 		    "frame-ancestors 'none'; base-uri 'none'\r\n", base, base);
 		buf_puts(fixed, "X-Content-Type-Options: nosniff\r\n"
 		    "Referrer-Policy: same-origin\r\n"
-		    "X-Frame-Options: DENY\r\n"
 		    "Cache-Control: no-store\r\n");
 		if (cfg->served_by)
 			buf_printf(fixed, "X-Served-By: %s\r\n",
