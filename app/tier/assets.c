@@ -11,7 +11,7 @@
 
 struct asset {
 	char	*name;
-	char	*fingerprinted;
+	char	*url;	/* base "/" fingerprinted name */
 };
 
 static struct asset	assets[ASSETS_MAX];
@@ -28,7 +28,7 @@ safe_name(const char *s)
 }
 
 int
-assets_load(const char *path, char *err, size_t errsz)
+assets_load(const char *path, const char *base, char *err, size_t errsz)
 {
 	FILE	*f;
 	char	 line[2 * ASSET_NAME_MAX + 8], name[ASSET_NAME_MAX + 2];
@@ -63,7 +63,8 @@ assets_load(const char *path, char *err, size_t errsz)
 			goto out;
 		}
 		assets[nassets].name = xstrdup(name);
-		assets[nassets].fingerprinted = xstrdup(fp);
+		assets[nassets].url = xmalloc(strlen(base) + 1 + strlen(fp) + 1);
+		sprintf(assets[nassets].url, "%s/%s", base, fp);
 		nassets++;
 	}
 	rc = 0;
@@ -73,14 +74,14 @@ out:
 }
 
 const char *
-assets_name(const char *name, size_t len)
+assets_url(const char *name, size_t len)
 {
 	size_t	 i;
 
 	for (i = 0; i < nassets; i++)
 		if (strlen(assets[i].name) == len &&
 		    memcmp(assets[i].name, name, len) == 0)
-			return assets[i].fingerprinted;
+			return assets[i].url;
 	return NULL;
 }
 
@@ -90,6 +91,6 @@ assets_free(void)
 	while (nassets > 0) {
 		nassets--;
 		free(assets[nassets].name);
-		free(assets[nassets].fingerprinted);
+		free(assets[nassets].url);
 	}
 }

@@ -198,7 +198,8 @@ serve(const struct config *cfg, const char *listen)
 		free(keys);
 		return bad_config(line);
 	}
-	if (assets_load(cfg->asset_manifest, err, sizeof err) != 0) {
+	if (assets_load(cfg->asset_manifest, cfg->static_base, err,
+	    sizeof err) != 0) {
 		char	 line[600];
 
 		snprintf(line, sizeof line, "SHOAL_ASSET_MANIFEST: %s", err);

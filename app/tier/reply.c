@@ -65,12 +65,14 @@ static const char *
 resolve_global(void *ctx, const char *name, size_t len)
 {
 	struct page_globals	*g = ctx;
-	const char		*fp;
+	const char		*url;
 
 	if (len > 1 && name[0] == '@') {
-		fp = assets_name(name + 1, len - 1);
+		/* Listed: the link made at start. Not listed: the plain name. */
+		if ((url = assets_url(name + 1, len - 1)) != NULL)
+			return url;
 		return shoal_printf(g->r, "%s/%.*s", g->r->t->cfg->static_base,
-		    fp ? (int)strlen(fp) : (int)len - 1, fp ? fp : name + 1);
+		    (int)len - 1, name + 1);
 	}
 	if (is(name, len, "static"))
 		return g->r->t->cfg->static_base;

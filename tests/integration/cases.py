@@ -20,7 +20,8 @@ import time
 from lib import (FCGI_STDIN, Browser, TestFailure, alive, check, check_eq,
                  cookie_is_expiry, excerpt, fcgi_base_params, fcgi_begin,
                  fcgi_params, fcgi_read_response, fcgi_record, form_tokens,
-                 free_port, is_anonymous_page, new_name, parse_set_cookie,
+                 free_port, is_anonymous_page, new_name, non_json_lines,
+                 parse_set_cookie,
                  proc_environ, read_pids, redis_commands_during, round_trips,
                  signed_in_as, wait_dead, wait_port)
 
@@ -1289,17 +1290,7 @@ def worker_logs_are_json_lines_without_sanitizer_reports(ctx):
     if os.path.exists(own):
         files.append(own)
     check(files, "no worker logs")
-    bad = []
-    for p in files:
-        with open(p, "rb") as f:
-            for n, line in enumerate(f, 1):
-                text = line.decode("utf-8", "replace").rstrip("\n")
-                try:
-                    ok = isinstance(json.loads(text), dict)
-                except ValueError:
-                    ok = False
-                if not ok:
-                    bad.append(f"{os.path.basename(p)}:{n}: {excerpt(text, 160)}")
+    bad = non_json_lines(files)
     check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
 
 

@@ -10,6 +10,7 @@ driving one worker directly. Python standard library only.
 import email.utils
 import http.client
 import json
+import os
 import re
 import socket
 import struct
@@ -30,6 +31,24 @@ def check(cond, msg):
 def check_eq(got, want, what):
     if got != want:
         raise TestFailure(f"{what}: expected {want!r}, got {got!r}")
+
+
+def non_json_lines(paths):
+    """Every line of the files that is not one JSON object, as
+    "FILE:LINE: text" (how a sanitizer report, a crash or a stray printf in
+    a worker log shows up)."""
+    bad = []
+    for p in paths:
+        with open(p, "rb") as f:
+            for n, line in enumerate(f, 1):
+                text = line.decode("utf-8", "replace").rstrip("\n")
+                try:
+                    ok = isinstance(json.loads(text), dict)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    bad.append(f"{os.path.basename(p)}:{n}: {excerpt(text, 160)}")
+    return bad
 
 
 def excerpt(text, n=300):

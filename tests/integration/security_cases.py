@@ -32,7 +32,8 @@ import lib
 from lib import (FCGI_STDIN, Browser, TestFailure, check, check_eq,
                  cookie_is_expiry, excerpt, fcgi_base_params, fcgi_begin,
                  fcgi_params, fcgi_read_response, fcgi_record, form_tokens,
-                 free_port, is_anonymous_page, parse_set_cookie, read_pids,
+                 free_port, is_anonymous_page, non_json_lines,
+                 parse_set_cookie, read_pids,
                  redis_commands_during, signed_in_as, wait_port)
 from cases import log_lines_since, log_sizes, on_every_thread
 
@@ -1656,17 +1657,7 @@ def worker_logs_of_the_run_are_json_lines_without_sanitizer_reports(ctx):
     stray printf during these tests would not be one JSON object a line."""
     files = ctx.log_files() + sorted(glob.glob(os.path.join(ctx.run_dir, "own-*.log")))
     check(len(files) > ctx.servers, f"worker logs: {files}")
-    bad = []
-    for p in files:
-        with open(p, "rb") as f:
-            for n, line in enumerate(f, 1):
-                text = line.decode("utf-8", "replace").rstrip("\n")
-                try:
-                    ok = isinstance(json.loads(text), dict)
-                except ValueError:
-                    ok = False
-                if not ok:
-                    bad.append(f"{os.path.basename(p)}:{n}: {excerpt(text, 160)}")
+    bad = non_json_lines(files)
     check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
 
 
