@@ -404,41 +404,52 @@ error_reply(struct store *s, redisReply *r, const char *what)
 	return NULL;
 }
 
+/* The argument vector of one queued command, scripts as EVALSHA. */
+static int
+cmd_argv(struct store *s, const struct store_cmd *c, const char **argv,
+    size_t *argl, int by_sha)
+{
+	static const char *const nkeys[] = { "0", "1", "2", "3" };
+	int	 n = 0, i;
+
+	if (c->script >= 0) {
+		argv[n] = by_sha ? "EVALSHA" : "EVAL";
+		argl[n++] = strlen(argv[0]);
+		argv[n] = by_sha ? s->sha[c->script] : script_src[c->script];
+		argl[n] = strlen(argv[n]);
+		n++;
+		argv[n] = nkeys[c->nkeys];
+		argl[n++] = 1;
+	}
+	for (i = 0; i < c->argc; i++, n++) {
+		argv[n] = c->argv[i];
+		argl[n] = c->argl[i];
+	}
+	return n;
+}
+
 /*
  * Runs a script by its SHA; when Redis lost its script cache (a restart,
  * SCRIPT FLUSH), sends the source once, which caches it again.
  */
 static redisReply *
-script(struct store *s, enum store_script id, int nargs, const char **args,
-    const size_t *lens, int idempotent)
+script(struct store *s, const struct store_cmd *c, int idempotent)
 {
-	const char	*argv[8];
-	size_t		 argl[8];
+	const char	*argv[STORE_MAX_ARGS + 3];
+	size_t		 argl[STORE_MAX_ARGS + 3];
 	redisReply	*r;
-	int		 i;
+	int		 argc;
 
 	if (connect_store(s) != 0)
 		return NULL;
-	argv[0] = "EVALSHA";
-	argv[1] = s->sha[id];
-	argv[2] = "1";
-	argl[0] = 7;
-	argl[1] = 40;
-	argl[2] = 1;
-	for (i = 0; i < nargs; i++) {
-		argv[3 + i] = args[i];
-		argl[3 + i] = lens[i];
-	}
-	if ((r = command(s, 3 + nargs, argv, argl, idempotent)) == NULL)
+	argc = cmd_argv(s, c, argv, argl, 1);
+	if ((r = command(s, argc, argv, argl, idempotent)) == NULL)
 		return NULL;
 	if (r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(r);
-		argv[0] = "EVAL";
-		argl[0] = 4;
-		argv[1] = script_src[id];
-		argl[1] = strlen(script_src[id]);
-		if ((r = command(s, 3 + nargs, argv, argl, idempotent)) == NULL)
+		argc = cmd_argv(s, c, argv, argl, 0);
+		if ((r = command(s, argc, argv, argl, idempotent)) == NULL)
 			return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR)
@@ -474,17 +485,14 @@ store_session_load(struct store *s, struct arena *a, const char *key,
     int64_t idle_ms, int64_t refresh_below_ms, struct store_value *out)
 {
 	char		 below[24], idle[24];
-	const char	*args[3];
-	size_t		 lens[3];
+	struct store_cmd cmd;
 	redisReply	*r;
 	enum store_result rc = STORE_OK;
 
 	snprintf(below, sizeof below, "%lld", (long long)refresh_below_ms);
 	snprintf(idle, sizeof idle, "%lld", (long long)idle_ms);
-	args[0] = key, lens[0] = strlen(key);
-	args[1] = below, lens[1] = strlen(below);
-	args[2] = idle, lens[2] = strlen(idle);
-	if ((r = script(s, STORE_SCRIPT_LOAD, 3, args, lens, 1)) == NULL)
+	store_cmd_set(&cmd, STORE_SCRIPT_LOAD, 1, 3, key, below, idle);
+	if ((r = script(s, &cmd, 1)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_STRING)
 		copy_value(a, r, out);
@@ -500,17 +508,16 @@ store_session_cas(struct store *s, struct arena *a, const char *key,
     int64_t ttl_ms, struct store_value *cur)
 {
 	char		 ttl[24];
-	const char	*args[4];
-	size_t		 lens[4];
+	struct store_cmd cmd;
 	redisReply	*r;
 	enum store_result rc;
 
 	snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
-	args[0] = key, lens[0] = strlen(key);
-	args[1] = (const char *)old->data, lens[1] = old->len;
-	args[2] = data, lens[2] = len;
-	args[3] = ttl, lens[3] = strlen(ttl);
-	if ((r = script(s, STORE_SCRIPT_CAS, 4, args, lens, 0)) == NULL)
+	/* The records are binary: their lengths are set, not measured. */
+	store_cmd_set(&cmd, STORE_SCRIPT_CAS, 1, 4, key, "", "", ttl);
+	cmd.argv[1] = (const char *)old->data, cmd.argl[1] = old->len;
+	cmd.argv[2] = data, cmd.argl[2] = len;
+	if ((r = script(s, &cmd, 0)) == NULL)
 		return STORE_DOWN;
 	if (r->type == REDIS_REPLY_STRING) {
 		copy_value(a, r, cur);
@@ -587,30 +594,6 @@ copy_reply(struct arena *a, const redisReply *r, struct store_reply *out)
 	default:
 		out->type = STORE_REPLY_NIL;
 	}
-}
-
-/* The argument vector of one queued command, scripts as EVALSHA. */
-static int
-cmd_argv(struct store *s, const struct store_cmd *c, const char **argv,
-    size_t *argl, int by_sha)
-{
-	static const char *const nkeys[] = { "0", "1", "2", "3" };
-	int	 n = 0, i;
-
-	if (c->script >= 0) {
-		argv[n] = by_sha ? "EVALSHA" : "EVAL";
-		argl[n++] = strlen(argv[0]);
-		argv[n] = by_sha ? s->sha[c->script] : script_src[c->script];
-		argl[n] = strlen(argv[n]);
-		n++;
-		argv[n] = nkeys[c->nkeys];
-		argl[n++] = 1;
-	}
-	for (i = 0; i < c->argc; i++, n++) {
-		argv[n] = c->argv[i];
-		argl[n] = c->argl[i];
-	}
-	return n;
 }
 
 enum store_result
