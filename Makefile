@@ -40,6 +40,8 @@ APP_SRC     := $(wildcard app/example/*.c)
 APP_O       := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
 TEMPLATES   := $(wildcard app/example/templates/*.html)
 TEMPLATES_O := $(BUILD)/obj/gen/templates.o
+SCRIPTS     := $(wildcard app/tier/lua/*.lua)
+SCRIPTS_O   := $(BUILD)/obj/gen/scripts.o
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
@@ -67,7 +69,13 @@ $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 
 $(BUILD)/gen/templates.c: $(TEMPLATES) tools/embed
 	@mkdir -p $(dir $@)
-	tools/embed $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+	tools/embed template.h template_source template_sources \
+	    $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/scripts.c: $(SCRIPTS) tools/embed
+	@mkdir -p $(dir $@)
+	tools/embed scripts.h script_source script_sources \
+	    $(SCRIPTS) > $@.tmp && mv $@.tmp $@
 
 $(STATIC_OUT)/manifest: $(STATIC_SRC) tools/fingerprint
 	rm -rf $(STATIC_OUT)
@@ -82,7 +90,7 @@ $(BUILD)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSHOAL_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
 
-$(LIBTIER): $(TIER_O) $(PROTO_O)
+$(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -92,6 +100,13 @@ $(BUILD)/shoal: $(BUILD)/obj/app/tier/main.o $(APP_O) $(TEMPLATES_O) $(LIBTIER)
 $(BUILD)/tests/%: tests/unit/%.c $(LIBTIER)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
+
+# The request path runs the example app's routes and templates.
+$(BUILD)/tests/test_request: tests/unit/test_request.c $(APP_O) $(TEMPLATES_O) \
+    $(LIBTIER)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(APP_O) $(TEMPLATES_O) $(LIBTIER) \
+	    $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
 run: deps all
 	deploy/local/run

@@ -9,25 +9,23 @@
 #include "arena.h"
 #include "config.h"
 #include "index.h"
+#include "keys.h"
 #include "log.h"
+#include "redis.h"
+#include "scripts.h"
 #include "sid.h"
-#include "store.h"
 
+/* The two keys of a user's index. */
 struct index_keys {
-	char	 list[160];
-	char	 meta[160];
+	struct redis_key	 list;
+	struct redis_key	 meta;
 };
 
-static int
+static void
 keys_for(struct index_keys *k, const char *prefix, const char *user)
 {
-	int	 a = snprintf(k->list, sizeof k->list, "%su:{%s}:sessions",
-	    prefix, user);
-	int	 b = snprintf(k->meta, sizeof k->meta, "%su:{%s}:meta", prefix,
-	    user);
-
-	return (a < 0 || b < 0 || (size_t)a >= sizeof k->list ||
-	    (size_t)b >= sizeof k->meta) ? -1 : 0;
+	key_index(&k->list, prefix, user);
+	key_index_meta(&k->meta, prefix, user);
 }
 
 static int64_t
@@ -56,201 +54,215 @@ clean_agent(struct arena *a, const char *ua)
 	return out;
 }
 
-/* Deletes the records of hashes (one round trip, nothing if n is 0). */
-static enum shoal_status
-delete_records(struct store *s, struct arena *a, const char *prefix,
+/* Adds a DEL of each hash's record to the batch. */
+static void
+delete_records(struct redis_batch *b, const char *prefix,
     const char *const *hashes, size_t n)
 {
-	struct store_cmd	*cmds;
-	struct store_reply	*out;
-	char			*key;
+	struct redis_key	*k;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		k = arena_alloc(b->arena, sizeof *k);
+		key_session(k, prefix, hashes[i]);
+		redis_del(b, k);
+	}
+}
+
+/* 0 when v is an array of strings. */
+static int
+string_array(const struct redis_value *v)
+{
+	size_t	 i;
+
+	if (v->type != REDIS_VALUE_ARRAY)
+		return -1;
+	for (i = 0; i < v->n; i++)
+		if (v->elem[i].type != REDIS_VALUE_STRING)
+			return -1;
+	return 0;
+}
+
+/* Ends the sessions the index evicted to stay under its cap. */
+static enum shoal_status
+end_evicted(struct redis *s, struct arena *a, const struct config *cfg,
+    const struct redis_value *evicted)
+{
+	struct redis_batch	 b;
+	const char		**hashes;
 	size_t			 i;
 
-	if (n == 0)
-		return SHOAL_OK;
-	cmds = arena_calloc(a, n, sizeof *cmds);
-	out = arena_calloc(a, n, sizeof *out);
-	for (i = 0; i < n; i++) {
-		key = arena_alloc(a, SID_KEY_MAX);
-		if (sid_hash_key(hashes[i], prefix, key, SID_KEY_MAX) != 0)
-			return SHOAL_UNAVAILABLE;
-		store_cmd_set(&cmds[i], -1, 0, 2, "DEL", key);
+	hashes = arena_calloc(a, evicted->n, sizeof *hashes);
+	for (i = 0; i < evicted->n; i++) {
+		if (evicted->elem[i].len != SID_HASH_LEN)
+			return redis_bad_reply(s, "session create",
+			    "index_add evicted a bad hash");
+		hashes[i] = evicted->elem[i].str;
 	}
-	return store_pipeline(s, a, n, cmds, out) == STORE_OK ? SHOAL_OK :
-	    SHOAL_UNAVAILABLE;
+	log_event("info", "user has more than %d sessions: ended %zu oldest",
+	    INDEX_MAX_SESSIONS, evicted->n);
+	redis_batch_init(&b, a, 1);
+	delete_records(&b, cfg->key_prefix, hashes, evicted->n);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "evicted sessions delete");
+	return SHOAL_OK;
 }
 
 enum shoal_status
-index_create(struct store *s, struct arena *a, const struct config *cfg,
+index_create(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const struct sid *sid, const void *record, size_t len,
     int64_t ttl_ms, int64_t expires_s, const char *user_agent)
 {
 	struct index_keys	 k;
-	struct store_cmd	 cmds[2];
-	struct store_reply	 out[2];
-	char			 hash[SID_HASH_LEN + 1], key[SID_KEY_MAX];
-	char			*ttl, *now, *exp, *meta, *keep, *cap;
-	const char		**evicted;
-	size_t			 i;
+	struct redis_batch	 b;
+	struct redis_key		 key;
+	char			 hash[SID_HASH_LEN + 1];
+	const char		*meta;
+	size_t			 set, add;
 
-	if (keys_for(&k, cfg->key_prefix, user) != 0 ||
-	    sid_hash(sid, hash, sizeof hash) != 0 ||
-	    sid_hash_key(hash, cfg->key_prefix, key, sizeof key) != 0)
-		return SHOAL_UNAVAILABLE;
-	ttl = arena_printf(a, "%lld", (long long)ttl_ms);
-	now = arena_printf(a, "%lld", (long long)now_ms());
-	exp = arena_printf(a, "%lld", (long long)expires_s * 1000);
+	if (sid_hash(sid, hash, sizeof hash) != 0)
+		return SHOAL_INTERNAL;
+	keys_for(&k, cfg->key_prefix, user);
+	key_session(&key, cfg->key_prefix, hash);
 	meta = arena_printf(a, "%lld\t%s", (long long)time(NULL),
 	    clean_agent(a, user_agent));
-	/* The list lives as long as its longest-lived session could. */
-	keep = arena_printf(a, "%lld", (long long)cfg->session_max * 1000);
-	cap = arena_printf(a, "%d", INDEX_MAX_SESSIONS);
 
-	store_cmd_set(&cmds[0], -1, 0, 6, "SET", key, "", "NX", "PX", ttl);
-	cmds[0].argv[2] = record;
-	cmds[0].argl[2] = len;
-	store_cmd_set(&cmds[1], STORE_SCRIPT_INDEX_ADD, 2, 8, k.list, k.meta,
-	    now, hash, exp, meta, keep, cap);
-	if (store_pipeline(s, a, 2, cmds, out) != STORE_OK)
-		return SHOAL_UNAVAILABLE;
-	if (out[0].type != STORE_REPLY_STRING) {	/* 256 random bits collided */
-		log_event("error", "new session ID already in use");
-		return SHOAL_UNAVAILABLE;
-	}
-	if (out[1].type != STORE_REPLY_ARRAY || out[1].n == 0)
+	redis_batch_init(&b, a, 0);
+	set = redis_set(&b, &key, record, len, REDIS_SET_IF_NEW, ttl_ms);
+	/* The list lives as long as its longest-lived session could. */
+	add = script_index_add(&b, &k.list, &k.meta, now_ms(), hash,
+	    expires_s * 1000, meta, (int64_t)cfg->session_max * 1000,
+	    INDEX_MAX_SESSIONS);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "session create");
+	if (b.reply[set].type != REDIS_VALUE_STRING)
+		/* 256 random bits collided: never seen, never expected. */
+		return redis_bad_reply(s, "session create",
+		    "new session ID already in use");
+	if (string_array(&b.reply[add]) != 0)
+		return redis_bad_reply(s, "session create",
+		    "index_add did not return hashes");
+	if (b.reply[add].n == 0)
 		return SHOAL_OK;
-	evicted = arena_calloc(a, out[1].n, sizeof *evicted);
-	for (i = 0; i < out[1].n; i++)
-		evicted[i] = out[1].elem[i].str ? out[1].elem[i].str : "";
-	log_event("info", "user has more than %d sessions: ended %zu oldest",
-	    INDEX_MAX_SESSIONS, out[1].n);
-	return delete_records(s, a, cfg->key_prefix, evicted, out[1].n);
+	return end_evicted(s, a, cfg, &b.reply[add]);
 }
 
 enum shoal_status
-index_remove(struct store *s, struct arena *a, const struct config *cfg,
+index_remove(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const char *hash)
 {
 	struct index_keys	 k;
-	struct store_cmd	 cmds[2];
-	struct store_reply	 out[2];
-	char			 key[SID_KEY_MAX];
+	struct redis_batch	 b;
 
-	if (keys_for(&k, cfg->key_prefix, user) != 0 ||
-	    sid_hash_key(hash, cfg->key_prefix, key, sizeof key) != 0)
-		return SHOAL_UNAVAILABLE;
-	store_cmd_set(&cmds[0], -1, 0, 2, "DEL", key);
-	store_cmd_set(&cmds[1], STORE_SCRIPT_INDEX_REMOVE, 2, 3, k.list, k.meta,
-	    hash);
-	return store_pipeline(s, a, 2, cmds, out) == STORE_OK ? SHOAL_OK :
-	    SHOAL_UNAVAILABLE;
+	keys_for(&k, cfg->key_prefix, user);
+	redis_batch_init(&b, a, 1);
+	delete_records(&b, cfg->key_prefix, &hash, 1);
+	script_index_remove(&b, &k.list, &k.meta, &hash, 1);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "session end");
+	return SHOAL_OK;
 }
 
-/* Removes dead hashes from the index (one round trip). */
+/* Removes dead hashes from the index, INDEX_FORGET_BATCH per round trip. */
 static enum shoal_status
-forget(struct store *s, struct arena *a, const struct index_keys *k,
+forget(struct redis *s, struct arena *a, const struct index_keys *k,
     const char *const *hashes, size_t n)
 {
-	struct store_cmd	 cmd;
-	struct store_reply	 out;
+	struct redis_batch	 b;
 	size_t			 i, batch;
 
-	/* A command takes STORE_MAX_ARGS arguments: two keys, then hashes. */
 	for (i = 0; i < n; i += batch) {
-		batch = n - i < STORE_MAX_ARGS - 2 ? n - i : STORE_MAX_ARGS - 2;
-		memset(&cmd, 0, sizeof cmd);
-		cmd.script = STORE_SCRIPT_INDEX_REMOVE;
-		cmd.nkeys = 2;
-		cmd.argc = 2 + (int)batch;
-		cmd.argv[0] = k->list, cmd.argl[0] = strlen(k->list);
-		cmd.argv[1] = k->meta, cmd.argl[1] = strlen(k->meta);
-		for (size_t j = 0; j < batch; j++) {
-			cmd.argv[2 + j] = hashes[i + j];
-			cmd.argl[2 + j] = strlen(hashes[i + j]);
-		}
-		if (store_pipeline(s, a, 1, &cmd, &out) != STORE_OK)
-			return SHOAL_UNAVAILABLE;
+		batch = n - i < INDEX_FORGET_BATCH ? n - i : INDEX_FORGET_BATCH;
+		redis_batch_init(&b, a, 1);
+		script_index_remove(&b, &k->list, &k->meta, hashes + i, batch);
+		if (redis_run(s, &b) != 0)
+			return redis_status(s, "session index prune");
 	}
 	return SHOAL_OK;
 }
 
 enum shoal_status
-index_list(struct store *s, struct arena *a, const struct config *cfg,
+index_list(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, struct shoal_session_info **list, size_t *n)
 {
 	struct index_keys	 k;
-	struct store_cmd	 cmd, *ttl_cmds;
-	struct store_reply	 out, *ttls;
+	struct redis_batch	 b, ttls;
+	const struct redis_value *out, *ttl;
 	struct shoal_session_info *info;
+	struct redis_key		*key;
 	const char		**dead;
-	char			*key, *tab;
+	char			*tab;
+	enum shoal_status	 st;
 	size_t			 m, i, live = 0, ndead = 0;
 	int64_t			 now = now_ms(), idle = cfg->session_idle * 1000;
 
 	*list = NULL;
 	*n = 0;
-	if (keys_for(&k, cfg->key_prefix, user) != 0)
-		return SHOAL_UNAVAILABLE;
-	store_cmd_set(&cmd, STORE_SCRIPT_INDEX_LIST, 2, 3, k.list, k.meta,
-	    arena_printf(a, "%lld", (long long)now));
-	if (store_pipeline(s, a, 1, &cmd, &out) != STORE_OK)
-		return SHOAL_UNAVAILABLE;
-	if (out.type != STORE_REPLY_ARRAY || out.n % 2 != 0)
-		return SHOAL_UNAVAILABLE;
-	m = out.n / 2;
+	keys_for(&k, cfg->key_prefix, user);
+	redis_batch_init(&b, a, 1);
+	script_index_list(&b, &k.list, &k.meta, now);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "session list");
+	out = &b.reply[0];
+	if (string_array(out) != 0 || out->n % 2 != 0)
+		return redis_bad_reply(s, "session list",
+		    "index_list did not return pairs");
+	m = out->n / 2;
 	if (m == 0)
 		return SHOAL_OK;
 
 	/* Which are still alive, and since when idle: one PTTL each. */
-	ttl_cmds = arena_calloc(a, m, sizeof *ttl_cmds);
-	ttls = arena_calloc(a, m, sizeof *ttls);
+	redis_batch_init(&ttls, a, 1);
 	for (i = 0; i < m; i++) {
-		key = arena_alloc(a, SID_KEY_MAX);
-		if (sid_hash_key(out.elem[2 * i].str, cfg->key_prefix, key,
-		    SID_KEY_MAX) != 0)
-			return SHOAL_UNAVAILABLE;
-		store_cmd_set(&ttl_cmds[i], -1, 0, 2, "PTTL", key);
+		if (out->elem[2 * i].len != SID_HASH_LEN)
+			return redis_bad_reply(s, "session list",
+			    "not a session hash");
+		key = arena_alloc(a, sizeof *key);
+		key_session(key, cfg->key_prefix, out->elem[2 * i].str);
+		redis_pttl(&ttls, key);
 	}
-	if (store_pipeline(s, a, m, ttl_cmds, ttls) != STORE_OK)
-		return SHOAL_UNAVAILABLE;
+	if (redis_run(s, &ttls) != 0)
+		return redis_status(s, "session list");
 
 	info = arena_calloc(a, m, sizeof *info);
 	dead = arena_calloc(a, m, sizeof *dead);
 	for (i = 0; i < m; i++) {
-		if (ttls[i].type != STORE_REPLY_INT || ttls[i].integer < 0) {
-			dead[ndead++] = out.elem[2 * i].str;
+		ttl = &ttls.reply[i];
+		if (ttl->type != REDIS_VALUE_INT || ttl->integer < 0) {
+			dead[ndead++] = out->elem[2 * i].str;
 			continue;
 		}
-		info[live].id = out.elem[2 * i].str;
-		info[live].created = strtoll(out.elem[2 * i + 1].str, &tab, 10);
+		info[live].id = out->elem[2 * i].str;
+		info[live].created = strtoll(out->elem[2 * i + 1].str, &tab,
+		    10);
 		info[live].user_agent = *tab == '\t' ? tab + 1 : "";
 		/* The TTL was last pushed back to the idle window when the
 		 * session was last seen (to within the refresh step). */
-		info[live].last_seen = (now - (idle - ttls[i].integer)) / 1000;
+		info[live].last_seen = (now - (idle - ttl->integer)) / 1000;
 		if (info[live].last_seen < info[live].created)
 			info[live].last_seen = info[live].created;
 		live++;
 	}
-	if (ndead > 0 && forget(s, a, &k, dead, ndead) != SHOAL_OK)
-		return SHOAL_UNAVAILABLE;
+	if (ndead > 0 && (st = forget(s, a, &k, dead, ndead)) != SHOAL_OK)
+		return st;
 	*list = info;
 	*n = live;
 	return SHOAL_OK;
 }
 
 enum shoal_status
-index_revoke(struct store *s, struct arena *a, const struct config *cfg,
+index_revoke(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const char *hash, const char *all_but, size_t *ended)
 {
 	struct index_keys	 k;
 	struct shoal_session_info *list;
+	struct redis_batch	 b;
 	enum shoal_status	 st;
 	const char		**victims;
 	size_t			 n, i, nv = 0;
 
 	*ended = 0;
-	if (keys_for(&k, cfg->key_prefix, user) != 0)
-		return SHOAL_UNAVAILABLE;
+	keys_for(&k, cfg->key_prefix, user);
 	if ((st = index_list(s, a, cfg, user, &list, &n)) != SHOAL_OK)
 		return st;
 	victims = arena_calloc(a, n ? n : 1, sizeof *victims);
@@ -261,9 +273,10 @@ index_revoke(struct store *s, struct arena *a, const struct config *cfg,
 	}
 	if (nv == 0)
 		return SHOAL_OK;
-	if ((st = delete_records(s, a, cfg->key_prefix, victims, nv)) !=
-	    SHOAL_OK)
-		return st;
+	redis_batch_init(&b, a, 1);
+	delete_records(&b, cfg->key_prefix, victims, nv);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "session revoke");
 	if ((st = forget(s, a, &k, victims, nv)) != SHOAL_OK)
 		return st;
 	*ended = nv;

@@ -20,21 +20,22 @@
 struct arena;
 struct config;
 struct sid;
-struct store;
+struct redis;
 
 #define INDEX_MAX_SESSIONS	64	/* per user; the oldest are ended */
 #define INDEX_UA_MAX		128	/* bytes of user agent kept */
+#define INDEX_FORGET_BATCH	8	/* hashes pruned per round trip */
 
 /* One round trip: the new record (SET NX PX) and its index entry. */
-enum shoal_status index_create(struct store *, struct arena *,
+enum shoal_status index_create(struct redis *, struct arena *,
 		    const struct config *, const char *user, const struct sid *,
 		    const void *record, size_t len, int64_t ttl_ms,
 		    int64_t expires_s, const char *user_agent);
 /* One round trip: deletes the record and its index entry. */
-enum shoal_status index_remove(struct store *, struct arena *,
+enum shoal_status index_remove(struct redis *, struct arena *,
 		    const struct config *, const char *user, const char *hash);
 /* The user's live sessions, oldest first; prunes the dead ones. */
-enum shoal_status index_list(struct store *, struct arena *,
+enum shoal_status index_list(struct redis *, struct arena *,
 		    const struct config *, const char *user,
 		    struct shoal_session_info **list, size_t *n);
 /*
@@ -42,7 +43,7 @@ enum shoal_status index_list(struct store *, struct arena *,
  * are ignored, so nobody can end another user's session), or, with
  * all_but set, every session except that one. *ended says how many.
  */
-enum shoal_status index_revoke(struct store *, struct arena *,
+enum shoal_status index_revoke(struct redis *, struct arena *,
 		    const struct config *, const char *user, const char *hash,
 		    const char *all_but, size_t *ended);
 

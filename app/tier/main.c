@@ -15,7 +15,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "oom.h"
-#include "store.h"
+#include "redis.h"
 #include "template.h"
 #include "users.h"
 #include "worker.h"
@@ -88,7 +88,7 @@ cmd_user_add(const struct config *cfg, const char *name)
 {
 	char		 pw[256];
 	size_t		 n;
-	struct store	*s;
+	struct redis	*s;
 	struct arena	 a;
 	int		 rc = 1;
 
@@ -109,7 +109,7 @@ cmd_user_add(const struct config *cfg, const char *name)
 		sodium_memzero(pw, sizeof pw);
 		return 2;
 	}
-	s = store_new(cfg);
+	s = redis_new(cfg);
 	arena_init(&a);
 	switch (user_create(s, &a, cfg->key_prefix, name, pw)) {
 	case SHOAL_OK:
@@ -125,7 +125,7 @@ cmd_user_add(const struct config *cfg, const char *name)
 	}
 	sodium_memzero(pw, sizeof pw);
 	arena_free(&a);
-	store_free(s);
+	redis_free(s);
 	return rc;
 }
 
@@ -134,7 +134,7 @@ static int
 cmd_session(const struct config *cfg, int argc, char **argv)
 {
 	struct shoal_session_info *list;
-	struct store		*s;
+	struct redis		*s;
 	struct arena		 a;
 	enum shoal_status	 st;
 	size_t			 n, i;
@@ -149,7 +149,7 @@ cmd_session(const struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "shoal: no such user name: %s\n", argv[1]);
 		return 2;
 	}
-	s = store_new(cfg);
+	s = redis_new(cfg);
 	arena_init(&a);
 	if (argc == 2) {
 		st = index_list(s, &a, cfg, argv[1], &list, &n);
@@ -175,7 +175,7 @@ cmd_session(const struct config *cfg, int argc, char **argv)
 	else if (st == SHOAL_UNAVAILABLE)
 		fprintf(stderr, "shoal: cannot reach Redis\n");
 	arena_free(&a);
-	store_free(s);
+	redis_free(s);
 	return rc;
 }
 

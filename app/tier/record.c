@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "record.h"
+#include "users.h"
 
 /*
  * protobuf-c keeps fields it does not know and writes them back, which is
@@ -63,7 +64,7 @@ record_session_decode(struct arena *a, const void *data, size_t len)
 	/* A record from a future layout we cannot read safely, or one
 	 * missing what every session has: not ours to use. */
 	if (s->schema != RECORD_SCHEMA || s->user == NULL ||
-	    s->user[0] == '\0' || s->version == 0)
+	    !user_name_valid(s->user) || s->version == 0)
 		return NULL;
 	if (s->app == NULL) {
 		s->app = arena_alloc(a, sizeof *s->app);

@@ -14,6 +14,12 @@
 
 struct arena;
 
+/* A record as Redis holds it: its encoded bytes. */
+struct record_bytes {
+	unsigned char	*data;
+	size_t		 len;
+};
+
 #define RECORD_SCHEMA		1
 #define RECORD_MAX_BYTES	16384	/* larger values are not ours */
 

@@ -189,6 +189,7 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 		r->extra_header = shoal_printf(r, "Retry-After: %lld",
 		    (long long)(r->retry_after > 0 ? r->retry_after : 1));
 		break;
+	case SHOAL_INTERNAL:
 	case SHOAL_OK:
 		shoal_error(r, 500, "internal error");
 		break;

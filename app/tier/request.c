@@ -2,6 +2,7 @@
  * request.c - what a handler can ask about its request (the accessors of
  * shoal.h), the cookie names and the CSRF check.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,21 @@ req_init(struct shoal_req *r, struct thread_ctx *t, const struct req_input *in)
 	r->t = t;
 	r->in = *in;
 	r->status = 0;
+}
+
+long long
+req_content_length(const char *s)
+{
+	long long	 n = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || n > (LLONG_MAX - 9) / 10)
+			return -2;
+		n = n * 10 + (*s - '0');
+	}
+	return n;
 }
 
 const char *

@@ -11,20 +11,22 @@
 #include "arena.h"
 #include "buf.h"
 #include "http.h"
+#include "keys.h"
+#include "record.h"
 #include "shoal.h"
 #include "sid.h"
-#include "store.h"
 
 struct config;
 struct keyring;
+struct redis;
 
 /* What one worker thread owns: nothing here is shared with another thread. */
 struct thread_ctx {
 	unsigned		 id;
 	const struct config	*cfg;
 	const struct keyring	*keys;
-	struct store		*store;		/* the primary */
-	struct store		*replica;	/* NULL when none is set */
+	struct redis		*redis;		/* the primary */
+	struct redis		*replica;	/* NULL when none is set */
 	struct arena		 arena;		/* reset after each request */
 	struct buf		 headers;	/* reset after each request */
 	struct buf		 body;		/* reset after each request */
@@ -40,7 +42,8 @@ struct req_input {
 	const char	*cookie;	/* HTTP_COOKIE */
 	const char	*content_type;
 	const char	*csrf_header;	/* HTTP_X_CSRF_TOKEN */
-	const char	*body;
+	const char	*content_length;	/* CONTENT_LENGTH */
+	const char	*body;		/* what came of it, NUL-terminated */
 	size_t		 body_len;
 	/* getenv-like lookup of any other parameter */
 	const char	*(*param)(void *ctx, const char *name);
@@ -62,9 +65,9 @@ struct shoal_req {
 	/* session */
 	enum session_state	 state;
 	struct sid		 sid;
-	char			 key[SID_KEY_MAX];
+	struct redis_key		 key;		/* of the session record */
 	Shoal__Session		*session;	/* NULL when anonymous */
-	struct store_value	 raw;		/* the bytes session came from */
+	struct record_bytes	 raw;		/* the bytes session came from */
 	char			*csrf;		/* token for this response */
 	int			 new_cookie;	/* send the session cookie */
 	int			 clear_cookie;	/* expire the session cookie */
@@ -93,6 +96,8 @@ void	req_handle(struct shoal_req *r);
 /* Writes status line, headers and body. */
 void	req_flush(struct shoal_req *r, req_write_fn, void *ctx);
 
+/* A strict decimal Content-Length: -1 when absent, -2 when not a number. */
+long long req_content_length(const char *);
 /* 0 when the POST carries a valid CSRF token. */
 int	req_csrf_check(struct shoal_req *);
 /* Text for an HTTP status code. */

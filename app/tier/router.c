@@ -9,21 +9,25 @@
 #include "config.h"
 #include "log.h"
 #include "request.h"
+#include "redis.h"
 #include "session.h"
-#include "store.h"
 
 #define PATH_MAX_LEN	2048
 
 static int
 builtin(struct shoal_req *r)
 {
+	struct redis_batch	 b;
+
 	if (strcmp(r->in.path, "/healthz") == 0) {
 		shoal_json(r, 200, "{\"status\":\"ok\"}");
 		r->private_page = 0;
 		return 1;
 	}
 	if (strcmp(r->in.path, "/readyz") == 0) {
-		if (store_ping(r->t->store) == STORE_OK)
+		redis_batch_init(&b, &r->t->arena, 1);
+		redis_ping(&b);
+		if (redis_run(r->t->redis, &b) == 0)
 			shoal_json(r, 200, "{\"status\":\"ready\"}");
 		else {
 			shoal_json(r, 503, "{\"status\":\"redis unavailable\"}");
@@ -92,6 +96,35 @@ parse_input(struct shoal_req *r)
 	return 0;
 }
 
+/*
+ * The body's size, from CONTENT_LENGTH alone: the worker does not read a
+ * body over SHOAL_MAX_BODY, so this answers before anything else.
+ */
+static int
+check_body(struct shoal_req *r)
+{
+	long long	 len = req_content_length(r->in.content_length);
+
+	if (len == -2) {
+		log_event("info", "rejected: Content-Length is not a number");
+		shoal_error(r, 400, "bad Content-Length");
+		return -1;
+	}
+	if (len > r->t->cfg->max_body) {
+		log_event("info", "rejected: body over %ld bytes",
+		    r->t->cfg->max_body);
+		shoal_error(r, 413, "request body too large");
+		return -1;
+	}
+	if (len > 0 && (size_t)len != r->in.body_len) {
+		log_event("info", "rejected: body shorter than its "
+		    "Content-Length");
+		shoal_error(r, 400, "bad request body");
+		return -1;
+	}
+	return 0;
+}
+
 void
 req_handle(struct shoal_req *r)
 {
@@ -100,6 +133,8 @@ req_handle(struct shoal_req *r)
 	enum shoal_status		 st;
 	int				 other;
 
+	if (check_body(r) != 0)
+		return;
 	if (strcmp(m, "GET") == 0)
 		r->method = SHOAL_GET;
 	else if (strcmp(m, "HEAD") == 0) {

@@ -11,11 +11,13 @@
 #include "config.h"
 #include "index.h"
 #include "keyring.h"
+#include "keys.h"
 #include "log.h"
 #include "record.h"
+#include "redis.h"
 #include "request.h"
+#include "scripts.h"
 #include "session.h"
-#include "store.h"
 #include "throttle.h"
 #include "users.h"
 
@@ -60,18 +62,36 @@ become_anonymous(struct shoal_req *r)
 static void
 discard(struct shoal_req *r, const char *why)
 {
+	struct redis_batch	 b;
+
 	log_event("warn", "session record %s: deleted", why);
-	if (store_del(r->t->store, r->key) != STORE_OK)
-		log_event("warn", "could not delete session record");
+	redis_batch_init(&b, &r->t->arena, 1);
+	redis_del(&b, &r->key);
+	if (redis_run(r->t->redis, &b) != 0)
+		(void)redis_status(r->t->redis, "session delete");
 	become_anonymous(r);
+}
+
+/* The Redis key of this request's session ID. */
+static int
+set_key(struct shoal_req *r)
+{
+	char	 hash[SID_HASH_LEN + 1];
+
+	if (sid_hash(&r->sid, hash, sizeof hash) != 0)
+		return -1;
+	key_session(&r->key, r->t->cfg->key_prefix, hash);
+	return 0;
 }
 
 enum shoal_status
 session_load(struct shoal_req *r)
 {
 	const struct config	*cfg = r->t->cfg;
+	struct redis_batch	 b;
+	const struct redis_value *v;
 	const char		*value;
-	size_t			 vlen;
+	size_t			 vlen, i;
 	int64_t			 idle = idle_ms(cfg);
 	/* Slide the TTL at most every tenth of the window (or minute), so a
 	 * busy session costs one write a minute, not one per request. */
@@ -87,19 +107,23 @@ session_load(struct shoal_req *r)
 		r->clear_cookie = 1;
 		return SHOAL_OK;
 	}
-	if (sid_store_key(&r->sid, cfg->key_prefix, r->key, sizeof r->key) != 0)
+	if (set_key(r) != 0)
 		return SHOAL_OK;
-	switch (store_session_load(r->t->store, &r->t->arena, r->key, idle,
-	    idle - step, &r->raw)) {
-	case STORE_OK:
-		break;
-	case STORE_MISSING:
+	redis_batch_init(&b, &r->t->arena, 1);
+	i = script_session_load(&b, &r->key, idle - step, idle);
+	if (redis_run(r->t->redis, &b) != 0)
+		return redis_status(r->t->redis, "session load");
+	v = &b.reply[i];
+	if (v->type == REDIS_VALUE_NIL) {
 		/* Expired, logged out or revoked. */
 		become_anonymous(r);
 		return SHOAL_OK;
-	default:
-		return SHOAL_UNAVAILABLE;
 	}
+	if (v->type != REDIS_VALUE_STRING)
+		return redis_bad_reply(r->t->redis, "session load",
+		    "not a record");
+	r->raw.data = (unsigned char *)v->str;
+	r->raw.len = v->len;
 	r->session = record_session_decode(&r->t->arena, r->raw.data,
 	    r->raw.len);
 	if (r->session == NULL) {
@@ -159,10 +183,12 @@ enum shoal_status
 shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 {
 	struct arena		*a = &r->t->arena;
-	struct store_value	 seen = r->raw, now;
+	struct record_bytes	 seen = r->raw;
+	struct redis_batch	 b;
+	const struct redis_value *v;
 	Shoal__Session		*copy;
 	unsigned char		*bytes;
-	size_t			 len;
+	size_t			 len, i;
 	int			 attempt;
 
 	if (r->state != SESSION_LIVE)
@@ -185,25 +211,33 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 		}
 		copy->version++;
 		bytes = record_session_encode(a, copy, &len);
-		switch (store_session_cas(r->t->store, a, r->key, &seen, bytes,
-		    len, write_ttl_ms(r->t->cfg, copy), &now)) {
-		case STORE_OK:
-			r->session = copy;
-			r->raw.data = bytes;
-			r->raw.len = len;
-			resign_if_rotated(r);
-			return SHOAL_OK;
-		case STORE_CONFLICT:
-			seen = now;
+		redis_batch_init(&b, a, 0);
+		i = script_session_cas(&b, &r->key, seen.data, seen.len, bytes,
+		    len, write_ttl_ms(r->t->cfg, copy));
+		if (redis_run(r->t->redis, &b) != 0)
+			return redis_status(r->t->redis, "session change");
+		v = &b.reply[i];
+		if (v->type == REDIS_VALUE_STRING) {
+			/* Someone wrote first: this is what they wrote. */
+			seen.data = (unsigned char *)v->str;
+			seen.len = v->len;
 			backoff_after_conflict(attempt);
 			continue;
-		case STORE_MISSING:
+		}
+		if (v->type != REDIS_VALUE_INT || (v->integer != 0 &&
+		    v->integer != 1))
+			return redis_bad_reply(r->t->redis, "session change",
+			    "not 0, 1 or a record");
+		if (v->integer == 0) {
 			/* Logged out meanwhile: the change must not revive it. */
 			become_anonymous(r);
 			return SHOAL_ANONYMOUS;
-		default:
-			return SHOAL_UNAVAILABLE;
 		}
+		r->session = copy;
+		r->raw.data = bytes;
+		r->raw.len = len;
+		resign_if_rotated(r);
+		return SHOAL_OK;
 	}
 	log_event("warn", "session change gave up after %d conflicts",
 	    SESSION_CAS_RETRIES);
@@ -217,8 +251,8 @@ end_this_session(struct shoal_req *r)
 	char	 hash[SID_HASH_LEN + 1];
 
 	if (sid_hash(&r->sid, hash, sizeof hash) != 0)
-		return SHOAL_UNAVAILABLE;
-	return index_remove(r->t->store, &r->t->arena, r->t->cfg,
+		return SHOAL_INTERNAL;
+	return index_remove(r->t->redis, &r->t->arena, r->t->cfg,
 	    r->session->user, hash);
 }
 
@@ -233,9 +267,10 @@ start_session(struct shoal_req *r, const char *name)
 	unsigned char		*bytes;
 	size_t			 len;
 	int64_t			 now = now_s();
+	enum shoal_status	 st;
 
-	if (r->state == SESSION_LIVE && end_this_session(r) != SHOAL_OK)
-		return SHOAL_UNAVAILABLE;
+	if (r->state == SESSION_LIVE && (st = end_this_session(r)) != SHOAL_OK)
+		return st;
 	s = arena_alloc(a, sizeof *s);
 	shoal__session__init(s);
 	app = arena_alloc(a, sizeof *app);
@@ -249,12 +284,12 @@ start_session(struct shoal_req *r, const char *name)
 	bytes = record_session_encode(a, s, &len);
 
 	sid_new(&r->sid, r->t->keys);
-	if (sid_store_key(&r->sid, cfg->key_prefix, r->key, sizeof r->key) != 0)
-		return SHOAL_UNAVAILABLE;
-	if (index_create(r->t->store, a, cfg, name, &r->sid, bytes, len,
+	if (set_key(r) != 0)
+		return SHOAL_INTERNAL;
+	if ((st = index_create(r->t->redis, a, cfg, name, &r->sid, bytes, len,
 	    write_ttl_ms(cfg, s), s->expires,
-	    shoal_header(r, "HTTP_USER_AGENT")) != SHOAL_OK)
-		return SHOAL_UNAVAILABLE;
+	    shoal_header(r, "HTTP_USER_AGENT"))) != SHOAL_OK)
+		return st;
 	r->state = SESSION_LIVE;
 	r->session = s;
 	r->raw.data = bytes;
@@ -270,7 +305,7 @@ shoal_signup(struct shoal_req *r, const char *name, const char *password)
 {
 	enum shoal_status	 rc;
 
-	rc = user_create(r->t->store, &r->t->arena, r->t->cfg->key_prefix,
+	rc = user_create(r->t->redis, &r->t->arena, r->t->cfg->key_prefix,
 	    name, password);
 	if (rc != SHOAL_OK)
 		return rc;
@@ -287,24 +322,26 @@ shoal_login(struct shoal_req *r, const char *name, const char *password)
 
 	if (!user_name_valid(name))
 		return SHOAL_BAD_PASSWORD;
-	rc = throttle_check(r->t->store, a, cfg, name, addr, &r->retry_after);
+	rc = throttle_check(r->t->redis, a, cfg, name, addr, &r->retry_after);
 	if (rc != SHOAL_OK)
 		return rc;
-	rc = user_verify(r->t->store, r->t->replica, a, cfg->key_prefix, name,
+	rc = user_verify(r->t->redis, r->t->replica, a, cfg->key_prefix, name,
 	    password);
 	if (rc == SHOAL_BAD_PASSWORD)
-		throttle_failed(r->t->store, a, cfg, name, addr);
+		throttle_failed(r->t->redis, a, cfg, name, addr);
 	if (rc != SHOAL_OK)
 		return rc;
-	throttle_clear(r->t->store, a, cfg, name, addr);
+	throttle_clear(r->t->redis, a, cfg, name, addr);
 	return start_session(r, name);
 }
 
 enum shoal_status
 shoal_logout(struct shoal_req *r)
 {
-	if (r->state == SESSION_LIVE && end_this_session(r) != SHOAL_OK)
-		return SHOAL_UNAVAILABLE;
+	enum shoal_status	 st;
+
+	if (r->state == SESSION_LIVE && (st = end_this_session(r)) != SHOAL_OK)
+		return st;
 	become_anonymous(r);
 	r->csrf = NULL;
 	return SHOAL_OK;
@@ -322,7 +359,7 @@ shoal_sessions(struct shoal_req *r, struct shoal_session_info **list,
 	*n = 0;
 	if (r->state != SESSION_LIVE)
 		return SHOAL_ANONYMOUS;
-	st = index_list(r->t->store, &r->t->arena, r->t->cfg,
+	st = index_list(r->t->redis, &r->t->arena, r->t->cfg,
 	    r->session->user, list, n);
 	if (st != SHOAL_OK || sid_hash(&r->sid, hash, sizeof hash) != 0)
 		return st;
@@ -339,7 +376,7 @@ shoal_revoke(struct shoal_req *r, const char *id)
 
 	if (r->state != SESSION_LIVE)
 		return SHOAL_ANONYMOUS;
-	st = index_revoke(r->t->store, &r->t->arena, r->t->cfg,
+	st = index_revoke(r->t->redis, &r->t->arena, r->t->cfg,
 	    r->session->user, id, NULL, &ended);
 	if (st != SHOAL_OK)
 		return st;
@@ -355,8 +392,8 @@ shoal_revoke_others(struct shoal_req *r, size_t *ended)
 	if (r->state != SESSION_LIVE)
 		return SHOAL_ANONYMOUS;
 	if (sid_hash(&r->sid, hash, sizeof hash) != 0)
-		return SHOAL_UNAVAILABLE;
-	return index_revoke(r->t->store, &r->t->arena, r->t->cfg,
+		return SHOAL_INTERNAL;
+	return index_revoke(r->t->redis, &r->t->arena, r->t->cfg,
 	    r->session->user, NULL, hash, ended);
 }
 
@@ -373,11 +410,11 @@ shoal_change_password(struct shoal_req *r, const char *current,
 	if (!user_password_valid(fresh))
 		return SHOAL_REJECT;
 	/* The primary: a password just changed must be checked as it is. */
-	st = user_verify(r->t->store, NULL, &r->t->arena, cfg->key_prefix,
+	st = user_verify(r->t->redis, NULL, &r->t->arena, cfg->key_prefix,
 	    r->session->user, current);
 	if (st != SHOAL_OK)
 		return st;
-	st = user_set_password(r->t->store, &r->t->arena, cfg->key_prefix,
+	st = user_set_password(r->t->redis, &r->t->arena, cfg->key_prefix,
 	    r->session->user, fresh);
 	if (st != SHOAL_OK)
 		return st;

@@ -1,7 +1,7 @@
 /*
  * session.h - the session lifecycle around a handler: load it from the
  * cookie before, and the calls a handler makes (shoal_session_change,
- * shoal_login, shoal_logout) implemented over store.h.
+ * shoal_login, shoal_logout) implemented over redis.h.
  *
  * session_load() costs nothing for a visitor without a valid signed cookie
  * and one Redis round trip otherwise.

@@ -85,6 +85,7 @@ enum shoal_status {
 	SHOAL_BAD_PASSWORD,	/* unknown user or wrong password */
 	SHOAL_UNAVAILABLE,	/* Redis did not answer */
 	SHOAL_THROTTLED,	/* too many failed sign-ins; try later */
+	SHOAL_INTERNAL,		/* Redis said what it never should (logged) */
 };
 
 enum shoal_status shoal_session_change(struct shoal_req *, shoal_change_fn,

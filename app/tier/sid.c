@@ -82,22 +82,3 @@ sid_hash(const struct sid *s, char *out, size_t outsz)
 	crypto_generichash(h, sizeof h, s->id, sizeof s->id, NULL, 0);
 	return b64url_encode(out, outsz, h, sizeof h);
 }
-
-int
-sid_hash_key(const char *hash, const char *prefix, char *out, size_t outsz)
-{
-	int	 n = snprintf(out, outsz, "%ss:{%s}", prefix, hash);
-
-	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
-}
-
-int
-sid_store_key(const struct sid *s, const char *prefix, char *out,
-    size_t outsz)
-{
-	char	 hash[SID_HASH_LEN + 1];
-
-	if (sid_hash(s, hash, sizeof hash) != 0)
-		return -1;
-	return sid_hash_key(hash, prefix, out, outsz);
-}

@@ -5,7 +5,8 @@
  * MAC), MAC = crypto_auth(key, key id || ID): 65 bytes, 87 characters. A
  * cookie whose MAC does not verify is simply anonymous, decided before any
  * Redis command. Redis never sees the ID itself, only a keyed hash of it
- * (sid_store_key), so a copy of the database lets nobody sign in.
+ * (sid_hash, which keys.h puts in the key), so a copy of the database lets
+ * nobody sign in.
  */
 #ifndef SID_H
 #define SID_H
@@ -22,11 +23,7 @@ struct keyring;
 #define SID_BYTES	32
 #define SID_RAW_BYTES	(1 + SID_BYTES + crypto_auth_BYTES)
 #define SID_COOKIE_LEN	B64URL_LEN(SID_RAW_BYTES)
-/* Store key: prefix (at most 64 bytes), "s:{", 22 characters of hash, "}"
- * and a NUL. */
 #define SID_HASH_BYTES	16
-#define SID_PREFIX_MAX	64
-#define SID_KEY_MAX	(SID_PREFIX_MAX + 3 + B64URL_LEN(SID_HASH_BYTES) + 1 + 1)
 
 struct sid {
 	uint8_t		kid;		/* key that signed (or will sign) it */
@@ -46,11 +43,5 @@ int	sid_verify(struct sid *, const struct keyring *, const char *value,
 #define SID_HASH_LEN	B64URL_LEN(SID_HASH_BYTES)
 int	sid_hash(const struct sid *, char *out, size_t outsz)
 	    __attribute__((warn_unused_result));
-/* The Redis key of a session hash: PREFIX "s:{" hash "}". */
-int	sid_hash_key(const char *hash, const char *prefix, char *out,
-	    size_t outsz) __attribute__((warn_unused_result));
-/* The Redis key for a session: PREFIX "s:{" hash "}". */
-int	sid_store_key(const struct sid *, const char *prefix, char *out,
-	    size_t outsz) __attribute__((warn_unused_result));
 
 #endif

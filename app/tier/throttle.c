@@ -9,9 +9,10 @@
 
 #include "arena.h"
 #include "config.h"
+#include "keys.h"
 #include "log.h"
+#include "redis.h"
 #include "request.h"
-#include "store.h"
 #include "throttle.h"
 
 #define ADDR_MAX	64
@@ -133,64 +134,59 @@ throttle_client(struct shoal_req *r)
 	return remote;
 }
 
-static char *
-throttle_key(struct arena *a, const struct config *cfg, const char *user,
-    const char *addr)
-{
-	return arena_printf(a, "%st:{%s}:%.*s", cfg->key_prefix, user,
-	    ADDR_MAX, addr);
-}
-
 enum shoal_status
-throttle_check(struct store *s, struct arena *a, const struct config *cfg,
+throttle_check(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const char *addr, int64_t *retry_after)
 {
-	struct store_cmd	 cmds[2];
-	struct store_reply	 out[2];
-	char			*key = throttle_key(a, cfg, user, addr);
+	struct redis_batch	 b;
+	struct redis_key		 key;
+	size_t			 count, ttl;
 
 	*retry_after = 0;
-	store_cmd_set(&cmds[0], -1, 0, 2, "GET", key);
-	store_cmd_set(&cmds[1], -1, 0, 2, "PTTL", key);
-	if (store_pipeline(s, a, 2, cmds, out) != STORE_OK)
-		return SHOAL_UNAVAILABLE;
-	if (out[0].type != STORE_REPLY_STRING ||
-	    atol(out[0].str) < cfg->login_max_fails)
+	key_throttle(&key, cfg->key_prefix, user, addr);
+	redis_batch_init(&b, a, 1);
+	count = redis_get(&b, &key);
+	ttl = redis_pttl(&b, &key);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "sign-in throttle check");
+	if (b.reply[count].type != REDIS_VALUE_STRING ||
+	    atol(b.reply[count].str) < cfg->login_max_fails)
 		return SHOAL_OK;
-	*retry_after = out[1].type == STORE_REPLY_INT && out[1].integer > 0 ?
-	    (out[1].integer + 999) / 1000 : 1;
+	*retry_after = b.reply[ttl].type == REDIS_VALUE_INT &&
+	    b.reply[ttl].integer > 0 ? (b.reply[ttl].integer + 999) / 1000 : 1;
 	log_event("warn", "sign-in throttled for a user name after %ld "
 	    "failures", cfg->login_max_fails);
 	return SHOAL_THROTTLED;
 }
 
 void
-throttle_failed(struct store *s, struct arena *a, const struct config *cfg,
+throttle_failed(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const char *addr)
 {
-	struct store_cmd	 cmds[2];
-	struct store_reply	 out[2];
-	char			*key = throttle_key(a, cfg, user, addr);
-	char			*window = arena_printf(a, "%ld",
-	    cfg->login_window);
+	struct redis_batch	 b;
+	struct redis_key		 key;
 
 	/* The window starts at the first failure and does not slide: EXPIRE
 	 * NX sets a lifetime only on a count that has none, so a count can
 	 * never be left without one. */
-	store_cmd_set(&cmds[0], -1, 0, 2, "INCR", key);
-	store_cmd_set(&cmds[1], -1, 0, 4, "EXPIRE", key, window, "NX");
-	if (store_pipeline(s, a, 2, cmds, out) != STORE_OK)
-		log_event("warn", "could not count a failed sign-in");
+	key_throttle(&key, cfg->key_prefix, user, addr);
+	redis_batch_init(&b, a, 0);
+	redis_incr(&b, &key);
+	redis_expire_new(&b, &key, cfg->login_window);
+	if (redis_run(s, &b) != 0)
+		(void)redis_status(s, "failed sign-in count");
 }
 
 void
-throttle_clear(struct store *s, struct arena *a, const struct config *cfg,
+throttle_clear(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const char *addr)
 {
-	struct store_cmd	 cmd;
-	struct store_reply	 out;
+	struct redis_batch	 b;
+	struct redis_key		 key;
 
-	store_cmd_set(&cmd, -1, 0, 2, "DEL", throttle_key(a, cfg, user, addr));
-	if (store_pipeline(s, a, 1, &cmd, &out) != STORE_OK)
-		log_event("warn", "could not clear failed sign-ins");
+	key_throttle(&key, cfg->key_prefix, user, addr);
+	redis_batch_init(&b, a, 1);
+	redis_del(&b, &key);
+	if (redis_run(s, &b) != 0)
+		(void)redis_status(s, "failed sign-ins clear");
 }

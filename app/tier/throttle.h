@@ -20,7 +20,7 @@
 
 struct arena;
 struct config;
-struct store;
+struct redis;
 
 /* The address sign-in attempts are counted against. */
 const char	*throttle_client(struct shoal_req *);
@@ -30,12 +30,12 @@ int		 throttle_trusted(const char *list, const char *addr);
  * SHOAL_OK to go ahead, SHOAL_THROTTLED with *retry_after (seconds) when
  * the limit is reached, or SHOAL_UNAVAILABLE.
  */
-enum shoal_status throttle_check(struct store *, struct arena *,
+enum shoal_status throttle_check(struct redis *, struct arena *,
 		    const struct config *, const char *user, const char *addr,
 		    int64_t *retry_after);
-void		 throttle_failed(struct store *, struct arena *,
+void		 throttle_failed(struct redis *, struct arena *,
 		    const struct config *, const char *user, const char *addr);
-void		 throttle_clear(struct store *, struct arena *,
+void		 throttle_clear(struct redis *, struct arena *,
 		    const struct config *, const char *user, const char *addr);
 
 #endif

@@ -9,9 +9,10 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "keys.h"
 #include "log.h"
 #include "record.h"
-#include "store.h"
+#include "redis.h"
 #include "users.h"
 
 int
@@ -43,30 +44,23 @@ shoal_password_valid(const char *pw)
 	return user_password_valid(pw);
 }
 
-int
-user_key(const char *prefix, const char *name, char *out, size_t outsz)
-{
-	int	 n = snprintf(out, outsz, "%su:{%s}", prefix, name);
-
-	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
-}
-
 /* Writes a user record; create: only if the name is free, else only if
  * the user exists. */
 static enum shoal_status
-user_write(struct store *s, struct arena *a, const char *prefix,
+user_write(struct redis *s, struct arena *a, const char *prefix,
     const char *name, const char *password, int create)
 {
-	char		 key[128], hash[crypto_pwhash_STRBYTES];
-	Shoal__User	 u;
-	unsigned char	*bytes;
-	size_t		 len;
-	struct store_cmd cmd;
-	struct store_reply out;
+	char			 hash[crypto_pwhash_STRBYTES];
+	Shoal__User		 u;
+	unsigned char		*bytes;
+	size_t			 len, i;
+	struct redis_key		 key;
+	struct redis_batch	 b;
+	const struct redis_value *v;
 
-	if (!user_name_valid(name) || !user_password_valid(password) ||
-	    user_key(prefix, name, key, sizeof key) != 0)
+	if (!user_name_valid(name) || !user_password_valid(password))
 		return SHOAL_REJECT;
+	key_user(&key, prefix, name);
 	if (crypto_pwhash_str(hash, password, strlen(password),
 	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
@@ -80,25 +74,31 @@ user_write(struct store *s, struct arena *a, const char *prefix,
 	u.created = (int64_t)time(NULL);
 	bytes = record_user_encode(a, &u, &len);
 	sodium_memzero(hash, sizeof hash);
-	store_cmd_set(&cmd, -1, 0, 4, "SET", key, "", create ? "NX" : "XX");
-	cmd.argv[2] = (const char *)bytes;
-	cmd.argl[2] = len;
-	if (store_pipeline(s, a, 1, &cmd, &out) != STORE_OK)
-		return SHOAL_UNAVAILABLE;
-	if (out.type == STORE_REPLY_STRING)
+	/* Setting the same password twice is harmless; creating twice is
+	 * not (the second would answer "taken"). */
+	redis_batch_init(&b, a, !create);
+	i = redis_set(&b, &key, bytes, len, create ? REDIS_SET_IF_NEW :
+	    REDIS_SET_IF_EXISTS, 0);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, create ? "user create" :
+		    "password change");
+	v = &b.reply[i];
+	if (v->type == REDIS_VALUE_STRING)
 		return SHOAL_OK;
+	if (v->type != REDIS_VALUE_NIL)
+		return redis_bad_reply(s, "user write", "not OK or nil");
 	return create ? SHOAL_TAKEN : SHOAL_BAD_PASSWORD;
 }
 
 enum shoal_status
-user_create(struct store *s, struct arena *a, const char *prefix,
+user_create(struct redis *s, struct arena *a, const char *prefix,
     const char *name, const char *password)
 {
 	return user_write(s, a, prefix, name, password, 1);
 }
 
 enum shoal_status
-user_set_password(struct store *s, struct arena *a, const char *prefix,
+user_set_password(struct redis *s, struct arena *a, const char *prefix,
     const char *name, const char *password)
 {
 	return user_write(s, a, prefix, name, password, 0);
@@ -124,33 +124,46 @@ make_dummy(void)
 		dummy_hash[0] = '\0';
 }
 
+/* Reads a user record: SHOAL_OK with *v a string or nil. */
+static enum shoal_status
+user_read(struct redis *s, struct arena *a, const struct redis_key *key,
+    const struct redis_value **v)
+{
+	struct redis_batch	 b;
+	size_t			 i;
+
+	redis_batch_init(&b, a, 1);
+	i = redis_get(&b, key);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "user read");
+	*v = &b.reply[i];
+	if ((*v)->type != REDIS_VALUE_STRING && (*v)->type != REDIS_VALUE_NIL)
+		return redis_bad_reply(s, "user read", "not a record");
+	return SHOAL_OK;
+}
+
 enum shoal_status
-user_verify(struct store *s, struct store *replica, struct arena *a,
+user_verify(struct redis *s, struct redis *replica, struct arena *a,
     const char *prefix, const char *name, const char *password)
 {
-	char			 key[128];
-	struct store_value	 v;
+	const struct redis_value *v = NULL;
+	struct redis_key		 key;
 	Shoal__User		*u = NULL;
-	enum store_result	 rc = STORE_MISSING;
+	enum shoal_status	 st;
 
-	if (!user_name_valid(name) || strlen(password) > USER_PASSWORD_MAX ||
-	    user_key(prefix, name, key, sizeof key) != 0)
+	if (!user_name_valid(name) || strlen(password) > USER_PASSWORD_MAX)
 		return SHOAL_BAD_PASSWORD;
-	if (replica != NULL)
-		rc = store_get(replica, a, key, &v);
-	if (rc != STORE_OK)
-		rc = store_get(s, a, key, &v);
-	switch (rc) {
-	case STORE_OK:
-		if ((u = record_user_decode(a, v.data, v.len)) == NULL)
-			log_event("error", "user record for a login does not "
-			    "decode");
-		break;
-	case STORE_MISSING:
-		break;
-	default:
-		return SHOAL_UNAVAILABLE;
-	}
+	key_user(&key, prefix, name);
+	/* The replica first; the primary when it fails or has not yet got
+	 * an account just created. */
+	if (replica != NULL && user_read(replica, a, &key, &v) != SHOAL_OK)
+		v = NULL;
+	if ((v == NULL || v->type == REDIS_VALUE_NIL) &&
+	    (st = user_read(s, a, &key, &v)) != SHOAL_OK)
+		return st;
+	if (v->type == REDIS_VALUE_STRING &&
+	    (u = record_user_decode(a, v->str, v->len)) == NULL)
+		log_event("error", "user record for a login does not decode");
 	if (u == NULL) {
 		pthread_once(&dummy_once, make_dummy);
 		if (crypto_pwhash_str_verify(dummy_hash, password,

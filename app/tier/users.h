@@ -10,7 +10,7 @@
 #include "shoal.h"
 
 struct arena;
-struct store;
+struct redis;
 
 #define USER_NAME_MIN		3
 #define USER_NAME_MAX		32
@@ -20,14 +20,11 @@ struct store;
 /* 1 when name is 3-32 of a-z 0-9 _ - */
 int	user_name_valid(const char *);
 int	user_password_valid(const char *);
-/* The Redis key for a user. */
-int	user_key(const char *prefix, const char *name, char *out, size_t outsz)
-	    __attribute__((warn_unused_result));
 /* SHOAL_OK, SHOAL_TAKEN or SHOAL_UNAVAILABLE. */
-enum shoal_status user_create(struct store *, struct arena *, const char *prefix,
+enum shoal_status user_create(struct redis *, struct arena *, const char *prefix,
 	    const char *name, const char *password);
 /* Replaces the password of an existing user. */
-enum shoal_status user_set_password(struct store *, struct arena *,
+enum shoal_status user_set_password(struct redis *, struct arena *,
 	    const char *prefix, const char *name, const char *password);
 /*
  * SHOAL_OK, SHOAL_BAD_PASSWORD or SHOAL_UNAVAILABLE. The record is read
@@ -35,7 +32,7 @@ enum shoal_status user_set_password(struct store *, struct arena *,
  * the replica misses it or is down: a user who just signed up can sign in
  * before the replica has caught up.
  */
-enum shoal_status user_verify(struct store *primary, struct store *replica,
+enum shoal_status user_verify(struct redis *primary, struct redis *replica,
 	    struct arena *, const char *prefix, const char *name,
 	    const char *password);
 

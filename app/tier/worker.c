@@ -45,7 +45,7 @@
 #include "log.h"
 #include "oom.h"
 #include "request.h"
-#include "store.h"
+#include "redis.h"
 #include "worker.h"
 
 #define THREAD_MAX_CONNS	64	/* kept-alive connections per thread */
@@ -105,26 +105,12 @@ fcgi_write(void *ctx, const char *data, size_t len)
 		    "was written");
 }
 
-/* Strict decimal Content-Length; -1 when absent is fine, -2 when bad. */
-static long long
-content_length(const char *s)
-{
-	long long	 n = 0;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || n > (LLONG_MAX - 9) / 10)
-			return -2;
-		n = n * 10 + (*s - '0');
-	}
-	return n;
-}
-
 /*
- * Reads the FastCGI parameters and body into r's input. On a bad or too
- * large body it answers (413, 400) itself and returns -1; the connection is
- * then closed after the response rather than reused with unread input.
+ * Reads the FastCGI parameters and the body into r's input. A body that is
+ * too large, or whose length is not a number, is not read at all (the
+ * request path answers 413 or 400 from the length alone); then, and when
+ * the body ends early, it returns -1: the connection is closed after the
+ * response rather than reused with unread input.
  */
 static int
 read_input(struct worker_thread *w, struct req_input *in)
@@ -154,21 +140,20 @@ read_input(struct worker_thread *w, struct req_input *in)
 	in->param = fcgi_param;
 	in->param_ctx = req;
 
-	len = content_length(fcgi_param(req, "CONTENT_LENGTH"));
+	in->content_length = fcgi_param(req, "CONTENT_LENGTH");
+	len = req_content_length(in->content_length);
 	if (len == -1 || len == 0)
 		return 0;
-	if (len == -2)
-		return 400;
-	if (len > w->ctx.cfg->max_body)
-		return 413;
+	if (len < 0 || len > w->ctx.cfg->max_body)
+		return -1;
 	body = arena_alloc(a, (size_t)len + 1);
 	got = FCGX_GetStr(body, (int)len, req->in);
-	if (got != len)
-		return 400;
-	body[len] = '\0';
+	if (got < 0)
+		got = 0;
+	body[got] = '\0';
 	in->body = body;
-	in->body_len = (size_t)len;
-	return 0;
+	in->body_len = (size_t)got;
+	return got == len ? 0 : -1;
 }
 
 static void
@@ -187,14 +172,7 @@ serve(struct worker_thread *w)
 	} while (atomic_load(&current_keys) != w->ctx.keys);
 	bad = read_input(w, &in);
 	req_init(&r, &w->ctx, &in);
-	if (bad == 413) {
-		log_event("info", "rejected: body over %ld bytes",
-		    w->ctx.cfg->max_body);
-		shoal_error(&r, 413, "request body too large");
-	} else if (bad != 0)
-		shoal_error(&r, 400, "bad request body");
-	else
-		req_handle(&r);
+	req_handle(&r);
 	if (bad != 0)
 		w->req.keepConnection = 0;
 	req_flush(&r, fcgi_write, &w->req);
@@ -496,8 +474,8 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		w[i].ctx.cfg = cfg;
 		w[i].ctx.keys = keys;
 		atomic_store(&w[i].keys_in_use, NULL);
-		w[i].ctx.store = store_new(cfg);
-		w[i].ctx.replica = store_new_replica(cfg);
+		w[i].ctx.redis = redis_new(cfg);
+		w[i].ctx.replica = redis_new_replica(cfg);
 		arena_init(&w[i].ctx.arena);
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
@@ -522,8 +500,8 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	wait_and_drain(w, cfg->threads, cfg, &live, fd);
 	for (i = 0; i < cfg->threads; i++) {
 		pthread_join(w[i].tid, NULL);
-		store_free(w[i].ctx.store);
-		store_free(w[i].ctx.replica);
+		redis_free(w[i].ctx.redis);
+		redis_free(w[i].ctx.replica);
 		arena_free(&w[i].ctx.arena);
 		buf_free(&w[i].ctx.headers);
 		buf_free(&w[i].ctx.body);

@@ -13,6 +13,7 @@
 
 #include "b64url.h"
 #include "keyring.h"
+#include "keys.h"
 #include "sid.h"
 #include "unit.h"
 
@@ -279,14 +280,27 @@ encode_checks_key_and_room(void **state)
 	assert_int_equal(sid_encode(&s, &f->ba, c, sizeof c), -1);
 }
 
+/* The Redis key of a session, as session.c builds it. */
+static void
+store_key(const struct sid *s, const char *prefix, char *out, size_t outsz)
+{
+	char			 hash[SID_HASH_LEN + 1];
+	struct redis_key	 k;
+
+	assert_int_equal(sid_hash(s, hash, sizeof hash), 0);
+	key_session(&k, prefix, hash);
+	assert_true(strlen(k.s) < outsz);
+	memcpy(out, k.s, strlen(k.s) + 1);
+}
+
 static void
 store_key_has_prefix_and_hash_tag(void **state)
 {
 	struct fixture	*f = *state;
-	char		 key[SID_KEY_MAX + 16];
+	char		 key[KEY_MAX + 16];
 	size_t		 n;
 
-	assert_int_equal(sid_store_key(&f->s, "shoal:", key, sizeof key), 0);
+	store_key(&f->s, "shoal:", key, sizeof key);
 	n = strlen(key);
 	assert_int_equal(n, strlen("shoal:s:{") + B64URL_LEN(SID_HASH_BYTES) +
 	    1);
@@ -298,7 +312,7 @@ store_key_has_prefix_and_hash_tag(void **state)
 	assert_int_equal(strspn(key + 9, unit_b64url_alphabet),
 	    B64URL_LEN(SID_HASH_BYTES));
 	/* Empty prefix. */
-	assert_int_equal(sid_store_key(&f->s, "", key, sizeof key), 0);
+	store_key(&f->s, "", key, sizeof key);
 	assert_memory_equal(key, "s:{", 3);
 	assert_int_equal(strlen(key), 3 + B64URL_LEN(SID_HASH_BYTES) + 1);
 }
@@ -308,12 +322,12 @@ static void
 store_key_does_not_reveal_the_id(void **state)
 {
 	struct fixture	*f = *state;
-	char		 key[SID_KEY_MAX + 16];
+	char		 key[KEY_MAX + 16];
 	char		 enc[B64URL_LEN(SID_BYTES) + 1];
 	char		 hex[2 * SID_BYTES + 1];
 	size_t		 i;
 
-	assert_int_equal(sid_store_key(&f->s, "p:", key, sizeof key), 0);
+	store_key(&f->s, "p:", key, sizeof key);
 	assert_int_equal(b64url_encode(enc, sizeof enc, f->s.id, SID_BYTES), 0);
 	sodium_bin2hex(hex, sizeof hex, f->s.id, SID_BYTES);
 	/* Any 8 consecutive characters of these would be a leak. */
@@ -331,18 +345,18 @@ static void
 store_key_is_stable_per_id_and_distinct_across_ids(void **state)
 {
 	struct fixture	*f = *state;
-	char		 k1[SID_KEY_MAX + 16], k2[SID_KEY_MAX + 16];
+	char		 k1[KEY_MAX + 16], k2[KEY_MAX + 16];
 	struct sid	 other = f->s, rotated = f->s;
 
-	assert_int_equal(sid_store_key(&f->s, "x:", k1, sizeof k1), 0);
-	assert_int_equal(sid_store_key(&f->s, "x:", k2, sizeof k2), 0);
+	store_key(&f->s, "x:", k1, sizeof k1);
+	store_key(&f->s, "x:", k2, sizeof k2);
 	assert_string_equal(k1, k2);
 	/* The key that signed does not move the session. */
 	rotated.kid = 2;
-	assert_int_equal(sid_store_key(&rotated, "x:", k2, sizeof k2), 0);
+	store_key(&rotated, "x:", k2, sizeof k2);
 	assert_string_equal(k1, k2);
 	other.id[SID_BYTES - 1] ^= 1;
-	assert_int_equal(sid_store_key(&other, "x:", k2, sizeof k2), 0);
+	store_key(&other, "x:", k2, sizeof k2);
 	assert_string_not_equal(k1, k2);
 	{
 		struct sid	 s;
@@ -350,77 +364,34 @@ store_key_is_stable_per_id_and_distinct_across_ids(void **state)
 
 		for (i = 0; i < 100; i++) {
 			sid_new(&s, &f->a);
-			assert_int_equal(sid_store_key(&s, "x:", k2, sizeof k2),
-			    0);
+			store_key(&s, "x:", k2, sizeof k2);
 			assert_string_not_equal(k1, k2);
 		}
 	}
 }
 
+/* sid_hash is the part between the braces. */
 static void
-store_key_too_small_buffer_fails(void **state)
+hash_is_the_tag_of_the_store_key(void **state)
 {
 	struct fixture	*f = *state;
-	char		 key[SID_KEY_MAX + 16];
-	size_t		 need;
-
-	assert_int_equal(sid_store_key(&f->s, "shoal:", key, sizeof key), 0);
-	need = strlen(key) + 1;
-	assert_int_equal(sid_store_key(&f->s, "shoal:", key, need - 1), -1);
-	assert_int_equal(sid_store_key(&f->s, "shoal:", key, need), 0);
-	assert_int_equal(sid_store_key(&f->s, "shoal:", key, 0), -1);
-}
-
-/*
- * config.c accepts a SHOAL_KEY_PREFIX of up to 64 bytes, and request.h and
- * index.c size key buffers as SID_KEY_MAX, so the longest allowed prefix
- * must fit (with the NUL).
- */
-/* sid_hash is the part between the braces; sid_hash_key builds the key. */
-static void
-hash_and_hash_key_agree_with_store_key(void **state)
-{
-	struct fixture	*f = *state;
-	char		 hash[SID_HASH_LEN + 1], key[SID_KEY_MAX + 16];
-	char		 key2[SID_KEY_MAX + 16], want[SID_KEY_MAX + 16];
+	char		 hash[SID_HASH_LEN + 1], key[KEY_MAX + 16];
+	char		 key2[KEY_MAX + 16], want[KEY_MAX + 16];
 	struct sid	 other = f->s;
 
 	assert_int_equal(SID_HASH_LEN, 22);
 	assert_int_equal(sid_hash(&f->s, hash, sizeof hash), 0);
 	assert_int_equal(strlen(hash), SID_HASH_LEN);
 	assert_int_equal(strspn(hash, unit_b64url_alphabet), SID_HASH_LEN);
-	assert_int_equal(sid_store_key(&f->s, "pre:", key, sizeof key), 0);
+	store_key(&f->s, "pre:", key, sizeof key);
 	snprintf(want, sizeof want, "pre:s:{%s}", hash);
 	assert_string_equal(key, want);
-	assert_int_equal(sid_hash_key(hash, "pre:", key2, sizeof key2), 0);
-	assert_string_equal(key2, key);
 	/* Too small for the hash and its NUL. */
 	assert_int_equal(sid_hash(&f->s, hash, SID_HASH_LEN), -1);
-	assert_int_equal(sid_hash_key(hash, "pre:", key2, strlen(key)), -1);
-	assert_int_equal(sid_hash_key(hash, "pre:", key2, strlen(key) + 1), 0);
 	/* A different ID, a different hash. */
 	other.id[0] ^= 1;
 	assert_int_equal(sid_hash(&other, key2, sizeof key2), 0);
 	assert_string_not_equal(key2, hash);
-}
-
-static void
-store_key_longest_prefix_fits_sid_key_max(void **state)
-{
-	struct fixture	*f = *state;
-	char		 prefix[65], key[SID_KEY_MAX];
-
-	memset(prefix, 'p', 64);
-	prefix[64] = '\0';
-	assert_int_equal(sid_store_key(&f->s, prefix, key, sizeof key), 0);
-	assert_int_equal(strlen(key), 64 + 3 + B64URL_LEN(SID_HASH_BYTES) + 1);
-	/* index.c builds keys from hashes into SID_KEY_MAX bytes too. */
-	{
-		char	 hash[SID_HASH_LEN + 1];
-
-		assert_int_equal(sid_hash(&f->s, hash, sizeof hash), 0);
-		assert_int_equal(sid_hash_key(hash, prefix, key, sizeof key), 0);
-	}
 }
 
 int
@@ -442,9 +413,7 @@ main(void)
 		cmocka_unit_test(store_key_has_prefix_and_hash_tag),
 		cmocka_unit_test(store_key_does_not_reveal_the_id),
 		cmocka_unit_test(store_key_is_stable_per_id_and_distinct_across_ids),
-		cmocka_unit_test(store_key_too_small_buffer_fails),
-		cmocka_unit_test(hash_and_hash_key_agree_with_store_key),
-		cmocka_unit_test(store_key_longest_prefix_fits_sid_key_max),
+		cmocka_unit_test(hash_is_the_tag_of_the_store_key),
 	};
 
 	if (sodium_init() < 0)

@@ -1,8 +1,9 @@
 /*
  * unit.h - helpers shared by the unit tests: keyrings built from fixed keys,
- * so a test can sign with one keyring and verify with another, and the
- * base64url alphabet for tampering loops. Everything here is static inline
- * (the Makefile builds each test_*.c on its own).
+ * so a test can sign with one keyring and verify with another, the base64url
+ * alphabet for tampering loops, and an environment without SHOAL_* settings.
+ * Everything here is static inline (the Makefile builds each test_*.c on its
+ * own).
  */
 #ifndef UNIT_H
 #define UNIT_H
@@ -10,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -57,6 +60,30 @@ unit_keyring(struct keyring *kr, const uint8_t *ids, size_t n)
 	for (i = 0; i < n; i++)
 		unit_key_line(text, sizeof text, ids[i], 0);
 	return keyring_parse(kr, text, err, sizeof err);
+}
+
+/*
+ * Removes every SHOAL_* variable from the environment, so that config_load
+ * gives the defaults whatever the shell that ran the tests had set.
+ * Returns 0, or -1 when one could not be removed.
+ */
+static inline int
+unit_clear_env(void)
+{
+	char	 name[256];
+	size_t	 i;
+
+	for (;;) {
+		for (i = 0; environ[i] != NULL; i++)
+			if (strncmp(environ[i], "SHOAL_", 6) == 0)
+				break;
+		if (environ[i] == NULL)
+			return 0;
+		snprintf(name, sizeof name, "%.*s",
+		    (int)strcspn(environ[i], "="), environ[i]);
+		if (unsetenv(name) != 0)
+			return -1;
+	}
 }
 
 /* The other alphabet character at distance k (1..63) from c. */

@@ -1,0 +1,42 @@
+/*
+ * keys.h - the name of every Redis key shoal uses, in one place.
+ *
+ *	PREFIX s:{HASH}			a session record (HASH: sid_hash of its ID)
+ *	PREFIX u:{USER}			a user record
+ *	PREFIX u:{USER}:sessions	the user's session index (sorted set)
+ *	PREFIX u:{USER}:meta		when and from what each session started
+ *	PREFIX t:{USER}:ADDR		failed sign-ins of USER from ADDR
+ *
+ * The braces are Redis Cluster hash tags: every key a script or a pipeline
+ * touches together carries the same tag (a user's index, meta, account and
+ * throttle counts share {USER}). Each part has a bound (the prefix's from
+ * the settings table, names and hashes from their validators), and the
+ * buffers are sized from those bounds, so building a key cannot fail: a part
+ * over its bound is a caller's bug and aborts.
+ */
+#ifndef KEYS_H
+#define KEYS_H
+
+#include "sid.h"
+#include "users.h"
+
+#define KEY_PREFIX_MAX	64		/* SHOAL_KEY_PREFIX's bound (config.c) */
+#define KEY_ADDR_MAX	64		/* bytes of a client address kept */
+
+/* The longest key: prefix, "t:{", user, "}:", address, NUL. */
+#define KEY_MAX		(KEY_PREFIX_MAX + 3 + USER_NAME_MAX + 2 + \
+			    KEY_ADDR_MAX + 1)
+
+struct redis_key {
+	char	 s[KEY_MAX];
+};
+
+void	key_session(struct redis_key *, const char *prefix, const char *hash);
+void	key_user(struct redis_key *, const char *prefix, const char *user);
+void	key_index(struct redis_key *, const char *prefix, const char *user);
+void	key_index_meta(struct redis_key *, const char *prefix, const char *user);
+/* addr is cut to KEY_ADDR_MAX bytes. */
+void	key_throttle(struct redis_key *, const char *prefix, const char *user,
+	    const char *addr);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * scripts.h - the Lua scripts shoal runs in Redis, and a typed call for
+ * each. The sources are app/tier/lua/NAME.lua, embedded at build time
+ * (tools/embed); each file starts with its contract: keys, arguments,
+ * reply. redis.c loads them at connect and sends them by SHA.
+ */
+#ifndef SCRIPTS_H
+#define SCRIPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct redis_key;
+struct redis_batch;
+
+enum script_id {
+	SCRIPT_SESSION_LOAD,
+	SCRIPT_SESSION_CAS,
+	SCRIPT_INDEX_ADD,
+	SCRIPT_INDEX_REMOVE,
+	SCRIPT_INDEX_LIST,
+	NSCRIPTS
+};
+
+struct script_source {
+	const char	*name;
+	const char	*text;
+	size_t		 len;
+};
+
+/* Generated into build/gen/scripts.c, ended by a NULL name. */
+extern const struct script_source script_sources[];
+
+/* The source of a script; a script missing from the build aborts. */
+const struct script_source *script_source(int id);
+
+/* Each adds one script call to the batch and returns its reply's index. */
+size_t	script_session_load(struct redis_batch *, const struct redis_key *,
+	    int64_t refresh_below_ms, int64_t idle_ms);
+size_t	script_session_cas(struct redis_batch *, const struct redis_key *,
+	    const void *old, size_t oldlen, const void *new, size_t newlen,
+	    int64_t ttl_ms);
+size_t	script_index_add(struct redis_batch *, const struct redis_key *index,
+	    const struct redis_key *meta, int64_t now_ms, const char *hash,
+	    int64_t expires_ms, const char *meta_text, int64_t keep_ms,
+	    int max_sessions);
+size_t	script_index_remove(struct redis_batch *, const struct redis_key *index,
+	    const struct redis_key *meta, const char *const *hashes, size_t n);
+size_t	script_index_list(struct redis_batch *, const struct redis_key *index,
+	    const struct redis_key *meta, int64_t now_ms);
+
+#endif

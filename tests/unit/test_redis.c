@@ -1,0 +1,719 @@
+/*
+ * test_redis.c - redis.h: the batch executor against a real redis-server,
+ * which the test starts on a free loopback port below the kernel's
+ * ephemeral range and stops by its pid.
+ *
+ * What it shows: a connection Redis closed while idle is replaced before a
+ * write is sent on it; one closed in the middle of a batch is retried once
+ * when the batch is idempotent and never otherwise; a script Redis forgot is
+ * sent again by source whether it is first, in the middle or last in a
+ * batch, and every reply lands in its place; a timeout is not retried;
+ * READONLY, NOPERM and a refused connection each give their fault and the
+ * status a request answers with.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis.h>
+
+#include "arena.h"
+#include "config.h"
+#include "keys.h"
+#include "redis.h"
+#include "scripts.h"
+#include "unit.h"
+
+struct server {
+	pid_t	 pid;
+	int	 port;
+};
+
+static char		 tmpdir[] = "/tmp/shoal-test-redis.XXXXXX";
+static struct server	 primary;
+static struct arena	 arena;
+
+/* A port below the ephemeral range that nothing listens on now. */
+static int
+pick_port(void)
+{
+	struct sockaddr_in	 sa;
+	FILE			*f;
+	int			 low = 32768, high, port, fd, i, ok;
+
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
+	    NULL) {
+		if (fscanf(f, "%d %d", &low, &high) != 2)
+			low = 32768;
+		fclose(f);
+	}
+	if (low <= 20000)
+		low = 30000;
+	for (i = 0; i < 200; i++) {
+		port = 20000 + (int)randombytes_uniform((uint32_t)(low - 20000));
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)port);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	fail_msg("no free port");
+	return -1;
+}
+
+static redisContext *
+admin(int port)
+{
+	struct timeval	 tv = { 2, 0 };
+	redisContext	*c = redisConnectWithTimeout("127.0.0.1", port, tv);
+
+	if (c != NULL && c->err) {
+		redisFree(c);
+		c = NULL;
+	}
+	if (c != NULL)
+		redisSetTimeout(c, tv);
+	return c;
+}
+
+/* Runs a command on a fresh admin connection; fails the test on error. */
+static long long
+run(int port, const char *fmt, ...)
+{
+	redisContext	*c = admin(port);
+	redisReply	*r;
+	va_list		 ap;
+	long long	 n = 0;
+
+	assert_non_null(c);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("%s: %s", fmt, r->str);
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	freeReplyObject(r);
+	redisFree(c);
+	return n;
+}
+
+/* How many connections the server has accepted before this call's own. */
+static long long
+connections(int port)
+{
+	redisContext	*c = admin(port);
+	redisReply	*r;
+	const char	*p;
+	long long	 n = -1;
+
+	assert_non_null(c);
+	r = redisCommand(c, "INFO stats");
+	assert_non_null(r);
+	if ((p = strstr(r->str, "total_connections_received:")) != NULL)
+		n = strtoll(p + strlen("total_connections_received:"), NULL,
+		    10);
+	freeReplyObject(r);
+	redisFree(c);
+	assert_true(n >= 0);
+	return n - 1;
+}
+
+/* Connections accepted since connections() returned before, other than
+ * those two counts' own. */
+static long long
+new_connections(int port, long long before)
+{
+	return connections(port) - before - 1;
+}
+
+static void
+start_server(struct server *s, int port, const char *extra)
+{
+	char		 cmd[2048], dir[128];
+	redisContext	*c;
+	int		 i;
+
+	s->port = port ? port : pick_port();
+	snprintf(dir, sizeof dir, "%s/%d", tmpdir, s->port);
+	mkdir(dir, 0700);
+	snprintf(cmd, sizeof cmd, "exec redis-server --port %d --bind "
+	    "127.0.0.1 --save '' --appendonly no --dir %s %s "
+	    ">%s/log 2>&1", s->port, dir, extra ? extra : "", dir);
+	if ((s->pid = fork()) == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(s->pid > 0);
+	for (i = 0; i < 200; i++) {
+		if ((c = admin(s->port)) != NULL) {
+			redisFree(c);
+			return;
+		}
+		usleep(20000);
+	}
+	fail_msg("redis-server on port %d did not start", s->port);
+}
+
+static void
+stop_server(struct server *s)
+{
+	int	 status;
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGTERM);
+	waitpid(s->pid, &status, 0);
+	s->pid = 0;
+}
+
+static void
+load_config(struct config *cfg, int port, const char *user,
+    const char *password, const char *timeout_ms)
+{
+	char	 addr[64], err[256];
+
+	assert_int_equal(unit_clear_env(), 0);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	setenv("SHOAL_REDIS", addr, 1);
+	if (user != NULL)
+		setenv("SHOAL_REDIS_USER", user, 1);
+	if (password != NULL)
+		setenv("SHOAL_REDIS_PASSWORD", password, 1);
+	if (timeout_ms != NULL)
+		setenv("SHOAL_REDIS_TIMEOUT_MS", timeout_ms, 1);
+	if (config_load(cfg, err, sizeof err) != 0)
+		fail_msg("config_load: %s", err);
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0 || mkdtemp(tmpdir) == NULL)
+		return -1;
+	start_server(&primary, 0, NULL);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char	 cmd[600];
+
+	(void)state;
+	stop_server(&primary);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	arena_init(&arena);
+	run(primary.port, "FLUSHALL");
+	run(primary.port, "SCRIPT FLUSH");
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	arena_free(&arena);
+	return 0;
+}
+
+static void
+key(struct redis_key *k, const char *name)
+{
+	key_user(k, "test:", name);
+}
+
+static const struct redis_value *
+one(struct redis *s, struct redis_batch *b, size_t i)
+{
+	assert_int_equal(redis_run(s, b), 0);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_NONE);
+	return &b->reply[i];
+}
+
+static void
+assert_string(const struct redis_value *v, const char *want)
+{
+	assert_int_equal(v->type, REDIS_VALUE_STRING);
+	assert_int_equal(v->len, strlen(want));
+	assert_memory_equal(v->str, want, v->len);
+}
+
+static void
+typed_commands_round_trip(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	struct redis_key	 k;
+	size_t			 set, get, ttl, again, incr, exp, del, ping;
+	const unsigned char	 binary[] = { 'a', 0, 'b', 0xff };
+
+	(void)state;
+	load_config(&cfg, primary.port, NULL, NULL, NULL);
+	s = redis_new(&cfg);
+	key(&k, "alice");
+	redis_batch_init(&b, &arena, 0);
+	ping = redis_ping(&b);
+	set = redis_set(&b, &k, binary, sizeof binary, REDIS_SET_IF_NEW, 60000);
+	again = redis_set(&b, &k, "x", 1, REDIS_SET_IF_NEW, 0);
+	get = redis_get(&b, &k);
+	ttl = redis_pttl(&b, &k);
+	assert_int_equal(redis_run(s, &b), 0);
+	assert_string(&b.reply[ping], "PONG");
+	assert_string(&b.reply[set], "OK");
+	assert_int_equal(b.reply[again].type, REDIS_VALUE_NIL);
+	assert_int_equal(b.reply[get].type, REDIS_VALUE_STRING);
+	assert_int_equal(b.reply[get].len, sizeof binary);
+	assert_memory_equal(b.reply[get].str, binary, sizeof binary);
+	assert_true(b.reply[ttl].integer > 50000);
+
+	key(&k, "count");
+	redis_batch_init(&b, &arena, 0);
+	incr = redis_incr(&b, &k);
+	exp = redis_expire_new(&b, &k, 100);
+	redis_expire_new(&b, &k, 5);		/* NX: the first one stays */
+	ttl = redis_pttl(&b, &k);
+	del = redis_del(&b, &k);
+	assert_int_equal(redis_run(s, &b), 0);
+	assert_int_equal(b.reply[incr].integer, 1);
+	assert_int_equal(b.reply[exp].integer, 1);
+	assert_true(b.reply[ttl].integer > 5000);
+	assert_int_equal(b.reply[del].integer, 1);
+	redis_free(s);
+	config_free(&cfg);
+}
+
+/* Sets the record the session_load script will read. */
+static void
+put(const char *name, const char *value)
+{
+	run(primary.port, "SET test:u:{%s} %s", name, value);
+}
+
+static size_t
+add_load(struct redis_batch *b, const char *name)
+{
+	struct redis_key	*k = arena_alloc(b->arena, sizeof *k);
+
+	key(k, name);
+	return script_session_load(b, k, 1000, 60000);
+}
+
+static size_t
+add_get(struct redis_batch *b, const char *name)
+{
+	struct redis_key	*k = arena_alloc(b->arena, sizeof *k);
+
+	key(k, name);
+	return redis_get(b, k);
+}
+
+/*
+ * Three commands, the script at position at; SCRIPT FLUSH just before, so
+ * Redis answers its EVALSHA with NOSCRIPT. Every reply must be the one of
+ * its own command.
+ */
+static void
+noscript_at(int at)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	size_t			 idx[3];
+	long long		 before;
+	int			 i;
+
+	load_config(&cfg, primary.port, NULL, NULL, NULL);
+	s = redis_new(&cfg);
+	put("v0", "zero");
+	put("v1", "one");
+	put("v2", "two");
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);	/* connected, scripts loaded */
+	run(primary.port, "SCRIPT FLUSH");
+	before = connections(primary.port);
+
+	redis_batch_init(&b, &arena, 0);
+	for (i = 0; i < 3; i++) {
+		char	 name[16];
+
+		snprintf(name, sizeof name, "v%d", i);
+		idx[i] = i == at ? add_load(&b, name) : add_get(&b, name);
+	}
+	assert_int_equal(redis_run(s, &b), 0);
+	assert_string(&b.reply[idx[0]], "zero");
+	assert_string(&b.reply[idx[1]], "one");
+	assert_string(&b.reply[idx[2]], "two");
+	/* Same connection: NOSCRIPT is not a reason to reconnect. */
+	assert_int_equal(new_connections(primary.port, before), 0);
+	/* EVAL cached the script again: the next EVALSHA works. */
+	redis_batch_init(&b, &arena, 0);
+	idx[0] = add_load(&b, "v1");
+	assert_string(one(s, &b, idx[0]), "one");
+	redis_free(s);
+	config_free(&cfg);
+}
+
+static void
+noscript_script_first(void **state)
+{
+	(void)state;
+	noscript_at(0);
+}
+
+static void
+noscript_script_in_the_middle(void **state)
+{
+	(void)state;
+	noscript_at(1);
+}
+
+static void
+noscript_script_last(void **state)
+{
+	(void)state;
+	noscript_at(2);
+}
+
+/* Two forgotten scripts in one batch come back in their order. */
+static void
+noscript_two_scripts(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	size_t			 a, g, c;
+
+	(void)state;
+	load_config(&cfg, primary.port, NULL, NULL, NULL);
+	s = redis_new(&cfg);
+	put("v0", "zero");
+	put("v1", "one");
+	put("v2", "two");
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);
+	run(primary.port, "SCRIPT FLUSH");
+	redis_batch_init(&b, &arena, 1);
+	a = add_load(&b, "v0");
+	g = add_get(&b, "v1");
+	c = add_load(&b, "v2");
+	assert_int_equal(redis_run(s, &b), 0);
+	assert_string(&b.reply[a], "zero");
+	assert_string(&b.reply[g], "one");
+	assert_string(&b.reply[c], "two");
+	redis_free(s);
+	config_free(&cfg);
+}
+
+/*
+ * Redis restarts while the connection sits idle: even a batch that must
+ * not be sent twice succeeds, on a new connection, because the old one is
+ * seen closed before anything is written to it.
+ */
+static void
+restart_while_idle_then_a_write_succeeds(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	struct redis_key	 k;
+	size_t			 set;
+
+	(void)state;
+	load_config(&cfg, primary.port, NULL, NULL, NULL);
+	s = redis_new(&cfg);
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);
+
+	stop_server(&primary);
+	start_server(&primary, primary.port, NULL);
+
+	key(&k, "after");
+	redis_batch_init(&b, &arena, 0);
+	set = redis_set(&b, &k, "1", 1, REDIS_SET_IF_NEW, 0);
+	assert_string(one(s, &b, set), "OK");
+	/* start_server's probe, and ours: one connect, no failed attempt. */
+	assert_int_equal(connections(primary.port), 2);
+	redis_free(s);
+	config_free(&cfg);
+}
+
+/*
+ * The connection is closed while a batch is in flight: BLPOP waits in
+ * Redis, and another client kills the connection meanwhile.
+ */
+struct killer {
+	int	 port;
+	int	 push;		/* push to the list after the kill */
+};
+
+static void *
+kill_then_push(void *arg)
+{
+	struct killer	*k = arg;
+
+	usleep(200000);
+	run(k->port, "CLIENT KILL TYPE normal SKIPME yes");
+	if (k->push) {
+		usleep(200000);
+		run(k->port, "RPUSH test:u:{list} item");
+	}
+	return NULL;
+}
+
+static int
+blpop_while_killed(struct redis *s, int idempotent, int push,
+    struct redis_batch *b)
+{
+	struct redis_key	 k;
+	struct killer		 kl = { primary.port, push };
+	pthread_t		 t;
+	size_t			 i;
+	int			 rc;
+
+	key(&k, "list");
+	redis_batch_init(b, &arena, idempotent);
+	i = redis_batch_add(b, -1, 0, 3);
+	redis_arg(b, i, 0, "BLPOP", 5);
+	redis_arg(b, i, 1, k.s, strlen(k.s));
+	redis_arg(b, i, 2, "1", 1);
+	assert_int_equal(pthread_create(&t, NULL, kill_then_push, &kl), 0);
+	rc = redis_run(s, b);
+	pthread_join(t, NULL);
+	return rc;
+}
+
+static void
+closed_in_flight_idempotent_is_retried_once(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	long long		 before;
+
+	(void)state;
+	load_config(&cfg, primary.port, NULL, NULL, "3000");
+	s = redis_new(&cfg);
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);
+	before = connections(primary.port);
+	assert_int_equal(blpop_while_killed(s, 1, 1, &b), 0);
+	assert_int_equal(b.reply[0].type, REDIS_VALUE_ARRAY);
+	assert_int_equal(b.reply[0].n, 2);
+	assert_string(&b.reply[0].elem[1], "item");
+	/* The retry's, besides the killer's two. */
+	assert_int_equal(new_connections(primary.port, before), 1 + 2);
+	redis_free(s);
+	config_free(&cfg);
+}
+
+static void
+closed_in_flight_write_is_not_retried(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	long long		 before;
+
+	(void)state;
+	load_config(&cfg, primary.port, NULL, NULL, "3000");
+	s = redis_new(&cfg);
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);
+	before = connections(primary.port);
+	assert_int_equal(blpop_while_killed(s, 0, 0, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_CLOSED);
+	assert_int_equal(redis_status(s, "test"), SHOAL_UNAVAILABLE);
+	/* Only the killer connected. */
+	assert_int_equal(new_connections(primary.port, before), 1);
+	redis_free(s);
+	config_free(&cfg);
+}
+
+/* Redis does not answer in time: one wait, no second try. */
+static void
+timeout_is_not_retried(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	long long		 before;
+
+	(void)state;
+	load_config(&cfg, primary.port, NULL, NULL, "100");
+	s = redis_new(&cfg);
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);
+	before = connections(primary.port);
+	run(primary.port, "CLIENT PAUSE 400 ALL");
+	redis_batch_init(&b, &arena, 1);
+	add_get(&b, "any");
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_TIMEOUT);
+	assert_int_equal(redis_status(s, "test"), SHOAL_UNAVAILABLE);
+	/* Only CLIENT PAUSE's. */
+	assert_int_equal(new_connections(primary.port, before), 1);
+	usleep(500000);
+	redis_free(s);
+	config_free(&cfg);
+}
+
+/* A replica answers a write with READONLY: try again later (503). */
+static void
+readonly_is_unavailable_and_drops_the_connection(void **state)
+{
+	struct server		 replica;
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	struct redis_key	 k;
+	char			 extra[64];
+
+	(void)state;
+	snprintf(extra, sizeof extra, "--replicaof 127.0.0.1 %d",
+	    primary.port);
+	start_server(&replica, 0, extra);
+	load_config(&cfg, replica.port, NULL, NULL, NULL);
+	s = redis_new(&cfg);
+	key(&k, "ro");
+	redis_batch_init(&b, &arena, 0);
+	redis_set(&b, &k, "1", 1, REDIS_SET_ALWAYS, 0);
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_ERROR);
+	assert_non_null(strstr(redis_errstr(s), "READONLY"));
+	assert_int_equal(redis_status(s, "test"), SHOAL_UNAVAILABLE);
+	/* Dropped: the next batch would connect anew (after the backoff). */
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_BACKOFF);
+	redis_free(s);
+	config_free(&cfg);
+	stop_server(&replica);
+}
+
+/* An ACL that forbids what shoal needs is a bug to fix, not a 503. */
+static void
+noperm_is_internal(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+	struct redis_key	 k;
+
+	(void)state;
+	run(primary.port, "ACL SETUSER limited on >secretpassword ~* &* "
+	    "+@all -incr");
+	load_config(&cfg, primary.port, "limited", "secretpassword", NULL);
+	s = redis_new(&cfg);
+	key(&k, "n");
+	redis_batch_init(&b, &arena, 0);
+	redis_incr(&b, &k);
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_ERROR);
+	assert_non_null(strstr(redis_errstr(s), "NOPERM"));
+	assert_int_equal(redis_status(s, "test"), SHOAL_INTERNAL);
+	redis_free(s);
+	config_free(&cfg);
+	run(primary.port, "ACL DELUSER limited");
+}
+
+/* Nobody listens: the connect fails once, then the executor waits. */
+static void
+refused_connect_then_backoff(void **state)
+{
+	struct config		 cfg;
+	struct redis		*s;
+	struct redis_batch	 b;
+
+	(void)state;
+	load_config(&cfg, pick_port(), NULL, NULL, NULL);
+	s = redis_new(&cfg);
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_CONNECT);
+	assert_int_equal(redis_status(s, "test"), SHOAL_UNAVAILABLE);
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_BACKOFF);
+	usleep((REDIS_RECONNECT_MS + 50) * 1000);
+	assert_int_equal(redis_run(s, &b), -1);
+	assert_int_equal(redis_fault(s), REDIS_FAULT_CONNECT);
+	redis_free(s);
+	config_free(&cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(typed_commands_round_trip,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(noscript_script_first,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(noscript_script_in_the_middle,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(noscript_script_last,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(noscript_two_scripts,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    restart_while_idle_then_a_write_succeeds, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    closed_in_flight_idempotent_is_retried_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    closed_in_flight_write_is_not_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(timeout_is_not_retried,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    readonly_is_unavailable_and_drops_the_connection, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(noperm_is_internal,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_connect_then_backoff,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("redis", tests, group_setup,
+	    group_teardown);
+}
