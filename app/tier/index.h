@@ -1,9 +1,9 @@
 /*
  * index.h - each user's list of sessions, so a user (or an operator) can see
- * them and end one or all. Redis keys, both under the user's hash tag:
- *   PREFIX "u:{NAME}:sessions"  sorted set: session hash, scored by the
- *                               session's absolute expiry (ms)
- *   PREFIX "u:{NAME}:meta"      hash: session hash -> "CREATED\tUSER AGENT"
+ * them and end one or all: a sorted set of session hashes scored by the
+ * session's absolute expiry (ms), and a hash of session hash -> "CREATED\t
+ * USER AGENT", both under the user's hash tag (keys.h; the scripts in
+ * lua/index_*.lua).
  * Entries past their absolute expiry are pruned whenever the list is
  * written or read; sessions that ended early (idle timeout) are pruned when
  * the list is read, since their record is gone. Ending sessions deletes

@@ -3,7 +3,7 @@
  * kept in Redis so every worker sees the same count: after
  * SHOAL_LOGIN_MAX_FAILS failures within SHOAL_LOGIN_WINDOW seconds, sign-in
  * answers 429 until the window (which starts at the first failure) ends,
- * even for the right password. Key: PREFIX "t:{NAME}:ADDRESS".
+ * even for the right password. One counter per name and address (keys.h).
  *
  * The client address is REMOTE_ADDR, or, only when REMOTE_ADDR is one of
  * SHOAL_TRUSTED_PROXIES, the last address in X-Forwarded-For that is not a

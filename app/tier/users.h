@@ -1,6 +1,6 @@
 /*
  * users.h - user accounts: names, password hashes (crypto_pwhash_str,
- * Argon2id), stored as User records under PREFIX "u:{NAME}".
+ * Argon2id), stored as User records, one key per name (keys.h).
  */
 #ifndef USERS_H
 #define USERS_H
