@@ -286,20 +286,25 @@ closed_while_idle(const redisContext *c)
 
 static const char *const nkeys_text[] = { "0", "1", "2", "3", "4" };
 
-/* Queues one command; scripts by SHA, or by source for a second try. */
+#define SCRIPT_HEAD	3	/* EVALSHA sha nkeys */
+
+/*
+ * Queues one command; scripts by SHA, or by source for a second try. A
+ * script's vector has three free slots in front of its arguments
+ * (redis_batch_add), filled here with EVALSHA, the SHA and the key count.
+ */
 static void
-append(struct redis *s, struct arena *a, const struct redis_cmd *c,
-    int by_sha)
+append(struct redis *s, const struct redis_cmd *c, int by_sha)
 {
 	const struct script_source *src;
 	const char	**argv = c->argv;
 	size_t		 *argl = c->argl;
-	int		  argc = c->argc, i;
+	int		  argc = c->argc;
 
 	if (c->script >= 0) {
-		argc = c->argc + 3;
-		argv = arena_alloc(a, (size_t)argc * sizeof *argv);
-		argl = arena_alloc(a, (size_t)argc * sizeof *argl);
+		argc += SCRIPT_HEAD;
+		argv -= SCRIPT_HEAD;
+		argl -= SCRIPT_HEAD;
 		src = script_source(c->script);
 		argv[0] = by_sha ? "EVALSHA" : "EVAL";
 		argl[0] = by_sha ? 7 : 4;
@@ -307,10 +312,6 @@ append(struct redis *s, struct arena *a, const struct redis_cmd *c,
 		argl[1] = by_sha ? 40 : src->len;
 		argv[2] = nkeys_text[c->nkeys];
 		argl[2] = 1;
-		for (i = 0; i < c->argc; i++) {
-			argv[3 + i] = c->argv[i];
-			argl[3 + i] = c->argl[i];
-		}
 	}
 	if (redisAppendCommandArgv(s->c, argc, argv, argl) != REDIS_OK)
 		oom();
@@ -404,20 +405,23 @@ is_noscript(const struct redis_cmd *c, const struct redis_value *v)
 static int
 exchange(struct redis *s, struct redis_batch *b)
 {
-	size_t	*again, nagain = 0, i;
+	size_t	*again = NULL, nagain = 0, i;
 
 	for (i = 0; i < b->n; i++)
-		append(s, b->arena, &b->cmd[i], 1);
+		append(s, &b->cmd[i], 1);
 	if (read_replies(s, b->arena, NULL, b->n, b->reply) != 0)
 		return -1;
-	again = arena_alloc(b->arena, b->n * sizeof *again);
-	for (i = 0; i < b->n; i++)
-		if (is_noscript(&b->cmd[i], &b->reply[i]))
-			again[nagain++] = i;
+	for (i = 0; i < b->n; i++) {
+		if (!is_noscript(&b->cmd[i], &b->reply[i]))
+			continue;
+		if (again == NULL)
+			again = arena_alloc(b->arena, b->n * sizeof *again);
+		again[nagain++] = i;
+	}
 	if (nagain == 0)
 		return 0;
 	for (i = 0; i < nagain; i++)
-		append(s, b->arena, &b->cmd[again[i]], 0);
+		append(s, &b->cmd[again[i]], 0);
 	return read_replies(s, b->arena, again, nagain, b->reply);
 }
 
@@ -473,7 +477,14 @@ redis_batch_add(struct redis_batch *b, int script, int nkeys, int argc)
 {
 	struct redis_cmd	*c;
 	size_t			 cap;
+	int			 head;
 
+	if (nkeys < 0 || nkeys >= (int)(sizeof nkeys_text /
+	    sizeof nkeys_text[0]) || argc < 1) {
+		log_event("error", "a Redis command of %d arguments and %d "
+		    "keys", argc, nkeys);
+		abort();
+	}
 	if (b->n == b->cap) {
 		cap = b->cap ? 2 * b->cap : 4;
 		c = arena_alloc(b->arena, cap * sizeof *c);
@@ -483,12 +494,17 @@ redis_batch_add(struct redis_batch *b, int script, int nkeys, int argc)
 		b->reply = arena_calloc(b->arena, cap, sizeof *b->reply);
 		b->cap = cap;
 	}
+	head = script >= 0 ? SCRIPT_HEAD : 0;
 	c = &b->cmd[b->n];
 	c->script = script;
 	c->nkeys = nkeys;
 	c->argc = argc;
-	c->argv = arena_calloc(b->arena, (size_t)argc, sizeof *c->argv);
-	c->argl = arena_calloc(b->arena, (size_t)argc, sizeof *c->argl);
+	c->argv = arena_alloc(b->arena, (size_t)(head + argc) *
+	    sizeof *c->argv);
+	c->argl = arena_alloc(b->arena, (size_t)(head + argc) *
+	    sizeof *c->argl);
+	c->argv += head;
+	c->argl += head;
 	return b->n++;
 }
 
@@ -500,12 +516,25 @@ redis_arg(struct redis_batch *b, size_t cmd, int i, const void *p,
 	b->cmd[cmd].argl[i] = len;
 }
 
+/* Decimal digits by hand: two numbers go with every session read. */
 void
 redis_arg_int(struct redis_batch *b, size_t cmd, int i, long long v)
 {
-	char	*s = arena_printf(b->arena, "%lld", v);
+	char			 tmp[24], *p = tmp + sizeof tmp, *out;
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v :
+	    (unsigned long long)v;
+	size_t			 n;
 
-	redis_arg(b, cmd, i, s, strlen(s));
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	n = (size_t)(tmp + sizeof tmp - p);
+	out = arena_alloc(b->arena, n);
+	memcpy(out, p, n);
+	redis_arg(b, cmd, i, out, n);
 }
 
 static size_t
