@@ -41,7 +41,7 @@ APP_O       := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
 TEMPLATES   := $(wildcard app/example/templates/*.html)
 TEMPLATES_O := $(BUILD)/obj/gen/templates.o
 SCRIPTS     := $(wildcard app/tier/lua/*.lua)
-SCRIPTS_O   := $(BUILD)/obj/gen/scripts.o
+SCRIPTS_O   := $(BUILD)/obj/gen/lua.o
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
@@ -72,7 +72,7 @@ $(BUILD)/gen/templates.c: $(TEMPLATES) tools/embed
 	tools/embed template.h template_source template_sources \
 	    $(TEMPLATES) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/scripts.c: $(SCRIPTS) tools/embed
+$(BUILD)/gen/lua.c: $(SCRIPTS) tools/embed
 	@mkdir -p $(dir $@)
 	tools/embed scripts.h script_source script_sources \
 	    $(SCRIPTS) > $@.tmp && mv $@.tmp $@

@@ -28,7 +28,7 @@ struct script_source {
 	size_t		 len;
 };
 
-/* Generated into build/gen/scripts.c, ended by a NULL name. */
+/* Generated into build/gen/lua.c from the lua folder, ended by NULL. */
 extern const struct script_source script_sources[];
 
 /* The source of a script; a script missing from the build aborts. */
