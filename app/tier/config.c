@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "net.h"
 #include "oom.h"
 
 enum config_type {
@@ -37,13 +38,20 @@ struct config_entry {
 static const struct config_entry entries[] = {
 	{ "SHOAL_REDIS", STR(redis), 1, 4096, "127.0.0.1:6379",
 	  "Redis address: HOST:PORT, or the path of a unix socket" },
-	{ "SHOAL_REDIS_REPLICA", STR(redis_replica), 0, 4096, "",
-	  "a replica to read user records from (HOST:PORT); empty: none" },
 	{ "SHOAL_SENTINELS", STR(sentinels), 0, 4096, "",
 	  "Sentinels to ask for the primary (HOST:PORT,...); overrides "
 	  "SHOAL_REDIS" },
 	{ "SHOAL_SENTINEL_MASTER", STR(sentinel_master), 1, 128, "shoal",
 	  "the name Sentinel knows the primary by" },
+	{ "SHOAL_SENTINEL_USER", STR(sentinel_user), 0, 128, "",
+	  "ACL user for the Sentinels (empty: the default user)" },
+	{ "SHOAL_SENTINEL_PASSWORD", STR(sentinel_password), 0, 512, "",
+	  "password for Sentinel AUTH (empty: none)" },
+	{ "SHOAL_SENTINEL_PASSWORD_FILE", STR(sentinel_password_file), 0, 4096,
+	  "", "file holding the Sentinel password" },
+	{ "SHOAL_REDIS_ALLOWED", STR(redis_allowed), 0, 4096, "",
+	  "addresses a Sentinel may name as the primary (ADDR or CIDR, ...); "
+	  "empty: those most Sentinels agree on" },
 	{ "SHOAL_REDIS_USER", STR(redis_user), 0, 128, "",
 	  "Redis ACL user (empty: the default user)" },
 	{ "SHOAL_REDIS_PASSWORD", STR(redis_password), 0, 512, "",
@@ -68,8 +76,21 @@ static const struct config_entry entries[] = {
 	  "manifest of fingerprinted assets (build/static/manifest)" },
 	{ "SHOAL_LOGIN_MAX_FAILS", INT(login_max_fails), 1, 1000, "5",
 	  "failed sign-ins per user name and address before 429" },
+	{ "SHOAL_LOGIN_MAX_FAILS_USER", INT(login_max_fails_user), 1, 1000000,
+	  "20", "failed sign-ins per user name, from any address, before 429" },
+	{ "SHOAL_LOGIN_MAX_FAILS_SOURCE", INT(login_max_fails_source), 1,
+	  1000000, "100", "failed sign-ins per address (IPv6: per /64), for "
+	  "any user name, before 429" },
 	{ "SHOAL_LOGIN_WINDOW", INT(login_window), 1, 86400, "900",
 	  "seconds that failed sign-ins are counted for" },
+	{ "SHOAL_SIGNUP_MAX", INT(signup_max), 1, 1000000, "20",
+	  "sign-up attempts per address (IPv6: per /64) before 429" },
+	{ "SHOAL_SIGNUP_WINDOW", INT(signup_window), 1, 86400, "3600",
+	  "seconds that sign-up attempts are counted for" },
+	{ "SHOAL_HASH_CONCURRENCY", INT(hash_concurrency), 1, 64, "2",
+	  "password hashes at once per process (each needs 64 MiB)" },
+	{ "SHOAL_HASH_WAIT_MS", INT(hash_wait_ms), 0, 60000, "1000",
+	  "longest wait for a turn to hash a password (longer: 503)" },
 	{ "SHOAL_TRUSTED_PROXIES", STR(trusted_proxies), 0, 4096, "",
 	  "proxies whose X-Forwarded-For is believed (ADDR or CIDR, ...)" },
 	{ "SHOAL_MAX_BODY", INT(max_body), 0, 16777216, "65536",
@@ -221,31 +242,32 @@ parse_addr(struct redis_addr *a, const char *var, const char *s,
 }
 
 /*
- * Reads the password from SHOAL_REDIS_PASSWORD_FILE: the first line, without
- * its newline. Setting both the variable and the file is a mistake.
+ * Reads a password from the file the variable var (NAME_FILE) names: the
+ * first line, without its newline, into *password. Setting both the
+ * variable NAME and the file is a mistake.
  */
 static int
-read_password_file(struct config *cfg, char *err, size_t errsz)
+read_password_file(const char *var, const char *path, char **password,
+    char *err, size_t errsz)
 {
 	FILE		*f;
 	struct stat	 st;
 	char		 line[514], shown[72];
 	size_t		 n;
 
-	if (cfg->redis_password[0] != '\0') {
-		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: set, and so is "
-		    "SHOAL_REDIS_PASSWORD; give one");
+	if ((*password)[0] != '\0') {
+		snprintf(err, errsz, "%s: set, and so is %.*s; give one", var,
+		    (int)(strlen(var) - 5), var);
 		return -1;
 	}
-	if ((f = fopen(cfg->redis_password_file, "re")) == NULL) {
-		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: %s",
-		    printable(cfg->redis_password_file, shown), strerror(errno));
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errsz, "%s: %s: %s", var, printable(path, shown),
+		    strerror(errno));
 		return -1;
 	}
 	if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IROTH | S_IWOTH))) {
-		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: readable "
-		    "or writable by others (chmod 600 it)",
-		    printable(cfg->redis_password_file, shown));
+		snprintf(err, errsz, "%s: %s: readable or writable by others "
+		    "(chmod 600 it)", var, printable(path, shown));
 		fclose(f);
 		return -1;
 	}
@@ -254,17 +276,26 @@ read_password_file(struct config *cfg, char *err, size_t errsz)
 	fclose(f);
 	n = strcspn(line, "\r\n");
 	if (n == 0 || n > 512) {
-		snprintf(err, errsz, "SHOAL_REDIS_PASSWORD_FILE: %s: expected "
-		    "a password of 1 to 512 bytes on the first line",
-		    printable(cfg->redis_password_file, shown));
+		snprintf(err, errsz, "%s: %s: expected a password of 1 to 512 "
+		    "bytes on the first line", var, printable(path, shown));
 		explicit_bzero(line, sizeof line);
 		return -1;
 	}
 	line[n] = '\0';
-	free(cfg->redis_password);
-	cfg->redis_password = xstrdup(line);
+	free(*password);
+	*password = xstrdup(line);
 	explicit_bzero(line, sizeof line);
 	return 0;
+}
+
+/* Wipes and frees a secret. */
+static void
+free_secret(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
 }
 
 static void
@@ -320,22 +351,40 @@ config_load(struct config *cfg, char *err, size_t errsz)
 			goto fail;
 	}
 	if (cfg->redis_password_file[0] != '\0' &&
-	    read_password_file(cfg, err, errsz) != 0)
+	    read_password_file("SHOAL_REDIS_PASSWORD_FILE",
+	    cfg->redis_password_file, &cfg->redis_password, err, errsz) != 0)
+		goto fail;
+	if (cfg->sentinel_password_file[0] != '\0' &&
+	    read_password_file("SHOAL_SENTINEL_PASSWORD_FILE",
+	    cfg->sentinel_password_file, &cfg->sentinel_password, err,
+	    errsz) != 0)
 		goto fail;
 	if (cfg->redis_user[0] != '\0' && cfg->redis_password[0] == '\0') {
 		snprintf(err, errsz, "SHOAL_REDIS_USER: needs a password "
 		    "(SHOAL_REDIS_PASSWORD or SHOAL_REDIS_PASSWORD_FILE)");
 		goto fail;
 	}
+	if (cfg->sentinel_user[0] != '\0' &&
+	    cfg->sentinel_password[0] == '\0') {
+		snprintf(err, errsz, "SHOAL_SENTINEL_USER: needs a password "
+		    "(SHOAL_SENTINEL_PASSWORD or SHOAL_SENTINEL_PASSWORD_FILE)");
+		goto fail;
+	}
 	if (parse_addr(&cfg->redis_addr, "SHOAL_REDIS", cfg->redis,
 	    strlen(cfg->redis), 1, err, errsz) != 0)
 		goto fail;
-	if (cfg->redis_replica[0] != '\0' && parse_addr(&cfg->replica_addr,
-	    "SHOAL_REDIS_REPLICA", cfg->redis_replica,
-	    strlen(cfg->redis_replica), 1, err, errsz) != 0)
-		goto fail;
 	if (parse_sentinels(cfg, err, errsz) != 0)
 		goto fail;
+	if (!net_list_valid(cfg->redis_allowed)) {
+		snprintf(err, errsz, "SHOAL_REDIS_ALLOWED: expected addresses "
+		    "or CIDR blocks separated by commas");
+		goto fail;
+	}
+	if (!net_list_valid(cfg->trusted_proxies)) {
+		snprintf(err, errsz, "SHOAL_TRUSTED_PROXIES: expected "
+		    "addresses or CIDR blocks separated by commas");
+		goto fail;
+	}
 	if (cfg->session_idle > cfg->session_max) {
 		snprintf(err, errsz, "SHOAL_SESSION_IDLE: %ld is longer than "
 		    "SHOAL_SESSION_MAX (%ld)", cfg->session_idle,
@@ -377,18 +426,17 @@ config_free(struct config *cfg)
 
 	free(cfg->redis);
 	free_addr(&cfg->redis_addr);
-	free(cfg->redis_replica);
-	free_addr(&cfg->replica_addr);
 	free(cfg->sentinels);
 	for (i = 0; i < cfg->nsentinels; i++)
 		free_addr(&cfg->sentinel_addr[i]);
 	free(cfg->sentinel_master);
-	if (cfg->redis_password != NULL) {
-		explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
-		free(cfg->redis_password);
-	}
+	free_secret(cfg->redis_password);
 	free(cfg->redis_user);
 	free(cfg->redis_password_file);
+	free_secret(cfg->sentinel_password);
+	free(cfg->sentinel_user);
+	free(cfg->sentinel_password_file);
+	free(cfg->redis_allowed);
 	free(cfg->keyring);
 	free(cfg->cookie_name);
 	free(cfg->static_base);

@@ -22,8 +22,6 @@ struct redis_addr {
 struct config {
 	char	*redis;			/* host:port or /path.sock */
 	struct redis_addr redis_addr;	/* split from redis */
-	char	*redis_replica;		/* host:port, "" for none */
-	struct redis_addr replica_addr;
 	char	*sentinels;		/* host:port,host:port...; "" for none */
 	struct redis_addr sentinel_addr[CONFIG_MAX_SENTINELS];
 	int	 nsentinels;
@@ -31,6 +29,10 @@ struct config {
 	char	*redis_user;		/* ACL user; "" for the default user */
 	char	*redis_password;	/* from the variable or the file */
 	char	*redis_password_file;
+	char	*sentinel_user;		/* "" for the default user */
+	char	*sentinel_password;	/* from the variable or the file */
+	char	*sentinel_password_file;
+	char	*redis_allowed;		/* what a Sentinel may name; "" */
 	char	*keyring;		/* path */
 	long	 threads;
 	long	 session_idle;		/* seconds */
@@ -46,7 +48,13 @@ struct config {
 	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
 	char	*asset_manifest;	/* path; "" for none */
 	long	 login_max_fails;	/* failed sign-ins per window */
+	long	 login_max_fails_user;	/* from any address */
+	long	 login_max_fails_source; /* for any user */
 	long	 login_window;		/* seconds */
+	long	 signup_max;		/* per address per window */
+	long	 signup_window;		/* seconds */
+	long	 hash_concurrency;	/* password hashes at once */
+	long	 hash_wait_ms;		/* longest wait for a turn */
 	char	*trusted_proxies;	/* addresses and CIDR blocks */
 
 	/* Derived: the cookie names in effect. With Secure they carry the

@@ -108,14 +108,32 @@ end_evicted(struct redis *s, struct arena *a, const struct config *cfg,
 	return SHOAL_OK;
 }
 
+/*
+ * The password changed between its check and now: the record written in
+ * the same round trip goes again, and there is no session.
+ */
+static enum shoal_status
+refused(struct redis *s, struct arena *a, const struct redis_key *record)
+{
+	struct redis_batch	 b;
+
+	log_event("info", "sign-in refused: the password changed meanwhile");
+	redis_batch_init(&b, a, 1);
+	redis_del(&b, record);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "refused session delete");
+	return SHOAL_BAD_PASSWORD;
+}
+
 enum shoal_status
 index_create(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const struct sid *sid, const void *record, size_t len,
-    int64_t ttl_ms, int64_t expires_s, const char *user_agent)
+    int64_t ttl_ms, int64_t expires_s, const char *user_agent,
+    int64_t generation)
 {
 	struct index_keys	 k;
 	struct redis_batch	 b;
-	struct redis_key		 key;
+	struct redis_key	 key, gen;
 	char			 hash[SID_HASH_LEN + 1];
 	const char		*meta;
 	size_t			 set, add;
@@ -124,21 +142,24 @@ index_create(struct redis *s, struct arena *a, const struct config *cfg,
 		return SHOAL_INTERNAL;
 	keys_for(&k, cfg->key_prefix, user);
 	key_session(&key, cfg->key_prefix, hash);
+	key_user_generation(&gen, cfg->key_prefix, user);
 	meta = arena_printf(a, "%lld\t%s", (long long)time(NULL),
 	    clean_agent(a, user_agent));
 
 	redis_batch_init(&b, a, 0);
 	set = redis_set(&b, &key, record, len, REDIS_SET_IF_NEW, ttl_ms);
 	/* The list lives as long as its longest-lived session could. */
-	add = script_index_add(&b, &k.list, &k.meta, now_ms(), hash,
+	add = script_index_add(&b, &k.list, &k.meta, &gen, now_ms(), hash,
 	    expires_s * 1000, meta, (int64_t)cfg->session_max * 1000,
-	    INDEX_MAX_SESSIONS);
+	    INDEX_MAX_SESSIONS, generation);
 	if (redis_run(s, &b) != 0)
 		return redis_status(s, "session create");
 	if (b.reply[set].type != REDIS_VALUE_STRING)
 		/* 256 random bits collided: never seen, never expected. */
 		return redis_bad_reply(s, "session create",
 		    "new session ID already in use");
+	if (b.reply[add].type == REDIS_VALUE_NIL)
+		return refused(s, a, &key);
 	if (string_array(&b.reply[add]) != 0)
 		return redis_bad_reply(s, "session create",
 		    "index_add did not return hashes");

@@ -42,6 +42,12 @@ key_user(struct redis_key *k, const char *prefix, const char *user)
 }
 
 void
+key_user_generation(struct redis_key *k, const char *prefix, const char *user)
+{
+	build(k, prefix, "user", user, USER_NAME_MAX, ":gen");
+}
+
+void
 key_index(struct redis_key *k, const char *prefix, const char *user)
 {
 	build(k, prefix, "user", user, USER_NAME_MAX, ":sessions");
@@ -55,10 +61,37 @@ key_index_meta(struct redis_key *k, const char *prefix, const char *user)
 
 void
 key_throttle(struct redis_key *k, const char *prefix, const char *user,
-    const char *addr)
+    const char *source)
 {
 	check_part("prefix", prefix, KEY_PREFIX_MAX);
 	check_part("user", user, USER_NAME_MAX);
 	snprintf(k->s, sizeof k->s, "%st:{%s}:%.*s", prefix, user,
-	    KEY_ADDR_MAX, addr);
+	    KEY_ADDR_MAX, source);
+}
+
+void
+key_throttle_user(struct redis_key *k, const char *prefix, const char *user)
+{
+	build(k, prefix, "throttle", user, USER_NAME_MAX, "");
+}
+
+static void
+source_key(struct redis_key *k, const char *prefix, const char *source,
+    const char *suffix)
+{
+	check_part("prefix", prefix, KEY_PREFIX_MAX);
+	snprintf(k->s, sizeof k->s, "%sa:{%.*s}%s", prefix, KEY_ADDR_MAX,
+	    source, suffix);
+}
+
+void
+key_source_signin(struct redis_key *k, const char *prefix, const char *source)
+{
+	source_key(k, prefix, source, ":signin");
+}
+
+void
+key_source_signup(struct redis_key *k, const char *prefix, const char *source)
+{
+	source_key(k, prefix, source, ":signup");
 }

@@ -3,13 +3,19 @@
  *
  *	PREFIX s:{HASH}			a session record (HASH: sid_hash of its ID)
  *	PREFIX u:{USER}			a user record
+ *	PREFIX u:{USER}:gen		the user's credential generation (a count)
  *	PREFIX u:{USER}:sessions	the user's session index (sorted set)
  *	PREFIX u:{USER}:meta		when and from what each session started
- *	PREFIX t:{USER}:ADDR		failed sign-ins of USER from ADDR
+ *	PREFIX t:{USER}			sign-in attempts for USER from anywhere
+ *	PREFIX t:{USER}:SOURCE		sign-in attempts for USER from SOURCE
+ *	PREFIX a:{SOURCE}:signin	sign-in attempts from SOURCE, any user
+ *	PREFIX a:{SOURCE}:signup	sign-up attempts from SOURCE
  *
- * The braces are Redis Cluster hash tags: every key a script or a pipeline
- * touches together carries the same tag (a user's index, meta, account and
- * throttle counts share {USER}). Each part has a bound (the prefix's from
+ * SOURCE is a client address, or its /64 for IPv6 (net_source). The braces
+ * are Redis Cluster hash tags: every key a script touches carries the same
+ * tag (a user's account, generation, index, meta and attempt counts share
+ * {USER}; a source's counts share {SOURCE}). User names hold no ':' or '.',
+ * so a user's tag never equals a source's. Each part has a bound (the prefix's from
  * the settings table, names and hashes from their validators), and the
  * buffers are sized from those bounds, so building a key cannot fail: a part
  * over its bound is a caller's bug and aborts.
@@ -33,10 +39,18 @@ struct redis_key {
 
 void	key_session(struct redis_key *, const char *prefix, const char *hash);
 void	key_user(struct redis_key *, const char *prefix, const char *user);
+void	key_user_generation(struct redis_key *, const char *prefix,
+	    const char *user);
 void	key_index(struct redis_key *, const char *prefix, const char *user);
 void	key_index_meta(struct redis_key *, const char *prefix, const char *user);
-/* addr is cut to KEY_ADDR_MAX bytes. */
+/* source is cut to KEY_ADDR_MAX bytes, here and below. */
 void	key_throttle(struct redis_key *, const char *prefix, const char *user,
-	    const char *addr);
+	    const char *source);
+void	key_throttle_user(struct redis_key *, const char *prefix,
+	    const char *user);
+void	key_source_signin(struct redis_key *, const char *prefix,
+	    const char *source);
+void	key_source_signup(struct redis_key *, const char *prefix,
+	    const char *source);
 
 #endif

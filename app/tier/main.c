@@ -15,6 +15,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "oom.h"
+#include "pwhash.h"
 #include "redis.h"
 #include "template.h"
 #include "users.h"
@@ -251,6 +252,7 @@ main(int argc, char **argv)
 	}
 	if (config_load(&cfg, err, sizeof err) != 0)
 		return bad_config(err);
+	pwhash_init(cfg.hash_concurrency, cfg.hash_wait_ms);
 	if (argc >= 2 && strcmp(argv[1], "session") == 0)
 		rc = cmd_session(&cfg, argc - 2, argv + 2);
 	else if (argc == 4)

@@ -23,7 +23,6 @@
 struct redis {
 	const struct config	*cfg;
 	const struct redis_addr	*fixed;		/* NULL: ask the Sentinels */
-	int			 primary;	/* loads scripts, must be master */
 	int			 sentinel;	/* the one that answered last */
 	redisContext		*c;
 	char			 sha[NSCRIPTS][41];
@@ -48,21 +47,7 @@ redis_new(const struct config *cfg)
 	struct redis	*s = xcalloc(1, sizeof *s);
 
 	s->cfg = cfg;
-	s->primary = 1;
 	s->fixed = cfg->nsentinels > 0 ? NULL : &cfg->redis_addr;
-	return s;
-}
-
-struct redis *
-redis_new_replica(const struct config *cfg)
-{
-	struct redis	*s;
-
-	if (cfg->replica_addr.host == NULL && cfg->replica_addr.socket == NULL)
-		return NULL;
-	s = xcalloc(1, sizeof *s);
-	s->cfg = cfg;
-	s->fixed = &cfg->replica_addr;
 	return s;
 }
 
@@ -206,7 +191,7 @@ load_scripts(struct redis *s)
 }
 
 /*
- * Connects, authenticates and, for the primary, checks that the node really
+ * Connects, authenticates, checks (through Sentinel) that the node really
  * is the primary (Sentinel may still name a node that was just demoted) and
  * loads the scripts. A failure leaves no connection and backs off.
  */
@@ -257,13 +242,13 @@ connect_redis(struct redis *s)
 			return -1;
 		freeReplyObject(r);
 	}
-	if (s->primary && s->fixed == NULL &&
+	if (s->fixed == NULL &&
 	    sentinel_is_primary(s->c, why, sizeof why) != 0) {
 		set_fault(s, REDIS_FAULT_CONNECT, why);
 		drop(s, why);
 		return -1;
 	}
-	if (s->primary && load_scripts(s) != 0)
+	if (load_scripts(s) != 0)
 		return -1;
 	s->failures = 0;
 	return 0;

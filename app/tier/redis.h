@@ -66,8 +66,6 @@ struct redis;
 
 /* The primary: fixed (SHOAL_REDIS) or found through Sentinel. */
 struct redis	*redis_new(const struct config *);
-/* The replica, for reads of rarely changing records; NULL if none is set. */
-struct redis	*redis_new_replica(const struct config *);
 void		 redis_free(struct redis *);
 
 enum redis_fault redis_fault(const struct redis *);

@@ -172,6 +172,10 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 		shoal_error(r, 503, "too many concurrent changes, try again");
 		r->extra_header = "Retry-After: 1";
 		break;
+	case SHOAL_BUSY:
+		shoal_error(r, 503, "too many sign-ins at once, try again");
+		r->extra_header = "Retry-After: 1";
+		break;
 	case SHOAL_ANONYMOUS:
 		shoal_error(r, 401, "sign in first");
 		break;

@@ -26,7 +26,6 @@ struct thread_ctx {
 	const struct config	*cfg;
 	const struct keyring	*keys;
 	struct redis		*redis;		/* the primary */
-	struct redis		*replica;	/* NULL when none is set */
 	struct arena		 arena;		/* reset after each request */
 	struct buf		 headers;	/* reset after each request */
 	struct buf		 body;		/* reset after each request */

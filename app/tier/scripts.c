@@ -15,6 +15,9 @@ static const char *const script_names[NSCRIPTS] = {
 	[SCRIPT_INDEX_ADD] = "index_add",
 	[SCRIPT_INDEX_REMOVE] = "index_remove",
 	[SCRIPT_INDEX_LIST] = "index_list",
+	[SCRIPT_BUDGET_TAKE] = "budget_take",
+	[SCRIPT_BUDGET_RETURN] = "budget_return",
+	[SCRIPT_PASSWORD_SET] = "password_set",
 };
 
 const struct script_source *
@@ -70,20 +73,23 @@ script_session_cas(struct redis_batch *b, const struct redis_key *k,
 
 size_t
 script_index_add(struct redis_batch *b, const struct redis_key *index,
-    const struct redis_key *meta, int64_t now_ms, const char *hash,
-    int64_t expires_ms, const char *meta_text, int64_t keep_ms,
-    int max_sessions)
+    const struct redis_key *meta, const struct redis_key *generation,
+    int64_t now_ms, const char *hash, int64_t expires_ms,
+    const char *meta_text, int64_t keep_ms, int max_sessions,
+    int64_t expected_generation)
 {
-	size_t	 i = redis_batch_add(b, SCRIPT_INDEX_ADD, 2, 8);
+	size_t	 i = redis_batch_add(b, SCRIPT_INDEX_ADD, 3, 10);
 
 	key_arg(b, i, 0, index);
 	key_arg(b, i, 1, meta);
-	redis_arg_int(b, i, 2, now_ms);
-	str_arg(b, i, 3, hash);
-	redis_arg_int(b, i, 4, expires_ms);
-	str_arg(b, i, 5, meta_text);
-	redis_arg_int(b, i, 6, keep_ms);
-	redis_arg_int(b, i, 7, max_sessions);
+	key_arg(b, i, 2, generation);
+	redis_arg_int(b, i, 3, now_ms);
+	str_arg(b, i, 4, hash);
+	redis_arg_int(b, i, 5, expires_ms);
+	str_arg(b, i, 6, meta_text);
+	redis_arg_int(b, i, 7, keep_ms);
+	redis_arg_int(b, i, 8, max_sessions);
+	redis_arg_int(b, i, 9, expected_generation);
 	return i;
 }
 
@@ -109,5 +115,44 @@ script_index_list(struct redis_batch *b, const struct redis_key *index,
 	key_arg(b, i, 0, index);
 	key_arg(b, i, 1, meta);
 	redis_arg_int(b, i, 2, now_ms);
+	return i;
+}
+
+size_t
+script_budget_take(struct redis_batch *b,
+    const struct redis_key *const *counters, const long *budgets, size_t n,
+    long window_s)
+{
+	size_t	 i = redis_batch_add(b, SCRIPT_BUDGET_TAKE, (int)n,
+	    (int)(2 * n + 1)), j;
+
+	for (j = 0; j < n; j++) {
+		key_arg(b, i, (int)j, counters[j]);
+		redis_arg_int(b, i, (int)(n + 1 + j), budgets[j]);
+	}
+	redis_arg_int(b, i, (int)n, window_s);
+	return i;
+}
+
+size_t
+script_budget_return(struct redis_batch *b,
+    const struct redis_key *const *counters, size_t n)
+{
+	size_t	 i = redis_batch_add(b, SCRIPT_BUDGET_RETURN, (int)n, (int)n), j;
+
+	for (j = 0; j < n; j++)
+		key_arg(b, i, (int)j, counters[j]);
+	return i;
+}
+
+size_t
+script_password_set(struct redis_batch *b, const struct redis_key *user,
+    const struct redis_key *generation, const void *record, size_t len)
+{
+	size_t	 i = redis_batch_add(b, SCRIPT_PASSWORD_SET, 2, 3);
+
+	key_arg(b, i, 0, user);
+	key_arg(b, i, 1, generation);
+	redis_arg(b, i, 2, record, len);
 	return i;
 }

@@ -19,6 +19,9 @@ enum script_id {
 	SCRIPT_INDEX_ADD,
 	SCRIPT_INDEX_REMOVE,
 	SCRIPT_INDEX_LIST,
+	SCRIPT_BUDGET_TAKE,
+	SCRIPT_BUDGET_RETURN,
+	SCRIPT_PASSWORD_SET,
 	NSCRIPTS
 };
 
@@ -41,12 +44,23 @@ size_t	script_session_cas(struct redis_batch *, const struct redis_key *,
 	    const void *old, size_t oldlen, const void *new, size_t newlen,
 	    int64_t ttl_ms);
 size_t	script_index_add(struct redis_batch *, const struct redis_key *index,
-	    const struct redis_key *meta, int64_t now_ms, const char *hash,
-	    int64_t expires_ms, const char *meta_text, int64_t keep_ms,
-	    int max_sessions);
+	    const struct redis_key *meta, const struct redis_key *generation,
+	    int64_t now_ms, const char *hash, int64_t expires_ms,
+	    const char *meta_text, int64_t keep_ms, int max_sessions,
+	    int64_t expected_generation);
 size_t	script_index_remove(struct redis_batch *, const struct redis_key *index,
 	    const struct redis_key *meta, const char *const *hashes, size_t n);
 size_t	script_index_list(struct redis_batch *, const struct redis_key *index,
 	    const struct redis_key *meta, int64_t now_ms);
+
+/* Counters of one hash tag, each with its budget (n at most 4). */
+size_t	script_budget_take(struct redis_batch *,
+	    const struct redis_key *const *counters, const long *budgets,
+	    size_t n, long window_s);
+size_t	script_budget_return(struct redis_batch *,
+	    const struct redis_key *const *counters, size_t n);
+size_t	script_password_set(struct redis_batch *, const struct redis_key *user,
+	    const struct redis_key *generation, const void *record,
+	    size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "net.h"
 #include "redis.h"
 #include "sentinel.h"
 
@@ -32,36 +33,97 @@ parse_addr(const redisReply *r, char *host, size_t hostsz, int *port)
 	return 0;
 }
 
+/* Authenticates to a Sentinel when a password is set; 0 when it took it. */
+static int
+sentinel_auth(const struct config *cfg, redisContext *c)
+{
+	redisReply	*r;
+	int		 ok;
+
+	if (cfg->sentinel_password[0] == '\0')
+		return 0;
+	if (cfg->sentinel_user[0] != '\0')
+		r = redisCommand(c, "AUTH %s %s", cfg->sentinel_user,
+		    cfg->sentinel_password);
+	else
+		r = redisCommand(c, "AUTH %s", cfg->sentinel_password);
+	ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+	if (r != NULL)
+		freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+/* What Sentinel k says; 0 with host and port filled. */
+static int
+ask(const struct config *cfg, int k, char *host, size_t hostsz, int *port)
+{
+	const struct redis_addr	*a = &cfg->sentinel_addr[k];
+	redisContext		*c;
+	redisReply		*r = NULL;
+	int			 rc = -1;
+
+	c = redis_dial(cfg, a->host, a->port, NULL);
+	if (c->err == 0 && sentinel_auth(cfg, c) != 0)
+		log_event("warn", "Sentinel %s:%d refused our password",
+		    a->host, a->port);
+	else if (c->err == 0) {
+		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+		    cfg->sentinel_master);
+		rc = parse_addr(r, host, hostsz, port);
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
 int
 sentinel_find_primary(const struct config *cfg, int *last, char *host,
     size_t hostsz, int *port)
 {
-	const struct redis_addr	*a;
-	redisContext		*c;
-	redisReply		*r;
-	int			 i, k;
+	char	 seen[CONFIG_MAX_SENTINELS][SENTINEL_HOST_MAX];
+	int	 seen_port[CONFIG_MAX_SENTINELS], votes[CONFIG_MAX_SENTINELS];
+	int	 nseen = 0, i, j, k, p;
 
 	for (i = 0; i < cfg->nsentinels; i++) {
 		k = (*last + i) % cfg->nsentinels;
-		a = &cfg->sentinel_addr[k];
-		c = redis_dial(cfg, a->host, a->port, NULL);
-		if (c->err) {
-			redisFree(c);
+		if (ask(cfg, k, host, hostsz < sizeof seen[0] ? hostsz :
+		    sizeof seen[0], &p) != 0)
+			continue;
+		if (cfg->redis_allowed[0] != '\0') {
+			if (net_in_list(cfg->redis_allowed, host)) {
+				*port = p;
+				*last = k;
+				return 0;
+			}
+			log_event("error", "a Sentinel named %s:%d as the "
+			    "primary, which SHOAL_REDIS_ALLOWED does not list: "
+			    "ignored", host, p);
 			continue;
 		}
-		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
-		    cfg->sentinel_master);
-		k = parse_addr(r, host, hostsz, port) == 0 ? k : -1;
-		if (r != NULL)
-			freeReplyObject(r);
-		redisFree(c);
-		if (k >= 0) {
+		/* No list: the address most Sentinels name, so one Sentinel
+		 * that lies (or was reconfigured by someone) is outvoted. */
+		for (j = 0; j < nseen; j++)
+			if (seen_port[j] == p && strcmp(seen[j], host) == 0)
+				break;
+		if (j == nseen) {
+			snprintf(seen[j], sizeof seen[j], "%s", host);
+			seen_port[j] = p;
+			votes[j] = 0;
+			nseen++;
+		}
+		if (++votes[j] > cfg->nsentinels / 2) {
+			*port = p;
 			*last = k;
 			return 0;
 		}
 	}
-	log_event("warn", "no Sentinel knows the primary \"%s\"",
-	    cfg->sentinel_master);
+	if (nseen > 1)
+		log_event("warn", "the Sentinels do not agree on the primary "
+		    "\"%s\"", cfg->sentinel_master);
+	else
+		log_event("warn", "no Sentinel knows the primary \"%s\"",
+		    cfg->sentinel_master);
 	return -1;
 }
 

@@ -14,8 +14,13 @@ struct redisContext;
 
 /*
  * Asks the Sentinels, starting with *last (the one that answered last),
- * where the primary SHOAL_SENTINEL_MASTER is. 0 with host and port filled,
- * and *last the one that knew; -1 when none knows (logged).
+ * where the primary SHOAL_SENTINEL_MASTER is, authenticating with
+ * SHOAL_SENTINEL_USER/PASSWORD. The answer is believed only when its
+ * address is in SHOAL_REDIS_ALLOWED, or, without that list, when most of
+ * the configured Sentinels give it: the workers send the Redis password to
+ * that address and trust every record it returns. 0 with host and port
+ * filled and *last the one that answered; -1 when no answer qualifies
+ * (logged).
  */
 int	sentinel_find_primary(const struct config *, int *last, char *host,
 	    size_t hostsz, int *port) __attribute__((warn_unused_result));

@@ -256,9 +256,14 @@ end_this_session(struct shoal_req *r)
 	    r->session->user, hash);
 }
 
-/* Starts a new session for name under a new ID; ends the one we had. */
+/*
+ * Starts a new session for name under a new ID; ends the one we had. The
+ * session is for the credential generation the password was checked
+ * against: if the password changed since, there is no session
+ * (SHOAL_BAD_PASSWORD).
+ */
 static enum shoal_status
-start_session(struct shoal_req *r, const char *name)
+start_session(struct shoal_req *r, const char *name, int64_t generation)
 {
 	const struct config	*cfg = r->t->cfg;
 	struct arena		*a = &r->t->arena;
@@ -288,8 +293,11 @@ start_session(struct shoal_req *r, const char *name)
 		return SHOAL_INTERNAL;
 	if ((st = index_create(r->t->redis, a, cfg, name, &r->sid, bytes, len,
 	    write_ttl_ms(cfg, s), s->expires,
-	    shoal_header(r, "HTTP_USER_AGENT"))) != SHOAL_OK)
+	    shoal_header(r, "HTTP_USER_AGENT"), generation)) != SHOAL_OK) {
+		if (r->state == SESSION_LIVE)
+			become_anonymous(r);
 		return st;
+	}
 	r->state = SESSION_LIVE;
 	r->session = s;
 	r->raw.data = bytes;
@@ -305,11 +313,16 @@ shoal_signup(struct shoal_req *r, const char *name, const char *password)
 {
 	enum shoal_status	 rc;
 
+	/* The budget first: whether a name is taken costs an attempt. */
+	rc = throttle_signup(r->t->redis, &r->t->arena, r->t->cfg,
+	    throttle_client(r), &r->retry_after);
+	if (rc != SHOAL_OK)
+		return rc;
 	rc = user_create(r->t->redis, &r->t->arena, r->t->cfg->key_prefix,
 	    name, password);
 	if (rc != SHOAL_OK)
 		return rc;
-	return start_session(r, name);
+	return start_session(r, name, 0);
 }
 
 enum shoal_status
@@ -319,20 +332,20 @@ shoal_login(struct shoal_req *r, const char *name, const char *password)
 	struct arena		*a = &r->t->arena;
 	const char		*addr = throttle_client(r);
 	enum shoal_status	 rc;
+	int64_t			 generation;
 
 	if (!user_name_valid(name))
 		return SHOAL_BAD_PASSWORD;
-	rc = throttle_check(r->t->redis, a, cfg, name, addr, &r->retry_after);
+	rc = throttle_login_begin(r->t->redis, a, cfg, name, addr,
+	    &r->retry_after);
 	if (rc != SHOAL_OK)
 		return rc;
-	rc = user_verify(r->t->redis, r->t->replica, a, cfg->key_prefix, name,
-	    password);
-	if (rc == SHOAL_BAD_PASSWORD)
-		throttle_failed(r->t->redis, a, cfg, name, addr);
+	rc = user_verify(r->t->redis, a, cfg->key_prefix, name, password,
+	    &generation);
 	if (rc != SHOAL_OK)
 		return rc;
-	throttle_clear(r->t->redis, a, cfg, name, addr);
-	return start_session(r, name);
+	throttle_login_ok(r->t->redis, a, cfg, name, addr);
+	return start_session(r, name, generation);
 }
 
 enum shoal_status
@@ -397,27 +410,37 @@ shoal_revoke_others(struct shoal_req *r, size_t *ended)
 	    r->session->user, NULL, hash, ended);
 }
 
+/*
+ * The password changes and every session of the user ends but a new one
+ * for this request: under a new ID (whoever copied the old cookie is out
+ * too) and for the new credential generation, so a sign-in that checked
+ * the old password and is still on its way cannot add a session after the
+ * list was read (lua/password_set.lua, lua/index_add.lua).
+ */
 enum shoal_status
 shoal_change_password(struct shoal_req *r, const char *current,
     const char *fresh)
 {
 	const struct config	*cfg = r->t->cfg;
 	enum shoal_status	 st;
+	const char		*user;
+	int64_t			 generation;
 	size_t			 ended;
 
 	if (r->state != SESSION_LIVE)
 		return SHOAL_ANONYMOUS;
 	if (!user_password_valid(fresh))
 		return SHOAL_REJECT;
-	/* The primary: a password just changed must be checked as it is. */
-	st = user_verify(r->t->redis, NULL, &r->t->arena, cfg->key_prefix,
-	    r->session->user, current);
+	user = arena_strdup(&r->t->arena, r->session->user);
+	st = user_verify(r->t->redis, &r->t->arena, cfg->key_prefix, user,
+	    current, &generation);
 	if (st != SHOAL_OK)
 		return st;
 	st = user_set_password(r->t->redis, &r->t->arena, cfg->key_prefix,
-	    r->session->user, fresh);
+	    user, fresh, &generation);
 	if (st != SHOAL_OK)
 		return st;
-	/* Whoever knew the old password is signed out everywhere else. */
+	if ((st = start_session(r, user, generation)) != SHOAL_OK)
+		return st;
 	return shoal_revoke_others(r, &ended);
 }

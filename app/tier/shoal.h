@@ -86,6 +86,7 @@ enum shoal_status {
 	SHOAL_UNAVAILABLE,	/* Redis did not answer */
 	SHOAL_THROTTLED,	/* too many failed sign-ins; try later */
 	SHOAL_INTERNAL,		/* Redis said what it never should (logged) */
+	SHOAL_BUSY,		/* no turn to hash a password; try again */
 };
 
 enum shoal_status shoal_session_change(struct shoal_req *, shoal_change_fn,

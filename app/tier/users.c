@@ -3,6 +3,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,8 +12,10 @@
 #include "arena.h"
 #include "keys.h"
 #include "log.h"
+#include "pwhash.h"
 #include "record.h"
 #include "redis.h"
+#include "scripts.h"
 #include "users.h"
 
 int
@@ -44,27 +47,20 @@ shoal_password_valid(const char *pw)
 	return user_password_valid(pw);
 }
 
-/* Writes a user record; create: only if the name is free, else only if
- * the user exists. */
+/* Hashes password into a new user record for name. */
 static enum shoal_status
-user_write(struct redis *s, struct arena *a, const char *prefix,
-    const char *name, const char *password, int create)
+user_record(struct arena *a, const char *name, const char *password,
+    unsigned char **bytes, size_t *len)
 {
-	char			 hash[crypto_pwhash_STRBYTES];
-	Shoal__User		 u;
-	unsigned char		*bytes;
-	size_t			 len, i;
-	struct redis_key		 key;
-	struct redis_batch	 b;
-	const struct redis_value *v;
+	char		 hash[crypto_pwhash_STRBYTES];
+	Shoal__User	 u;
 
-	if (!user_name_valid(name) || !user_password_valid(password))
-		return SHOAL_REJECT;
-	key_user(&key, prefix, name);
-	if (crypto_pwhash_str(hash, password, strlen(password),
-	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-		log_event("error", "password hashing ran out of memory");
+	switch (pwhash_str(hash, password)) {
+	case PWHASH_OK:
+		break;
+	case PWHASH_BUSY:
+		return SHOAL_BUSY;
+	default:
 		return SHOAL_UNAVAILABLE;
 	}
 	shoal__user__init(&u);
@@ -72,36 +68,68 @@ user_write(struct redis *s, struct arena *a, const char *prefix,
 	u.name = arena_strdup(a, name);
 	u.password_hash = hash;
 	u.created = (int64_t)time(NULL);
-	bytes = record_user_encode(a, &u, &len);
+	*bytes = record_user_encode(a, &u, len);
 	sodium_memzero(hash, sizeof hash);
-	/* Setting the same password twice is harmless; creating twice is
-	 * not (the second would answer "taken"). */
-	redis_batch_init(&b, a, !create);
-	i = redis_set(&b, &key, bytes, len, create ? REDIS_SET_IF_NEW :
-	    REDIS_SET_IF_EXISTS, 0);
-	if (redis_run(s, &b) != 0)
-		return redis_status(s, create ? "user create" :
-		    "password change");
-	v = &b.reply[i];
-	if (v->type == REDIS_VALUE_STRING)
-		return SHOAL_OK;
-	if (v->type != REDIS_VALUE_NIL)
-		return redis_bad_reply(s, "user write", "not OK or nil");
-	return create ? SHOAL_TAKEN : SHOAL_BAD_PASSWORD;
+	return SHOAL_OK;
 }
 
 enum shoal_status
 user_create(struct redis *s, struct arena *a, const char *prefix,
     const char *name, const char *password)
 {
-	return user_write(s, a, prefix, name, password, 1);
+	struct redis_key	 key;
+	struct redis_batch	 b;
+	const struct redis_value *v;
+	unsigned char		*bytes;
+	size_t			 len, i;
+	enum shoal_status	 st;
+
+	if (!user_name_valid(name) || !user_password_valid(password))
+		return SHOAL_REJECT;
+	if ((st = user_record(a, name, password, &bytes, &len)) != SHOAL_OK)
+		return st;
+	key_user(&key, prefix, name);
+	/* Not idempotent: sent twice, the second would answer "taken". */
+	redis_batch_init(&b, a, 0);
+	i = redis_set(&b, &key, bytes, len, REDIS_SET_IF_NEW, 0);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "user create");
+	v = &b.reply[i];
+	if (v->type == REDIS_VALUE_STRING)
+		return SHOAL_OK;
+	if (v->type != REDIS_VALUE_NIL)
+		return redis_bad_reply(s, "user create", "not OK or nil");
+	return SHOAL_TAKEN;
 }
 
 enum shoal_status
 user_set_password(struct redis *s, struct arena *a, const char *prefix,
-    const char *name, const char *password)
+    const char *name, const char *password, int64_t *generation)
 {
-	return user_write(s, a, prefix, name, password, 0);
+	struct redis_key	 key, gen;
+	struct redis_batch	 b;
+	const struct redis_value *v;
+	unsigned char		*bytes;
+	size_t			 len, i;
+	enum shoal_status	 st;
+
+	if (!user_name_valid(name) || !user_password_valid(password))
+		return SHOAL_REJECT;
+	if ((st = user_record(a, name, password, &bytes, &len)) != SHOAL_OK)
+		return st;
+	key_user(&key, prefix, name);
+	key_user_generation(&gen, prefix, name);
+	redis_batch_init(&b, a, 0);
+	i = script_password_set(&b, &key, &gen, bytes, len);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "password change");
+	v = &b.reply[i];
+	if (v->type != REDIS_VALUE_INT || v->integer < 0)
+		return redis_bad_reply(s, "password change", "not a number");
+	if (v->integer == 0)
+		return SHOAL_BAD_PASSWORD;	/* the user is gone */
+	*generation = v->integer;
+	return SHOAL_OK;
 }
 
 /*
@@ -124,55 +152,63 @@ make_dummy(void)
 		dummy_hash[0] = '\0';
 }
 
-/* Reads a user record: SHOAL_OK with *v a string or nil. */
-static enum shoal_status
-user_read(struct redis *s, struct arena *a, const struct redis_key *key,
-    const struct redis_value **v)
-{
-	struct redis_batch	 b;
-	size_t			 i;
-
-	redis_batch_init(&b, a, 1);
-	i = redis_get(&b, key);
-	if (redis_run(s, &b) != 0)
-		return redis_status(s, "user read");
-	*v = &b.reply[i];
-	if ((*v)->type != REDIS_VALUE_STRING && (*v)->type != REDIS_VALUE_NIL)
-		return redis_bad_reply(s, "user read", "not a record");
-	return SHOAL_OK;
-}
-
+/*
+ * Checks a password against the primary (a replica may still hold the
+ * password of before a change). An unknown name costs what a wrong
+ * password costs: the same round trip, and a hash verified (the dummy's),
+ * so timing does not tell who has an account. *generation: the
+ * credential generation the password was checked against.
+ */
 enum shoal_status
-user_verify(struct redis *s, struct redis *replica, struct arena *a,
-    const char *prefix, const char *name, const char *password)
+user_verify(struct redis *s, struct arena *a, const char *prefix,
+    const char *name, const char *password, int64_t *generation)
 {
-	const struct redis_value *v = NULL;
-	struct redis_key		 key;
+	struct redis_key	 key, gen;
+	struct redis_batch	 b;
+	const struct redis_value *rec, *g;
 	Shoal__User		*u = NULL;
-	enum shoal_status	 st;
+	const char		*hash;
+	char			*end;
+	size_t			 ri, gi;
 
+	*generation = 0;
 	if (!user_name_valid(name) || strlen(password) > USER_PASSWORD_MAX)
 		return SHOAL_BAD_PASSWORD;
 	key_user(&key, prefix, name);
-	/* The replica first; the primary when it fails or has not yet got
-	 * an account just created. */
-	if (replica != NULL && user_read(replica, a, &key, &v) != SHOAL_OK)
-		v = NULL;
-	if ((v == NULL || v->type == REDIS_VALUE_NIL) &&
-	    (st = user_read(s, a, &key, &v)) != SHOAL_OK)
-		return st;
-	if (v->type == REDIS_VALUE_STRING &&
-	    (u = record_user_decode(a, v->str, v->len)) == NULL)
+	key_user_generation(&gen, prefix, name);
+	redis_batch_init(&b, a, 1);
+	ri = redis_get(&b, &key);
+	gi = redis_get(&b, &gen);
+	if (redis_run(s, &b) != 0)
+		return redis_status(s, "user read");
+	rec = &b.reply[ri];
+	g = &b.reply[gi];
+	if ((rec->type != REDIS_VALUE_STRING && rec->type != REDIS_VALUE_NIL) ||
+	    (g->type != REDIS_VALUE_STRING && g->type != REDIS_VALUE_NIL))
+		return redis_bad_reply(s, "user read", "not a record");
+	if (g->type == REDIS_VALUE_STRING) {
+		*generation = strtoll(g->str, &end, 10);
+		if (*end != '\0' || *generation < 0)
+			return redis_bad_reply(s, "user read",
+			    "generation not a number");
+	}
+	if (rec->type == REDIS_VALUE_STRING &&
+	    (u = record_user_decode(a, rec->str, rec->len)) == NULL)
 		log_event("error", "user record for a login does not decode");
 	if (u == NULL) {
 		pthread_once(&dummy_once, make_dummy);
-		if (crypto_pwhash_str_verify(dummy_hash, password,
-		    strlen(password)) == 0)
-			log_event("error", "a password matched the dummy hash");
+		hash = dummy_hash;
+	} else
+		hash = u->password_hash;
+	switch (pwhash_verify(hash, password)) {
+	case PWHASH_OK:
+		if (u != NULL)
+			return SHOAL_OK;
+		log_event("error", "a password matched the dummy hash");
+		return SHOAL_BAD_PASSWORD;
+	case PWHASH_BUSY:
+		return SHOAL_BUSY;
+	default:
 		return SHOAL_BAD_PASSWORD;
 	}
-	if (crypto_pwhash_str_verify(u->password_hash, password,
-	    strlen(password)) != 0)
-		return SHOAL_BAD_PASSWORD;
-	return SHOAL_OK;
 }

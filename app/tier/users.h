@@ -6,6 +6,7 @@
 #define USERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shoal.h"
 
@@ -20,20 +21,24 @@ struct redis;
 /* 1 when name is 3-32 of a-z 0-9 _ - */
 int	user_name_valid(const char *);
 int	user_password_valid(const char *);
-/* SHOAL_OK, SHOAL_TAKEN or SHOAL_UNAVAILABLE. */
+/* SHOAL_OK, SHOAL_TAKEN, SHOAL_BUSY (no turn to hash) or a Redis failure. */
 enum shoal_status user_create(struct redis *, struct arena *, const char *prefix,
 	    const char *name, const char *password);
-/* Replaces the password of an existing user. */
-enum shoal_status user_set_password(struct redis *, struct arena *,
-	    const char *prefix, const char *name, const char *password);
 /*
- * SHOAL_OK, SHOAL_BAD_PASSWORD or SHOAL_UNAVAILABLE. The record is read
- * from the replica when there is one (NULL: none), and from the primary when
- * the replica misses it or is down: a user who just signed up can sign in
- * before the replica has caught up.
+ * Replaces the password of an existing user and moves on its credential
+ * generation (*generation: the new one), so no sign-in that checked the old
+ * password can still create a session (see lua/password_set.lua).
  */
-enum shoal_status user_verify(struct redis *primary, struct redis *replica,
-	    struct arena *, const char *prefix, const char *name,
-	    const char *password);
+enum shoal_status user_set_password(struct redis *, struct arena *,
+	    const char *prefix, const char *name, const char *password,
+	    int64_t *generation);
+/*
+ * SHOAL_OK, SHOAL_BAD_PASSWORD, SHOAL_BUSY or a Redis failure, with the
+ * credential generation the password was checked against. Always on the
+ * primary.
+ */
+enum shoal_status user_verify(struct redis *, struct arena *,
+	    const char *prefix, const char *name, const char *password,
+	    int64_t *generation);
 
 #endif

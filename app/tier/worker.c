@@ -475,7 +475,6 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		w[i].ctx.keys = keys;
 		atomic_store(&w[i].keys_in_use, NULL);
 		w[i].ctx.redis = redis_new(cfg);
-		w[i].ctx.replica = redis_new_replica(cfg);
 		arena_init(&w[i].ctx.arena);
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
@@ -501,7 +500,6 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	for (i = 0; i < cfg->threads; i++) {
 		pthread_join(w[i].tid, NULL);
 		redis_free(w[i].ctx.redis);
-		redis_free(w[i].ctx.replica);
 		arena_free(&w[i].ctx.arena);
 		buf_free(&w[i].ctx.headers);
 		buf_free(&w[i].ctx.body);

@@ -1,5 +1,5 @@
 /*
- * fuzz_trusted.c - throttle_trusted(), which decides whether a client
+ * fuzz_trusted.c - net_in_list(), which decides whether a client
  * address (from REMOTE_ADDR or X-Forwarded-For, so from outside) is one of
  * SHOAL_TRUSTED_PROXIES. Input: the list, a newline, the address.
  * Properties: the answer for a list is the OR of the answers for its
@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 
 #include "fuzz.h"
-#include "throttle.h"
+#include "net.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -35,11 +35,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(addr, nl + 1, alen);
 	addr[alen] = '\0';
 
-	got = throttle_trusted(list, addr);
+	got = net_in_list(list, addr);
 	FUZZ_CHECK(got == 0 || got == 1);
-	FUZZ_CHECK(throttle_trusted("", addr) == 0);
-	FUZZ_CHECK(throttle_trusted(NULL, addr) == 0);
-	FUZZ_CHECK(throttle_trusted(list, NULL) == 0);
+	FUZZ_CHECK(net_in_list("", addr) == 0);
+	FUZZ_CHECK(net_in_list(NULL, addr) == 0);
+	FUZZ_CHECK(net_in_list(list, NULL) == 0);
 
 	/* OR over the entries, each asked on its own. */
 	entry = malloc(llen + 1);
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = comma ? (size_t)(comma - p) : strlen(p);
 		memcpy(entry, p, len);
 		entry[len] = '\0';
-		if (len > 0 && throttle_trusted(entry, addr))
+		if (len > 0 && net_in_list(entry, addr))
 			any = 1;
 		if (comma == NULL)
 			break;
@@ -60,11 +60,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A plain address trusts itself and is inside the whole space. */
 	if (strchr(addr, ',') == NULL && (inet_pton(AF_INET, addr, bin) == 1 ||
 	    inet_pton(AF_INET6, addr, bin) == 1)) {
-		FUZZ_CHECK(throttle_trusted(addr, addr) == 1);
+		FUZZ_CHECK(net_in_list(addr, addr) == 1);
 		all = malloc(llen + 32);
 		FUZZ_CHECK(all != NULL);
 		snprintf(all, llen + 32, "%s,0.0.0.0/0,::/0", list);
-		FUZZ_CHECK(throttle_trusted(all, addr) == 1);
+		FUZZ_CHECK(net_in_list(all, addr) == 1);
 		free(all);
 	}
 	free(list);

@@ -88,8 +88,15 @@ defaults_when_nothing_is_set(void **state)
 	assert_string_equal(cfg.redis_addr.host, "127.0.0.1");
 	assert_int_equal(cfg.redis_addr.port, 6379);
 	assert_null(cfg.redis_addr.socket);
-	assert_string_equal(cfg.redis_replica, "");
-	assert_null(cfg.replica_addr.host);
+	assert_string_equal(cfg.sentinel_user, "");
+	assert_string_equal(cfg.sentinel_password, "");
+	assert_string_equal(cfg.redis_allowed, "");
+	assert_int_equal(cfg.login_max_fails_user, 20);
+	assert_int_equal(cfg.login_max_fails_source, 100);
+	assert_int_equal(cfg.signup_max, 20);
+	assert_int_equal(cfg.signup_window, 3600);
+	assert_int_equal(cfg.hash_concurrency, 2);
+	assert_int_equal(cfg.hash_wait_ms, 1000);
 	assert_string_equal(cfg.sentinels, "");
 	assert_int_equal(cfg.nsentinels, 0);
 	assert_string_equal(cfg.sentinel_master, "shoal");
@@ -249,21 +256,24 @@ redis_address_forms(void **state)
 	config_free(&cfg);
 }
 
+/* Lists of addresses and CIDR blocks are checked at start. */
 static void
-replica_address_is_split(void **state)
+address_lists_are_checked(void **state)
 {
 	struct config	 cfg;
+	const char	*err;
 
 	(void)state;
-	load_accepts("SHOAL_REDIS_REPLICA", "replica:6380", &cfg);
-	assert_string_equal(cfg.replica_addr.host, "replica");
-	assert_int_equal(cfg.replica_addr.port, 6380);
+	load_accepts("SHOAL_REDIS_ALLOWED", "10.0.0.0/8,::1,192.0.2.7", &cfg);
+	assert_string_equal(cfg.redis_allowed, "10.0.0.0/8,::1,192.0.2.7");
 	config_free(&cfg);
-	load_accepts("SHOAL_REDIS_REPLICA", "/run/replica.sock", &cfg);
-	assert_string_equal(cfg.replica_addr.socket, "/run/replica.sock");
-	config_free(&cfg);
-	load_fails("SHOAL_REDIS_REPLICA", "replica");
-	load_fails("SHOAL_REDIS_REPLICA", "replica:0");
+	err = load_fails("SHOAL_REDIS_ALLOWED", "redis.internal");
+	assert_non_null(strstr(err, "addresses or CIDR blocks"));
+	load_fails("SHOAL_REDIS_ALLOWED", "10.0.0.0/33");
+	load_fails("SHOAL_REDIS_ALLOWED", "10.0.0.1,,10.0.0.2");
+	unsetenv("SHOAL_REDIS_ALLOWED");
+	load_fails("SHOAL_TRUSTED_PROXIES", "10.0.0.0/8,nginx");
+	unsetenv("SHOAL_TRUSTED_PROXIES");
 }
 
 static void
@@ -310,6 +320,30 @@ temp_file(const char *content)
 	fputs(content, f);
 	fclose(f);
 	return path;
+}
+
+/* The Sentinel password: from the variable or a file, not both; a user
+ * needs one. */
+static void
+sentinel_credentials(void **state)
+{
+	struct config	 cfg;
+	const char	*path, *err;
+
+	(void)state;
+	path = temp_file("sentinel-secret\n");
+	load_accepts("SHOAL_SENTINEL_PASSWORD_FILE", path, &cfg);
+	assert_string_equal(cfg.sentinel_password, "sentinel-secret");
+	config_free(&cfg);
+	setenv("SHOAL_SENTINEL_PASSWORD", "x", 1);
+	err = load_fails("SHOAL_SENTINEL_PASSWORD_FILE", path);
+	assert_non_null(strstr(err, "SHOAL_SENTINEL_PASSWORD;"));
+	unsetenv("SHOAL_SENTINEL_PASSWORD");
+	unsetenv("SHOAL_SENTINEL_PASSWORD_FILE");
+	unlink(path);
+	err = load_fails("SHOAL_SENTINEL_USER", "shoal");
+	assert_non_null(strstr(err, "needs a password"));
+	unsetenv("SHOAL_SENTINEL_USER");
 }
 
 static void
@@ -500,11 +534,16 @@ static void
 usage_lists_every_setting(void **state)
 {
 	static const char *const names[] = {
-		"SHOAL_REDIS", "SHOAL_REDIS_REPLICA", "SHOAL_SENTINELS",
-		"SHOAL_SENTINEL_MASTER", "SHOAL_REDIS_USER",
+		"SHOAL_REDIS", "SHOAL_SENTINELS",
+		"SHOAL_SENTINEL_MASTER", "SHOAL_SENTINEL_USER",
+		"SHOAL_SENTINEL_PASSWORD", "SHOAL_SENTINEL_PASSWORD_FILE",
+		"SHOAL_REDIS_ALLOWED", "SHOAL_REDIS_USER",
 		"SHOAL_REDIS_PASSWORD", "SHOAL_REDIS_PASSWORD_FILE",
 		"SHOAL_KEYRING", "SHOAL_ASSET_MANIFEST",
 		"SHOAL_LOGIN_MAX_FAILS", "SHOAL_LOGIN_WINDOW",
+		"SHOAL_LOGIN_MAX_FAILS_USER", "SHOAL_LOGIN_MAX_FAILS_SOURCE",
+		"SHOAL_SIGNUP_MAX", "SHOAL_SIGNUP_WINDOW",
+		"SHOAL_HASH_CONCURRENCY", "SHOAL_HASH_WAIT_MS",
 		"SHOAL_TRUSTED_PROXIES",
 		"SHOAL_THREADS", "SHOAL_SESSION_IDLE", "SHOAL_SESSION_MAX",
 		"SHOAL_COOKIE_NAME", "SHOAL_COOKIE_SECURE", "SHOAL_STATIC_BASE",
@@ -546,7 +585,8 @@ main(void)
 		cmocka_unit_test_setup(idle_longer_than_max_is_rejected,
 		    clear_env),
 		cmocka_unit_test_setup(redis_address_forms, clear_env),
-		cmocka_unit_test_setup(replica_address_is_split, clear_env),
+		cmocka_unit_test_setup(address_lists_are_checked, clear_env),
+		cmocka_unit_test_setup(sentinel_credentials, clear_env),
 		cmocka_unit_test_setup(sentinels_are_a_list_of_host_ports,
 		    clear_env),
 		cmocka_unit_test_setup(password_from_file, clear_env),

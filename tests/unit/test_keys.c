@@ -52,6 +52,14 @@ every_key_has_its_layout(void **state)
 	assert_string_equal(k.s, "shoal:t:{alice}:192.0.2.1");
 	key_user(&k, "", "bob");
 	assert_string_equal(k.s, "u:{bob}");
+	key_user_generation(&k, "shoal:", "alice");
+	assert_string_equal(k.s, "shoal:u:{alice}:gen");
+	key_throttle_user(&k, "shoal:", "alice");
+	assert_string_equal(k.s, "shoal:t:{alice}");
+	key_source_signin(&k, "shoal:", "2001:db8::/64");
+	assert_string_equal(k.s, "shoal:a:{2001:db8::/64}:signin");
+	key_source_signup(&k, "shoal:", "192.0.2.1");
+	assert_string_equal(k.s, "shoal:a:{192.0.2.1}:signup");
 }
 
 /* A user's account, index, meta and throttle counts share one slot. */
@@ -69,6 +77,12 @@ a_users_keys_share_one_hash_tag(void **state)
 	assert_tag(k.s, "carol");
 	key_throttle(&k, "p:", "carol", "2001:db8::1");
 	assert_tag(k.s, "carol");
+	key_throttle_user(&k, "p:", "carol");
+	assert_tag(k.s, "carol");
+	key_user_generation(&k, "p:", "carol");
+	assert_tag(k.s, "carol");
+	key_source_signin(&k, "p:", "192.0.2.1");
+	assert_tag(k.s, "192.0.2.1");
 	key_session(&k, "p:", hash);
 	assert_tag(k.s, hash);
 }

@@ -1,0 +1,35 @@
+/*
+ * pwhash.h - password hashing (Argon2id, libsodium's crypto_pwhash_str at
+ * its interactive limits), at most SHOAL_HASH_CONCURRENCY hashes at a time
+ * in a process.
+ *
+ * Each hash takes 64 MiB for about a tenth of a second. Left alone, every
+ * worker thread could hash at once, and a burst of sign-ins (even for names
+ * that do not exist) would need threads x 64 MiB: more than a container's
+ * memory limit, and every page request would wait behind the hashes. With
+ * the gate a process needs at most concurrency x 64 MiB for hashing, and a
+ * sign-in that cannot get a turn within SHOAL_HASH_WAIT_MS is answered 503
+ * (SHOAL_BUSY) instead of queueing without bound.
+ */
+#ifndef PWHASH_H
+#define PWHASH_H
+
+#include <sodium.h>
+
+#define PWHASH_MEMORY	crypto_pwhash_MEMLIMIT_INTERACTIVE
+
+enum pwhash_result {
+	PWHASH_OK = 0,		/* hashed; or verified: the password matches */
+	PWHASH_MISMATCH,	/* verified: it does not */
+	PWHASH_BUSY,		/* no turn within the wait */
+	PWHASH_FAILED,		/* out of memory */
+};
+
+/* Sets the gate; call once before any thread hashes. */
+void	pwhash_init(long concurrency, long wait_ms);
+enum pwhash_result pwhash_str(char out[crypto_pwhash_STRBYTES],
+	    const char *password) __attribute__((warn_unused_result));
+enum pwhash_result pwhash_verify(const char *hash, const char *password)
+	    __attribute__((warn_unused_result));
+
+#endif
