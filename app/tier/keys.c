@@ -30,6 +30,13 @@ build(struct redis_key *k, const char *prefix, const char *kind, const char *tag
 }
 
 void
+key_probe(struct redis_key *k, const char *prefix)
+{
+	check_part("prefix", prefix, KEY_PREFIX_MAX);
+	snprintf(k->s, sizeof k->s, "%sreadyz", prefix);
+}
+
+void
 key_session(struct redis_key *k, const char *prefix, const char *hash)
 {
 	build(k, prefix, "session", hash, SID_HASH_LEN, "");

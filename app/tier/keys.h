@@ -10,6 +10,7 @@
  *	PREFIX t:{USER}:SOURCE		sign-in attempts for USER from SOURCE
  *	PREFIX a:{SOURCE}:signin	sign-in attempts from SOURCE, any user
  *	PREFIX a:{SOURCE}:signup	sign-up attempts from SOURCE
+ *	PREFIX readyz			written by /readyz, lives 10 s
  *
  * SOURCE is a client address, or its /64 for IPv6 (net_source). The braces
  * are Redis Cluster hash tags: every key a script touches carries the same
@@ -37,6 +38,7 @@ struct redis_key {
 	char	 s[KEY_MAX];
 };
 
+void	key_probe(struct redis_key *, const char *prefix);
 void	key_session(struct redis_key *, const char *prefix, const char *hash);
 void	key_user(struct redis_key *, const char *prefix, const char *user);
 void	key_user_generation(struct redis_key *, const char *prefix,

@@ -189,7 +189,7 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 		shoal_error(r, 401, "wrong user name or password");
 		break;
 	case SHOAL_THROTTLED:
-		shoal_error(r, 429, "too many failed sign-ins, try later");
+		shoal_error(r, 429, "too many attempts, try later");
 		r->extra_header = shoal_printf(r, "Retry-After: %lld",
 		    (long long)(r->retry_after > 0 ? r->retry_after : 1));
 		break;

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "keys.h"
 #include "log.h"
 #include "request.h"
 #include "redis.h"
@@ -14,25 +15,44 @@
 
 #define PATH_MAX_LEN	2048
 
+/*
+ * Ready when Redis takes a write: a tiny one with a short life, so a Redis
+ * at its maxmemory (which refuses writes and so every sign-in and cart
+ * change, while reads still work) shows here and in the log.
+ */
+static void
+readyz(struct shoal_req *r)
+{
+	struct redis_batch	 b;
+	struct redis_key	 probe;
+
+	key_probe(&probe, r->t->cfg->key_prefix);
+	redis_batch_init(&b, &r->t->arena, 1);
+	redis_set(&b, &probe, "1", 1, REDIS_SET_ALWAYS, 10000);
+	if (redis_run(r->t->redis, &b) == 0) {
+		shoal_json(r, 200, "{\"status\":\"ready\"}");
+		return;
+	}
+	if (redis_fault(r->t->redis) == REDIS_FAULT_ERROR &&
+	    strncmp(redis_errstr(r->t->redis), "OOM", 3) == 0) {
+		log_event("error", "not ready: Redis refuses writes, it is "
+		    "at its maxmemory");
+		shoal_json(r, 503, "{\"status\":\"redis is out of memory\"}");
+	} else
+		shoal_json(r, 503, "{\"status\":\"redis unavailable\"}");
+	r->extra_header = "Retry-After: 1";
+}
+
 static int
 builtin(struct shoal_req *r)
 {
-	struct redis_batch	 b;
-
 	if (strcmp(r->in.path, "/healthz") == 0) {
 		shoal_json(r, 200, "{\"status\":\"ok\"}");
 		r->private_page = 0;
 		return 1;
 	}
 	if (strcmp(r->in.path, "/readyz") == 0) {
-		redis_batch_init(&b, &r->t->arena, 1);
-		redis_ping(&b);
-		if (redis_run(r->t->redis, &b) == 0)
-			shoal_json(r, 200, "{\"status\":\"ready\"}");
-		else {
-			shoal_json(r, 503, "{\"status\":\"redis unavailable\"}");
-			r->extra_header = "Retry-After: 1";
-		}
+		readyz(r);
 		r->private_page = 0;
 		return 1;
 	}

@@ -84,7 +84,7 @@ enum shoal_status {
 	SHOAL_TAKEN,		/* the name is already in use */
 	SHOAL_BAD_PASSWORD,	/* unknown user or wrong password */
 	SHOAL_UNAVAILABLE,	/* Redis did not answer */
-	SHOAL_THROTTLED,	/* too many failed sign-ins; try later */
+	SHOAL_THROTTLED,	/* too many attempts; try later */
 	SHOAL_INTERNAL,		/* Redis said what it never should (logged) */
 	SHOAL_BUSY,		/* no turn to hash a password; try again */
 };

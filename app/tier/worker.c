@@ -25,6 +25,9 @@
  */
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,6 +46,7 @@
 #include "config.h"
 #include "keyring.h"
 #include "log.h"
+#include "net.h"
 #include "oom.h"
 #include "request.h"
 #include "redis.h"
@@ -213,6 +217,35 @@ serve_connection(struct worker_thread *w, int fd, int close_after)
 }
 
 /*
+ * 1 when a connection accepted here (not through libfcgi, which checks for
+ * itself) comes from an address FCGI_WEB_SERVER_ADDRS allows: the same
+ * rule, whichever path took the connection. Unix sockets have no address
+ * to check.
+ */
+static int
+web_server_allowed(const struct sockaddr_storage *sa)
+{
+	const char	*list = getenv("FCGI_WEB_SERVER_ADDRS");
+	char		 text[INET6_ADDRSTRLEN];
+	const void	*a;
+
+	if (list == NULL || *list == '\0')
+		return 1;
+	if (sa->ss_family == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->ss_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		return 1;
+	if (inet_ntop(sa->ss_family, a, text, sizeof text) != NULL &&
+	    net_in_list(list, text))
+		return 1;
+	log_event("warn", "connection from %s refused: not in "
+	    "FCGI_WEB_SERVER_ADDRS", text);
+	return 0;
+}
+
+/*
  * Takes every connection already waiting in the listen queue, so that
  * closing the listening socket resets none that the web server has written
  * a request into.
@@ -220,11 +253,19 @@ serve_connection(struct worker_thread *w, int fd, int close_after)
 static void
 take_backlog(struct worker_thread *w)
 {
-	int	 fd;
+	struct sockaddr_storage	 sa;
+	socklen_t		 len = sizeof sa;
+	int			 fd;
 
 	while (w->nconns < THREAD_MAX_CONNS &&
-	    (fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
-		w->conns[w->nconns++] = fd;
+	    (fd = accept4(w->listen_fd, (struct sockaddr *)&sa, &len,
+	    SOCK_CLOEXEC)) >= 0) {
+		if (web_server_allowed(&sa))
+			w->conns[w->nconns++] = fd;
+		else
+			close(fd);
+		len = sizeof sa;
+	}
 }
 
 /*
