@@ -340,7 +340,7 @@ class Load:
         return True
 
     def carts(self):
-        """{name: items of this load's tag in the cart}, read through the
+        """{session: items of this load's tag in its cart}, read through the
         front; each session must still be signed in as its user."""
         out = {}
         for s in self.sessions:
@@ -348,5 +348,5 @@ class Load:
             if j is None or j.get("user") != s.name:
                 raise TestFailure(f"{s.name}: GET /api/session answered {st}, "
                                   f"user {j and j.get('user')!r}")
-            out[s.name] = cart_count(j, self.tag)
+            out[s] = cart_count(j, self.tag)
         return out
