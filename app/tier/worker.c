@@ -22,6 +22,11 @@
  * handler does nothing but make poll() return. A thread in the middle of a
  * request is never interrupted: it finishes, then answers what is already
  * waiting on its connections, closing each after its response, and leaves.
+ *
+ * Sandboxed. Start-up ends with the seccomp filter (sandbox.c): the threads
+ * start, meet the main thread at a barrier once past their own start-up
+ * calls, and wait there while the filter is loaded into every one of them,
+ * so no request is ever served unconfined.
  */
 #include <sys/socket.h>
 
@@ -50,6 +55,7 @@
 #include "oom.h"
 #include "request.h"
 #include "redis.h"
+#include "sandbox.h"
 #include "worker.h"
 
 #define THREAD_MAX_CONNS	64	/* kept-alive connections per thread */
@@ -67,6 +73,7 @@ struct worker_thread {
 	struct thread_ctx	 ctx;
 	FCGX_Request		 req;
 	int			 listen_fd;
+	pthread_barrier_t	*start;		/* see worker_run */
 	int			 conns[THREAD_MAX_CONNS];	/* kept alive */
 	int			 nconns;
 	_Atomic int		 state;
@@ -318,6 +325,9 @@ thread_main(void *arg)
 	sigset_t		 set;
 	int			 i;
 
+	/* Started (the first wait), then held until the sandbox is on. */
+	pthread_barrier_wait(w->start);
+	pthread_barrier_wait(w->start);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -473,10 +483,17 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	struct worker_thread	*w;
 	struct sigaction	 sa;
 	sigset_t		 set;
-	char			 host[64], id[128];
-	int			 fd;
+	pthread_barrier_t	 start;
+	char			 host[64], id[128], err[256];
+	int			 fd, sandbox;
 	long			 i;
 
+	if ((sandbox = sandbox_setting(err, sizeof err)) == -1) {
+		fprintf(stderr, "shoal: %s\n", err);
+		keyring_free(keys);
+		free(keys);
+		return 2;
+	}
 	if ((fd = open_listener(listen)) < 0 ||
 	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
 		keyring_free(keys);
@@ -509,6 +526,12 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	atomic_store(&current_keys, keys);
+	if ((errno = pthread_barrier_init(&start, NULL,
+	    (unsigned)cfg->threads + 1)) != 0) {
+		fprintf(stderr, "shoal: cannot set up threads: %s\n",
+		    strerror(errno));
+		exit(1);
+	}
 	w = xcalloc((size_t)cfg->threads, sizeof *w);
 	for (i = 0; i < cfg->threads; i++) {
 		w[i].ctx.id = (unsigned)i;
@@ -522,6 +545,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		buf_init(&w[i].ctx.scratch);
 		buf_init(&w[i].ctx.fixed_headers);
 		w[i].listen_fd = fd;
+		w[i].start = &start;
 		if (FCGX_InitRequest(&w[i].req, fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 			fprintf(stderr, "shoal: cannot set up a request\n");
@@ -535,6 +559,19 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 			exit(1);
 		}
 	}
+	/*
+	 * Everything the worker opens or starts at start-up is there: from
+	 * here on it may only make the calls the sandbox allows, on every
+	 * thread. The filter is loaded once every thread is past its own
+	 * start-up calls (waiting at the barrier), and no thread serves
+	 * before it is loaded (the second wait).
+	 */
+	pthread_barrier_wait(&start);
+	if (sandbox_enter(sandbox, err, sizeof err) != 0) {
+		fprintf(stderr, "shoal: sandbox: %s\n", err);
+		exit(1);
+	}
+	pthread_barrier_wait(&start);
 	log_event("info", "ready: %ld threads, redis %s", cfg->threads,
 	    cfg->nsentinels > 0 ? "through Sentinel" : cfg->redis);
 	wait_and_drain(w, cfg->threads, cfg, &live, fd);
@@ -547,6 +584,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 		buf_free(&w[i].ctx.scratch);
 		buf_free(&w[i].ctx.fixed_headers);
 	}
+	pthread_barrier_destroy(&start);
 	free(w);
 	keyring_free(live);
 	free(live);

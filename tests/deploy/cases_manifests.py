@@ -12,20 +12,17 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import REPO
-from lib import TestFailure, check, check_eq
+from harness.core import REPO, TestFailure, check, check_eq
+from harness.ports import Ports
+from harness.runner import Tests
 
 try:
     import yaml
 except ImportError:             # python3-yaml (tools/deps installs it)
     yaml = None
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
+TESTS = Tests()
+case = TESTS.case
 
 
 def path(*parts):
@@ -422,8 +419,7 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
         # The worker checks its keyring at start: a bad one stops it with
         # exit status 2 at once; a good one has it serve on fd 0 (here a
         # socket it is given by spawn-fcgi -n, killed after a moment).
-        from harness import pick_ports
-        port = pick_ports(0)["SHOAL_HTTP_PORT"]
+        port = Ports().one()
         w = subprocess.Popen(["spawn-fcgi", "-n", "-a", "127.0.0.1", "-p", str(port), "--", ctx.bin],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:

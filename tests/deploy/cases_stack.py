@@ -17,16 +17,62 @@ import subprocess
 import tempfile
 import time
 
-from harness import REPO, Load, Stack, api_csrf, sign_up
-from lib import (Browser, TestFailure, alive, check, check_eq, is_anonymous_page,
-                 read_pids, signed_in_as)
+from harness.core import REPO, check, check_eq, new_name
+from harness.load import Load, sign_in_population
+from harness.procs import alive, proc_environ
+from harness.runner import Tests
+from harness.sid import decode_cookie
+from harness.stack import Stack
+from harness.web import Browser, is_anonymous_page, signed_in_as
 
-CASES = []
+TESTS = Tests()
+case = TESTS.case
+PASSWORD = "correct horse battery"
 
 
-def case(fn):
-    CASES.append(fn)
-    return fn
+def stack(ctx, name, **settings):
+    """A stack of the test's own: only the settings given here (and
+    SHOAL_STATIC_DIR) reach it, not the SHOAL_* variables of the caller."""
+    return Stack(f"deploy-{name}", ctx.scale, settings, inherit=False,
+                 keep=("DEPLOY_KEEP_RUN_DIR",))
+
+
+def servers(st):
+    """{k: [pids]} of every worker server."""
+    return {k: st.server_pids(k) for k in st.server_ids()}
+
+
+def log_text(st, name):
+    try:
+        with open(st.path(name), errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def sign_up(st, prefix):
+    """A fresh user, signed up (so signed in): (browser, name)."""
+    b = st.browser()
+    name = new_name(prefix)
+    b.signup(name, PASSWORD)
+    r = b.get("/")
+    check(r.status == 200 and signed_in_as(r.body, name),
+          f"{name} not signed in after signup: {r.describe()}")
+    return b, name
+
+
+def signed_in_load(st, users, tag):
+    """`users` signed-in users loading pages and adding to their carts
+    (a quarter of the requests) through the front, ~40 requests a second
+    each, until the test stops them (at the latest after its time limit)."""
+    sessions = sign_in_population(st.http_port, users, users, st.cookie, st.prefix,
+                                  PASSWORD, name=tag, log=lambda msg: None)
+    return Load(st.http_port, sessions, tag, rate=40.0 * users, seconds=120 * st.scale,
+                requests=100000, timeout=10.0 * st.scale, add_share=0.25)
+
+
+def cookie_key_id(cookie):
+    return decode_cookie(cookie)[0]
 
 
 FINGERPRINTED = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")
@@ -35,14 +81,14 @@ FINGERPRINTED = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")
 def served_paths(stack, k, path="/"):
     """How many requests for path server k logged."""
     n = 0
-    for line in stack.log_text(f"server-{k}.log").splitlines():
+    for line in log_text(stack, f"server-{k}.log").splitlines():
         if f'"path":"{path}"' in line and '"status"' in line:
             n += 1
     return n
 
 
 def stopped_lines(stack, k):
-    return stack.log_text(f"server-{k}.log").count('"msg":"stopped"')
+    return log_text(stack, f"server-{k}.log").count('"msg":"stopped"')
 
 
 # ---------------------------------------------------------------- scaling
@@ -51,24 +97,24 @@ def scale_under_load(ctx, front):
     pages and adding to their carts: no request fails, nobody is signed
     out, no add is lost, the new servers serve, the removed ones drain and
     log "stopped" instead of being killed."""
-    with Stack(ctx, f"scale-{front}", SHOAL_FRONT=front) as st:
-        load = Load(st, users=6, prefix=f"sc{front[0]}").start()
+    with stack(ctx, f"scale-{front}", SHOAL_FRONT=front) as st:
+        load = signed_in_load(st, 6, f"sc{front[0]}").start()
         time.sleep(1.0 * ctx.scale)
-        before = st.server_pids()
+        before = servers(st)
         check_eq(sorted(before), [1, 2, 3], "servers after up")
 
         t = time.monotonic()
-        out = st.must("scale", "5")
+        out = st.scale_to(5)
         up_s = time.monotonic() - t
-        after_up = st.server_pids()
+        after_up = servers(st)
         check_eq(sorted(after_up), [1, 2, 3, 4, 5], f"servers after scale 5 ({out})")
         time.sleep(2.0 * ctx.scale)
         new_served = {k: served_paths(st, k) for k in (4, 5)}
 
         t = time.monotonic()
-        out = st.must("scale", "2")
+        out = st.scale_to(2)
         down_s = time.monotonic() - t
-        check_eq(sorted(st.server_pids()), [1, 2], f"servers after scale 2 ({out})")
+        check_eq(st.server_ids(), [1, 2], f"servers after scale 2 ({out})")
         check("SIGKILL" not in out, f"scale 2 had to kill a server: {out}")
         time.sleep(1.5 * ctx.scale)
         load.stop()
@@ -89,11 +135,11 @@ def scale_under_load(ctx, front):
             check_eq(stopped_lines(st, k), len(after_up[k]),
                      f"'stopped' lines of removed server {k} (drained on SIGTERM)")
         carts = load.carts()
-        lost = {u["name"]: (len(u["acked"]), carts[u["name"]])
-                for u in load.users if carts[u["name"]] != len(u["acked"])}
+        lost = {s.name: (s.acked_count(load.tag), carts[s])
+                for s in load.sessions if carts[s] != s.acked_count(load.tag)}
         check(not lost, f"cart adds answered 200 but not in the cart "
               f"(acknowledged, in cart): {lost}")
-        adds = sum(len(u["acked"]) for u in load.users)
+        adds = sum(s.acked_count(load.tag) for s in load.sessions)
         return (f"{front}: {total} requests ({adds} cart adds), 0 failed, 0 "
                 f"signed out; scale 3->5 took {up_s:.2f} s (servers 4, 5 "
                 f"served {new_served[4]}, {new_served[5]} pages in 2 s), "
@@ -111,12 +157,6 @@ def scale_3_to_5_to_2_under_load_lighttpd(ctx):
 
 
 # ---------------------------------------------------------------- keys
-def cookie_key_id(b, ctx_cookie="sid"):
-    import base64
-    v = b.jar[ctx_cookie]
-    return base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))[0]
-
-
 def write_keyring(path, text):
     tmp = path + ".new"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -137,14 +177,15 @@ def key_rotation_by_rolling_restarts_signs_nobody_out(ctx):
     (Putting the new key in front in one step signs users out during a
     rolling restart: a worker not yet restarted cannot verify a cookie that
     a restarted one just re-signed, and expires it.)"""
-    with Stack(ctx, "keys", SHOAL_SENTINEL_COUNT=0) as st:
+    with stack(ctx, "keys", SHOAL_SENTINEL_COUNT=0) as st:
         keyring = st.path("keyring")
         with open(keyring) as f:
             old = f.read()
         old_id = int(old.split()[0])
         quiet, quiet_name = sign_up(st, "quiet")      # never writes again
-        check_eq(cookie_key_id(quiet), old_id, "key id of a cookie before rotation")
-        load = Load(st, users=4, prefix="rot").start()
+        check_eq(cookie_key_id(quiet.jar[st.cookie]), old_id,
+                 "key id of a cookie before rotation")
+        load = signed_in_load(st, 4, "rot").start()
         time.sleep(0.5 * ctx.scale)
 
         new_id = old_id % 255 + 1
@@ -152,33 +193,33 @@ def key_rotation_by_rolling_restarts_signs_nobody_out(ctx):
                               capture_output=True, check=True).stdout.decode()
         t = time.monotonic()
         write_keyring(keyring, old + line)          # (1) verifies only
-        st.must("roll")
-        check_eq(cookie_key_id(load.users[0]["b"]), old_id,
+        st.roll()
+        check_eq(cookie_key_id(load.sessions[0].cookie), old_id,
                  "key id after step 1 (the new key must not sign yet)")
         write_keyring(keyring, line + old)          # (2) signs
-        st.must("roll")
+        st.roll()
         rolls_s = time.monotonic() - t
         time.sleep(0.5 * ctx.scale)
         r = quiet.get("/")
         check(r.status == 200 and signed_in_as(r.body, quiet_name),
               f"after the new key went in front, an old cookie: {r.describe()}")
         fresh, _ = sign_up(st, "fresh")
-        check_eq(cookie_key_id(fresh), new_id, "key id of a new session")
+        check_eq(cookie_key_id(fresh.jar[st.cookie]), new_id, "key id of a new session")
         load.stop()
         bad = load.count("failed") + load.count("unavailable") + load.count("signed_out")
         check(bad == 0, f"{bad} of {load.total()} requests failed or showed a "
               f"user signed out during the rotation: "
               f"{load.first_failures(('failed', 'unavailable', 'signed_out'))}")
-        for u in load.users:        # each wrote (cart adds) since step 2
-            check_eq(cookie_key_id(u["b"]), new_id,
-                     f"key id of {u['name']}'s cookie after writes under the new key")
+        for s in load.sessions:     # each wrote (cart adds) since step 2
+            check_eq(cookie_key_id(s.cookie), new_id,
+                     f"key id of {s.name}'s cookie after writes under the new key")
 
         write_keyring(keyring, line)                # (3) the old key goes
-        st.must("roll")
-        for u in load.users:
-            r = u["b"].get("/")
-            check(r.status == 200 and signed_in_as(r.body, u["name"]),
-                  f"{u['name']} (re-signed) after the old key went: {r.describe()}")
+        st.roll()
+        for s in load.sessions:
+            r = s.browser(st.http_port).get("/")
+            check(r.status == 200 and signed_in_as(r.body, s.name),
+                  f"{s.name} (re-signed) after the old key went: {r.describe()}")
         r = quiet.get("/")
         check(r.status == 200 and is_anonymous_page(r.body),
               f"a cookie signed only by the dropped key: {r.describe()}")
@@ -211,7 +252,7 @@ def assets_through_the_cdn_edge(ctx):
         shutil.copytree(os.path.join(REPO, "app", "example", "static"), src)
         fingerprint = [os.path.join(REPO, "tools", "fingerprint"), src, out]
         subprocess.run(fingerprint, check=True, capture_output=True)
-        with Stack(ctx, "assets", SHOAL_STATIC_DIR=out, SHOAL_SERVERS=2,
+        with stack(ctx, "assets", SHOAL_STATIC_DIR=out, SHOAL_SERVERS=2,
                    SHOAL_SENTINEL_COUNT=0) as st:
             with open(os.path.join(out, "manifest")) as f:
                 manifest = dict(line.split() for line in f if line.strip())
@@ -263,7 +304,7 @@ def assets_through_the_cdn_edge(ctx):
             with open(os.path.join(src, "style.css"), "a") as f:
                 f.write("\n/* version 2 */\nbody { margin: 0; }\n")
             subprocess.run(fingerprint, check=True, capture_output=True)
-            st.must("roll")
+            st.roll()
             r2 = st.browser().get("/")
             css2 = next(re.match(r"^http://[^/]+(/.*)$", u).group(1)
                         for u in asset_urls(r2.body) if u.endswith(".css"))
@@ -305,27 +346,25 @@ def failover_primary_killed_under_load_with_redis_on_tls(ctx):
 
 
 def failover(ctx, name, **settings):
-    with Stack(ctx, name, **settings) as st:
+    with stack(ctx, name, **settings) as st:
         if settings.get("SHOAL_REDIS_TLS"):
-            tunnel = read_pids(st.path("stunnel.pid"))
+            tunnel = st.pids("stunnel")
             check(tunnel and alive(tunnel[0]), "no stunnel client running")
             conf = open(st.path("redis.conf")).read()
             check("\nport 0\n" in conf and "\ntls-port " in conf,
                   "redis.conf: not on TLS only (port 0, tls-port)")
         check(st.sentinels >= 3, "this test needs three Sentinels")
-        workers = st.server_pids()
-        pid0 = workers[1][0]
-        env0 = open(f"/proc/{pid0}/environ", "rb").read().split(b"\0")
-        check(any(e.startswith(b"SHOAL_SENTINELS=") for e in env0),
+        workers = servers(st)
+        check("SHOAL_SENTINELS" in proc_environ(workers[1][0]),
               "the workers were not given SHOAL_SENTINELS")
-        check_eq(st.primary_per_sentinel(), ("127.0.0.1", st.redis_port),
+        check_eq(st.sentinel_master(), ("127.0.0.1", st.redis_port),
                  "primary per Sentinel before the kill")
-        load = Load(st, users=6, prefix="fo")
+        load = signed_in_load(st, 6, "fo")
         signed_up = time.monotonic()
         load.start()
         time.sleep(max(0.0, signed_up + 1.5 - time.monotonic()))
         time.sleep(0.5)
-        primary = read_pids(st.path("redis.pid"))[0]
+        primary = st.redis_pid()
         t_kill = time.monotonic()
         os.kill(primary, signal.SIGKILL)
 
@@ -334,17 +373,17 @@ def failover(ctx, name, **settings):
         deadline = t_kill + 30 * ctx.scale
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if promoted is None and st.primary_per_sentinel() == ("127.0.0.1", st.replica_port):
+            if promoted is None and st.sentinel_master() == ("127.0.0.1", st.replica_port):
                 promoted = now - t_kill
             if promoted is not None and load.all_ok_since(now - 1.0) and \
-                    load.count("ok", since=now - 1.0) >= 3 * len(load.users):
+                    load.count("ok", since=now - 1.0) >= 3 * len(load.sessions):
                 recovered = now
                 break
             time.sleep(0.1)
         time.sleep(0.5)
         load.stop()
         check(promoted is not None, f"no Sentinel named the replica (port "
-              f"{st.replica_port}) primary within 30 s: {st.primary_per_sentinel()}")
+              f"{st.replica_port}) primary within 30 s: {st.sentinel_master()}")
         first, last, n503 = load.window("unavailable", t_kill)
         check(recovered is not None,
               f"not every user was served again 30 s after the kill; "
@@ -356,7 +395,7 @@ def failover(ctx, name, **settings):
         out_users = load.count("signed_out")
         check(out_users == 0, f"{out_users} answers showed a user signed out: "
               f"{load.first_failures(('signed_out',))}")
-        now_pids = st.server_pids()
+        now_pids = servers(st)
         check_eq(now_pids, workers, "worker pids (the workers must follow "
                  "without a restart)")
         check(all(alive(p) for ps in now_pids.values() for p in ps),
@@ -365,16 +404,16 @@ def failover(ctx, name, **settings):
         # second before the kill is in the cart.
         carts = load.carts()
         short = {}
-        for u in load.users:
-            early = sum(1 for t in u["acked"] if t < t_kill - 1.0)
-            if carts[u["name"]] < early:
-                short[u["name"]] = (early, carts[u["name"]])
+        for s in load.sessions:
+            early = sum(1 for t in s.acked.get(load.tag, ()) if t < t_kill - 1.0)
+            if carts[s] < early:
+                short[s.name] = (early, carts[s])
         check(not short, f"cart adds acknowledged >1 s before the kill are "
               f"gone (acknowledged, in cart): {short}")
         # The new primary takes writes.
-        b = load.users[0]["b"]
-        r = b.post("/api/cart/add", {"item": "after", "qty": "1"},
-                   headers={"X-CSRF-Token": api_csrf(b)})
+        s = load.sessions[0]
+        r = s.browser(st.http_port).post("/api/cart/add", {"item": "after", "qty": "1"},
+                                         headers={"X-CSRF-Token": s.csrf})
         check_eq(r.status, 200, "a cart add after the failover")
         secs = (last - first) if n503 else 0.0
         return (f"{'TLS: ' if settings.get('SHOAL_REDIS_TLS') else ''}"

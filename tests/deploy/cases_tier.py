@@ -15,15 +15,13 @@ import subprocess
 import tempfile
 import time
 
-from harness import REPO, pick_ports
-from lib import Redis, RedisError, TestFailure, check, check_eq
+from harness.core import REPO, TestFailure, check, check_eq
+from harness.ports import Ports
+from harness.resp import Redis, RedisError
+from harness.runner import Tests
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
+TESTS = Tests()
+case = TESTS.case
 
 
 SHOAL_REDIS = os.path.join(REPO, "deploy", "redis", "shoal-redis")
@@ -67,6 +65,43 @@ class Tier:
         except subprocess.TimeoutExpired:
             p.kill()
             return p.wait()
+
+    def node_env(self, primary_port, sentinels):
+        """What deploy/redis/shoal-redis gets on every node here: passwords
+        (made now, in files), loopback addresses, where the primary and the
+        Sentinels are, and Sentinel times short enough for a test."""
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SHOAL_REDIS_PASSWORD_FILE": self.secret("redis-password"),
+            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": self.secret("redis-internal-password"),
+            "REDIS_ANNOUNCE_HOST": "127.0.0.1", "REDIS_BIND": "127.0.0.1",
+            "REDIS_PRIMARY_HOST": "127.0.0.1", "REDIS_PRIMARY_PORT": str(primary_port),
+            "SHOAL_SENTINELS": sentinels,
+            "SENTINEL_DOWN_AFTER_MS": "1000", "SENTINEL_FAILOVER_TIMEOUT_MS": "3000",
+        }
+
+    def unit_worker(self, port, sentinels, replica_port, password_file):
+        """A worker started by the command line of shoal@.service and its
+        environment file, the addresses made local, with a keyring of its
+        own."""
+        ctx = self.ctx
+        argv = [a.replace("%i", str(port)).replace("/usr/local/bin/shoal", ctx.bin)
+                for a in unit_exec_start()]
+        env = env_file(UNIT_ENV)
+        check(env.get("SHOAL_REDIS_USER") == "shoal", "shoal.env does not set SHOAL_REDIS_USER=shoal")
+        keyring = os.path.join(self.dir, "keyring")
+        fd = os.open(keyring, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(subprocess.run([ctx.bin, "keygen"], capture_output=True,
+                                   check=True).stdout.decode())
+        static = ctx.static_dir or os.path.join(REPO, "build", "static")
+        env.update({
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SHOAL_SENTINELS": sentinels,
+            "SHOAL_REDIS_REPLICA": f"127.0.0.1:{replica_port}",
+            "SHOAL_ASSET_MANIFEST": os.path.join(static, "manifest"),
+            "SHOAL_KEYRING": keyring, "SHOAL_REDIS_PASSWORD_FILE": password_file,
+        })
+        return self.start("worker", argv, env)
 
     def log(self, name):
         try:
@@ -154,23 +189,13 @@ def production_state_tier_and_worker_unit_run_here(ctx):
     SIGKILLed, the replica promoted, the worker follows; started again by
     the same command, the old primary comes back as a replica of the new
     one (it asks the Sentinels first), not as a second primary."""
-    ports = pick_ports(1)
-    p1, p2 = ports["SHOAL_REDIS_PORT"], ports["SHOAL_REPLICA_PORT"]
-    sbase = ports["SHOAL_SENTINEL_PORT_BASE"]
-    wport = ports["SHOAL_WORKER_PORT_BASE"] + 1
+    ports = Ports()
+    p1, p2, sbase, wport = ports.one(), ports.one(), ports.span(3), ports.one()
     sentinels = ",".join(f"127.0.0.1:{sbase + k}" for k in (1, 2, 3))
     with Tier(ctx) as t:
-        shoal_pw = t.secret("redis-password")
-        internal_pw = t.secret("redis-internal-password")
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
-            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": internal_pw,
-            "REDIS_ANNOUNCE_HOST": "127.0.0.1", "REDIS_BIND": "127.0.0.1",
-            "REDIS_PRIMARY_HOST": "127.0.0.1", "REDIS_PRIMARY_PORT": str(p1),
-            "SHOAL_SENTINELS": sentinels,
-            "SENTINEL_DOWN_AFTER_MS": "1000", "SENTINEL_FAILOVER_TIMEOUT_MS": "3000",
-        }
+        base = t.node_env(p1, sentinels)
+        shoal_pw = base["SHOAL_REDIS_PASSWORD_FILE"]
+        internal_pw = base["SHOAL_REDIS_INTERNAL_PASSWORD_FILE"]
 
         def node(name, port, role="redis", sport=None):
             env = dict(base, REDIS_STATE_DIR=os.path.join(t.dir, name),
@@ -233,23 +258,7 @@ def production_state_tier_and_worker_unit_run_here(ctx):
                        20, f"sentinel-{k} sees the primary, the replica and 2 Sentinels")
 
         # A worker by the systemd unit's own command line and env file.
-        argv = [a.replace("%i", str(wport)).replace("/usr/local/bin/shoal", ctx.bin)
-                for a in unit_exec_start()]
-        env = env_file(UNIT_ENV)
-        keyring = os.path.join(t.dir, "keyring")
-        fd = os.open(keyring, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(subprocess.run([ctx.bin, "keygen"], capture_output=True,
-                                   check=True).stdout.decode())
-        env.update({
-            "PATH": base["PATH"],
-            "SHOAL_SENTINELS": sentinels,
-            "SHOAL_REDIS_REPLICA": f"127.0.0.1:{p2}",
-            "SHOAL_ASSET_MANIFEST": os.path.join(ctx.static_dir or os.path.join(REPO, "build", "static"), "manifest"),
-            "SHOAL_KEYRING": keyring, "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
-        })
-        check(env.get("SHOAL_REDIS_USER") == "shoal", "shoal.env does not set SHOAL_REDIS_USER=shoal")
-        t.start("worker", argv, env)
+        t.unit_worker(wport, sentinels, p2, shoal_pw)
         wait_until(lambda: probe("/healthz", wport) == 0, 10, "shoal-probe /healthz")
         wait_until(lambda: probe("/readyz", wport) == 0, 10, "shoal-probe /readyz")
 
@@ -334,9 +343,8 @@ def production_state_tier_through_stunnel_on_both_ends(ctx):
     gets nothing from a TLS port, nor does plain RESP. Then the primary is
     SIGKILLed: the Sentinels promote the replica through stunnel, the worker
     follows, and the old primary comes back as a replica."""
-    ports = pick_ports(24)
-    free = iter(range(ports["SHOAL_WORKER_PORT_BASE"] + 1,
-                      ports["SHOAL_WORKER_PORT_BASE"] + 25))
+    base = Ports().span(24)
+    free = iter(range(base + 1, base + 25))
     hosts = {k: {"redis": next(free), "sentinel": next(free),
                  "redis_tls": next(free), "sentinel_tls": next(free),
                  "redis_map": next(free), "sentinel_map": next(free)}
@@ -374,18 +382,8 @@ def production_state_tier_through_stunnel_on_both_ends(ctx):
             wait_until(lambda: socket_open(hosts[k]["redis_map"])
                        and socket_open(hosts[k]["redis_tls"]), 10, f"stunnel ports of host {k}")
 
-        shoal_pw = t.secret("redis-password")
-        internal_pw = t.secret("redis-internal-password")
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
-            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": internal_pw,
-            "REDIS_BIND": "127.0.0.1", "REDIS_ANNOUNCE_HOST": "127.0.0.1",
-            "REDIS_PRIMARY_HOST": "127.0.0.1",
-            "REDIS_PRIMARY_PORT": str(hosts[1]["redis_map"]),
-            "SHOAL_SENTINELS": sentinels,
-            "SENTINEL_DOWN_AFTER_MS": "1000", "SENTINEL_FAILOVER_TIMEOUT_MS": "3000",
-        }
+        base = t.node_env(hosts[1]["redis_map"], sentinels)
+        shoal_pw = base["SHOAL_REDIS_PASSWORD_FILE"]
 
         def node(k, role="redis"):
             h = hosts[k]
@@ -428,21 +426,7 @@ def production_state_tier_through_stunnel_on_both_ends(ctx):
               f"redis-1's replica is not announced at its stunnel port: {info!r}")
 
         # A worker by the unit's command line, through the client.
-        argv = [a.replace("%i", str(wport)).replace("/usr/local/bin/shoal", ctx.bin)
-                for a in unit_exec_start()]
-        env = env_file(UNIT_ENV)
-        keyring = os.path.join(t.dir, "keyring")
-        fd = os.open(keyring, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(subprocess.run([ctx.bin, "keygen"], capture_output=True,
-                                   check=True).stdout.decode())
-        env.update({
-            "PATH": base["PATH"], "SHOAL_SENTINELS": sentinels,
-            "SHOAL_REDIS_REPLICA": f"127.0.0.1:{hosts[2]['redis_map']}",
-            "SHOAL_ASSET_MANIFEST": os.path.join(ctx.static_dir or os.path.join(REPO, "build", "static"), "manifest"),
-            "SHOAL_KEYRING": keyring, "SHOAL_REDIS_PASSWORD_FILE": shoal_pw,
-        })
-        t.start("worker", argv, env)
+        t.unit_worker(wport, sentinels, hosts[2]["redis_map"], shoal_pw)
         wait_until(lambda: probe("/readyz", wport) == 0, 10, "shoal-probe /readyz")
 
         t.stop("redis-1", signal.SIGKILL)

@@ -8,6 +8,7 @@ put back what they can.
 """
 
 import base64
+import concurrent.futures
 import json
 import os
 import re
@@ -16,21 +17,18 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 
-from lib import (FCGI_STDIN, Browser, TestFailure, alive, check, check_eq,
-                 cookie_is_expiry, excerpt, fcgi_base_params, fcgi_begin,
-                 fcgi_params, fcgi_read_response, fcgi_record, form_tokens,
-                 free_port, is_anonymous_page, new_name, non_json_lines,
-                 parse_set_cookie,
-                 proc_environ, read_pids, redis_commands_during, round_trips,
-                 signed_in_as, wait_dead, wait_port)
+from harness import fcgi, procs, resp
+from harness.core import TestFailure, check, check_eq, excerpt, new_name, non_json_lines
+from harness.runner import Tests
+from harness.stack import OwnWorker
+from harness.threads import EveryThread, on_every_thread
+from harness.web import (Browser, cookie_is_expiry, form_tokens, home_anonymous,
+                         home_signed_in, is_anonymous_page, parse_set_cookie, signed_in_as)
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
+TESTS = Tests()
+case, after_down = TESTS.case, TESTS.after_down
 
 
 PASSWORD = "correct horse battery"
@@ -44,21 +42,6 @@ def signed_up(ctx, prefix="it"):
     b.signup(name, PASSWORD)
     check(ctx.cookie in b.jar, f"signup set no {ctx.cookie} cookie: {b.history}")
     return b, name
-
-
-def home_signed_in(b, name):
-    r = b.get("/")
-    check(r.status == 200 and signed_in_as(r.body, name),
-          f"GET / as {name}: expected 200 'Signed in as {name}', got {r.describe()}")
-    return r
-
-
-def home_anonymous(b, what):
-    r = b.get("/")
-    check(r.status == 200 and is_anonymous_page(r.body),
-          f"GET / with {what}: expected 200 anonymous page with 'Sign in', "
-          f"got {r.describe()}")
-    return r
 
 
 def served_pid(r):
@@ -80,21 +63,6 @@ def session_keys(ctx):
         return r.scan(f"{ctx.prefix}s:*")
     finally:
         r.close()
-
-
-def log_sizes(ctx):
-    return {p: os.path.getsize(p) for p in ctx.log_files()}
-
-
-def log_lines_since(ctx, sizes):
-    out = []
-    for p in ctx.log_files():
-        with open(p, "rb") as f:
-            f.seek(sizes.get(p, 0))
-            for line in f.read().decode("utf-8", "replace").splitlines():
-                if line.strip():
-                    out.append(line)
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -196,9 +164,7 @@ def anonymous_visits_cost_redis_nothing(ctx):
             out.append(b.get(path))
         return out
 
-    _, cmds = redis_commands_during(ctx.redis_port, visit,
-                                    user=ctx.redis_user,
-                                    password=ctx.redis_password)
+    _, cmds = resp.commands_during(ctx.redis, visit)
     check_eq(cmds, [], "Redis commands sent for anonymous GETs")
 
 
@@ -526,15 +492,13 @@ def authenticated_home_costs_one_redis_round_trip(ctx):
             clients = {m.group(1) for m in re.finditer(
                 r"addr=(\S+)", red.cmd("CLIENT", "LIST").decode())}
             before = evalsha_calls(red)
-            r, cmds = redis_commands_during(
-                ctx.redis_port, lambda: b.get("/"), user=ctx.redis_user,
-                password=ctx.redis_password)
+            r, cmds = resp.commands_during(ctx.redis, lambda: b.get("/"))
             after = evalsha_calls(red)
         finally:
             red.close()
         check(r.status == 200 and signed_in_as(r.body, name),
               f"GET /: {r.describe()}")
-        trips = round_trips(cmds)
+        trips = resp.round_trips(cmds)
         if any(c.client not in clients for c in trips) and fresh < 10:
             fresh += 1          # a worker thread connecting: not this request's cost
             continue
@@ -547,11 +511,8 @@ def authenticated_home_costs_one_redis_round_trip(ctx):
 
 
 def evalsha_calls(red):
-    info = red.cmd("INFO", "commandstats").decode()
-    total = 0
-    for m in re.finditer(r"^cmdstat_(evalsha(?:_ro)?):calls=(\d+)", info, re.M):
-        total += int(m.group(2))
-    return total
+    calls = resp.cmdstat_calls(red.info("commandstats"))
+    return calls.get("evalsha", 0) + calls.get("evalsha_ro", 0)
 
 
 @case
@@ -566,9 +527,7 @@ def tampered_cookie_is_anonymous_and_costs_redis_nothing(ctx):
     for bad in variants:
         t = ctx.browser()
         t.jar = {ctx.cookie: bad}
-        r, cmds = redis_commands_during(ctx.redis_port, lambda: t.get("/"),
-                                        user=ctx.redis_user,
-                                        password=ctx.redis_password)
+        r, cmds = resp.commands_during(ctx.redis, lambda: t.get("/"))
         check_eq(cmds, [], "Redis commands for a tampered cookie")
         check(r.status == 200 and is_anonymous_page(r.body),
               f"tampered cookie: expected the anonymous page, got {r.describe()}")
@@ -757,9 +716,7 @@ def forged_cookie_is_anonymous(ctx):
     for value in (forged, "A" * 87, "!" * 87, "", "x"):
         b = ctx.browser()
         b.jar = {ctx.cookie: value}
-        r, cmds = redis_commands_during(ctx.redis_port, lambda: b.get("/"),
-                                        user=ctx.redis_user,
-                                        password=ctx.redis_password)
+        r, cmds = resp.commands_during(ctx.redis, lambda: b.get("/"))
         check(r.status == 200 and is_anonymous_page(r.body),
               f"forged cookie {value[:12]!r}: expected the anonymous page, "
               f"got {r.describe()}")
@@ -773,9 +730,7 @@ def truncated_cookie_is_anonymous(ctx):
     for cut in (86, 60, 44, 1):
         t = ctx.browser()
         t.jar = {ctx.cookie: good[:cut]}
-        r, cmds = redis_commands_during(ctx.redis_port, lambda: t.get("/"),
-                                        user=ctx.redis_user,
-                                        password=ctx.redis_password)
+        r, cmds = resp.commands_during(ctx.redis, lambda: t.get("/"))
         check(r.status == 200 and is_anonymous_page(r.body),
               f"cookie cut to {cut} characters: expected the anonymous page, "
               f"got {r.describe()}")
@@ -798,7 +753,7 @@ def undecodable_session_record_is_anonymous_deleted_and_logged(ctx):
     try:
         check_eq(red.cmd("SET", key, b"\xff" * 16 + b"not a protobuf record"),
                  "OK", "SET garbage")
-        sizes = log_sizes(ctx)
+        sizes = ctx.log_sizes()
         home_anonymous(victim, "a session record that does not decode")
         deadline = time.monotonic() + 2 * ctx.scale
         while red.cmd("EXISTS", key) and time.monotonic() < deadline:
@@ -807,7 +762,7 @@ def undecodable_session_record_is_anonymous_deleted_and_logged(ctx):
     finally:
         red.close()
     time.sleep(0.2)
-    lines = log_lines_since(ctx, sizes)
+    lines = ctx.log_lines_since(sizes)
     notes = [l for l in lines if not is_plain_request_line(l)]
     check(any(re.search(r"decod|corrupt|malformed|invalid|garbage|unpack|parse",
                         l, re.I) for l in notes),
@@ -829,84 +784,55 @@ def is_plain_request_line(line):
 @case
 def workers_survive_bad_input(ctx):
     dead = [(k, p) for k, pids in ctx.initial_pids.items() for p in pids
-            if p not in ctx.killed and not alive(p)]
+            if p not in ctx.killed and not procs.alive(p)]
     check(not dead, f"worker processes died: {dead}")
     for k, pids in ctx.initial_pids.items():
-        check_eq(sorted(read_pids(ctx.pid_file(k))), sorted(pids),
+        check_eq(sorted(ctx.server_pids(k)), sorted(pids),
                  f"pids in server-{k}.pid")
 
 
 # --------------------------------------------------------------------------
 # SIGTERM on a worker of our own (spawn-fcgi -n: we are its parent)
 
-def fcgi_status(stdout):
-    """The HTTP status of a FastCGI response (CGI "Status:", else 200)."""
-    head = stdout.split(b"\r\n\r\n", 1)[0]
-    m = re.search(rb"^Status: (\d{3})", head, re.M | re.I)
-    return int(m.group(1)) if m else 200
-
-
 @case
 def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
-    src = next(p for p in ctx.initial_pids.get(2, []) + ctx.initial_pids_flat()
-               if alive(p))
-    env = proc_environ(src)
-    with open(f"/proc/{src}/cmdline", "rb") as f:
-        argv = [a.decode() for a in f.read().split(b"\0") if a]
-    port = free_port()
-    log = open(os.path.join(ctx.run_dir, "sigterm-worker.log"), "wb")
-    proc = subprocess.Popen(
-        ["spawn-fcgi", "-n", "-a", "127.0.0.1", "-p", str(port), "--",
-         ctx.bin] + argv[1:], env=env, stdout=log, stderr=log)
-    ctx.own_procs.append(proc)
+    w = OwnWorker(ctx, "sigterm-worker", spawn=True)
     try:
-        check(wait_port(port, 10 * ctx.scale), "own worker did not listen")
         # Warm up: the worker answers at all.
-        s = socket.create_connection(("127.0.0.1", port), timeout=ctx.timeout)
-        s.sendall(fcgi_begin() + fcgi_params(fcgi_base_params(
-            "GET", "/healthz", ctx.http_port)) + fcgi_record(FCGI_STDIN, b""))
-        out, _ = fcgi_read_response(s)
-        s.close()
-        check_eq(fcgi_status(out), 200, "own worker: GET /healthz status")
+        check_eq(w.request("GET", "/healthz").status, 200, "own worker: GET /healthz status")
 
         body = b"username=someone&password=secret-ish"
-        params = fcgi_base_params("POST", "/login", ctx.http_port, {
-            "CONTENT_TYPE": "application/x-www-form-urlencoded",
-            "CONTENT_LENGTH": str(len(body))})
-        s1 = socket.create_connection(("127.0.0.1", port), timeout=ctx.timeout)
-        s1.sendall(fcgi_begin() + fcgi_params(params) +
-                   fcgi_record(FCGI_STDIN, body[:7]))
+        s1 = fcgi.Connection(w.port, ctx.timeout, keep=False)
+        s1.send(fcgi.begin() + fcgi.encode_params(fcgi.params(
+            "POST", "/login", ctx.http_port, body=body)) + fcgi.record(fcgi.STDIN, body[:7]))
         time.sleep(0.5 * ctx.scale)      # the worker is now reading the body
-        os.kill(proc.pid, signal.SIGTERM)
+        w.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5 * ctx.scale)
-        check(proc.poll() is None,
-              f"worker exited ({proc.returncode}) with a request in flight")
+        check(w.proc.poll() is None,
+              f"worker exited ({w.proc.returncode}) with a request in flight")
         # A request arriving after SIGTERM is not served: the worker has let
         # go of its listening socket, so the connection is refused (and a
         # balancer tries another server).
         try:
-            s2 = socket.create_connection(("127.0.0.1", port),
-                                          timeout=ctx.timeout)
-            s2.sendall(fcgi_begin() + fcgi_params(fcgi_base_params(
-                "GET", "/healthz", ctx.http_port)) +
-                fcgi_record(FCGI_STDIN, b""))
+            s2 = fcgi.Connection(w.port, ctx.timeout, keep=False)
+            s2.send(fcgi.begin() + fcgi.encode_params(fcgi.params(
+                "GET", "/healthz", ctx.http_port)) + fcgi.stream(fcgi.STDIN, b""))
         except ConnectionRefusedError:
             s2 = None
-        s1.sendall(fcgi_record(FCGI_STDIN, body[7:]) + fcgi_record(FCGI_STDIN, b""))
-        out, _ = fcgi_read_response(s1)
+        s1.send(fcgi.record(fcgi.STDIN, body[7:]) + fcgi.record(fcgi.STDIN, b""))
+        out = s1.read()
         s1.close()
-        check_eq(fcgi_status(out), 403,
-                 "status of the in-flight POST /login (no csrf)")
+        check_eq(fcgi.status_of(out), 403, "status of the in-flight POST /login (no csrf)")
         try:
-            rc = proc.wait(timeout=15 * ctx.scale)
+            rc = w.proc.wait(timeout=15 * ctx.scale)
         except subprocess.TimeoutExpired:
             raise TestFailure("worker still running 15 s after SIGTERM")
         check_eq(rc, 0, "worker exit status after SIGTERM")
         late = None
         if s2 is not None:
-            s2.settimeout(2)
+            s2.sock.settimeout(2)
             try:
-                late, _ = fcgi_read_response(s2)
+                late = s2.read()
             except (TestFailure, OSError):
                 pass            # closed or reset without an answer
             finally:
@@ -914,10 +840,7 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
         check(late is None, f"a request sent after SIGTERM was served: "
               f"{excerpt(late)!r}")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        w.stop()
 
 
 # --------------------------------------------------------------------------
@@ -985,7 +908,7 @@ def redis_listens_on_tls_only_when_the_stack_runs_tls(ctx):
     through the stack's stunnel client. Without TLS: a plain port and no
     tls-port."""
     nodes = [("primary", ctx.redis_port, ctx.redis_tls_port)]
-    rp = int(ctx.env.get("SHOAL_REPLICA_PORT") or 0)
+    rp = ctx.replica_port
     if rp:
         nodes.append(("replica", rp, ctx.replica_tls_port))
     for label, port, tls_port in nodes:
@@ -1024,11 +947,10 @@ def redis_listens_on_tls_only_when_the_stack_runs_tls(ctx):
         if len(f) >= 6:
             for pid in re.findall(r"pid=(\d+),", line):
                 listening.setdefault(int(pid), set()).add(int(f[3].rsplit(":", 1)[1]))
-    tunnel = read_pids(os.path.join(ctx.run_dir, "stunnel.pid"))
-    check(tunnel and alive(tunnel[0]), "the stunnel client is not running")
+    tunnel = ctx.pids("stunnel")
+    check(tunnel and procs.alive(tunnel[0]), "the stunnel client is not running")
     for label, port, tls_port in nodes:
-        pids = read_pids(os.path.join(ctx.run_dir, ("redis" if label == "primary"
-                                                    else "replica") + ".pid"))
+        pids = ctx.pids("redis" if label == "primary" else "replica")
         check(pids, f"no pid file for the {label}")
         check_eq(listening.get(pids[0]), {tls_port}, f"ports the {label} (pid {pids[0]}) listens on")
         check(port in listening.get(tunnel[0], set()),
@@ -1036,29 +958,160 @@ def redis_listens_on_tls_only_when_the_stack_runs_tls(ctx):
 
 
 # --------------------------------------------------------------------------
-# destructive: a dead worker server, Redis down
-
-@case
-def user_stays_signed_in_when_a_worker_server_is_killed(ctx):
-    b, name = signed_up(ctx, "kill")
-    home_signed_in(b, name)
-    victims = read_pids(ctx.pid_file(1))
-    check(victims, "server-1.pid lists no pids")
-    for pid in victims:
-        ctx.killed.add(pid)
-        os.kill(pid, signal.SIGKILL)
-    for pid in victims:
-        check(wait_dead(pid, 5), f"pid {pid} still alive after SIGKILL")
-    for i in range(20):
-        r = home_signed_in(b, name)
-        check(served_pid(r) not in victims,
-              f"request {i} served by killed pid {r.served_by}")
-
+# destructive: Redis restarted under every worker thread, a dead worker
+# server, Redis down
 
 # The worker waits STORE_RECONNECT_MS (250 ms) after a dropped connection
 # before it connects again, by design; a request in that window may still get
 # 503 after Redis is back. SETTLE is longer than that.
 SETTLE = 1.0
+
+
+class ThreadUser:
+    """A user that talks to one worker thread only, over the kept-alive
+    connection that thread holds (harness.threads). Each of the four things
+    it does after a Redis restart is one request, prepared before the
+    restart so that none depends on another: sign up (a new name, with an
+    anonymous CSRF pair), sign in (as its own user), the sessions page (of
+    a session it has) and sign out (of another session it has)."""
+
+    def __init__(self, ctx, c):
+        self.ctx, self.c = ctx, c
+        self.name = new_name("thr")
+        self.nonce, self.tok = None, {}
+        self.listing = self.leaving = self.leaving_tok = None
+
+    def send(self, method, path, sid=None, form=None):
+        cookie = (f"{self.ctx.cookie}={sid}" if sid else
+                  f"{self.ctx.csrf_cookie}={self.nonce}" if self.nonce else None)
+        body = urllib.parse.urlencode(form).encode() if form is not None else b""
+        return self.c.request(method, path, cookie, body)
+
+    def must(self, r, want, what):
+        check(r.status == want, f"thread {self.c.worker}/{self.c.thread}: {what} "
+              f"before the restart: expected {want}, got {r.describe()}")
+        return r
+
+    def new_session(self, path, name):
+        r = self.send("POST", path, form={"username": name, "password": PASSWORD,
+                                          "csrf": self.tok[path]})
+        return r, r.cookies().get(self.ctx.cookie)
+
+    def prepare(self, sid):
+        """Before a restart: the sessions it needs. First a signed-in GET /
+        as sid, a read, which a worker sends again on a fresh connection
+        when it finds its connection closed (by an earlier restart): the
+        thread's connection is then one to the Redis about to restart."""
+        self.must(self.send("GET", "/", sid), 200, "signed-in GET /")
+        if self.nonce is None:
+            for path in ("/signup", "/login"):
+                r = self.must(self.send("GET", path), 200, f"GET {path}")
+                self.nonce = self.nonce or r.cookies()[self.ctx.csrf_cookie]
+                self.tok[path] = form_tokens(r.body)[0]
+            r, self.listing = self.new_session("/signup", self.name)
+            self.must(r, 303, "sign-up")
+        if self.listing is None:
+            r, self.listing = self.new_session("/login", self.name)
+            self.must(r, 303, "sign-in")
+        if self.leaving is None:
+            r, self.leaving = self.new_session("/login", self.name)
+            self.must(r, 303, "sign-in")
+        r = self.must(self.send("GET", "/api/session", self.leaving), 200, "GET /api/session")
+        self.leaving_tok = json.loads(r.body)["csrf"]
+
+    def sign_up(self):
+        r, sid = self.new_session("/signup", new_name("thr"))
+        return r, 303, sid
+
+    def sign_in(self):
+        r, sid = self.new_session("/login", self.name)
+        return r, 303, sid
+
+    def sessions_page(self):
+        return self.send("GET", "/account/sessions", self.listing), 200, None
+
+    def sign_out(self):
+        return self.send("POST", "/logout", self.leaving, {"csrf": self.leaving_tok}), 303, None
+
+    def act(self, order):
+        """The four, in `order`; [(what, status, as expected)]. The sessions
+        made become the ones the next round lists and signs out."""
+        out, made = [], {}
+        for what in order:
+            try:
+                r, want, sid = getattr(self, what.replace(" ", "_"))()
+                out.append((what, r.status, r.status == want))
+                made[what] = sid
+            except (OSError, TestFailure) as e:
+                out.append((what, repr(e), False))
+        self.listing, self.leaving = made.get("sign in"), made.get("sign up")
+        return out
+
+
+@case
+def redis_restarted_every_worker_thread_signs_up_in_out_and_lists_sessions_without_503(ctx):
+    """After Redis restarts, every worker thread of every worker process
+    signs a user up, signs one in, shows a sessions page and signs one out,
+    and none of it answers 503. A thread's connection to the Redis that was
+    stopped is closed now; the first command on it finds out, and must get
+    a fresh connection rather than fail the request. Nothing reaches the
+    workers while Redis is away, so no thread has noticed beforehand. Four
+    restarts: after each, a different one of the four is every thread's
+    first Redis request. The threads are reached past the front, one
+    kept-alive connection each; the workers' logs prove that every thread
+    took one."""
+    ops = ["sign up", "sign in", "sessions page", "sign out"]
+    b, _ = signed_up(ctx, "every")
+    lines, bad, answers = [], [], []
+    with EveryThread(ctx) as every, \
+            concurrent.futures.ThreadPoolExecutor(len(every.conns)) as pool:
+        users = [ThreadUser(ctx, c) for c in every.conns]
+        lines.append(every.describe())
+        for k in range(len(ops)):
+            order = ops[k:] + ops[:k]
+            try:
+                list(pool.map(lambda u: u.prepare(b.jar[ctx.cookie]), users))
+            except TestFailure as e:
+                raise TestFailure("\n".join(lines + [str(e)]))
+            ctx.stop_redis()
+            ctx.start_redis()
+            time.sleep(SETTLE)
+            per_user = list(pool.map(lambda u: u.act(order), users))
+            if any(not ok for acts in per_user for _, _, ok in acts):
+                time.sleep(SETTLE)      # a thread that failed waits to reconnect
+            answers += [a for acts in per_user for a in acts]
+            bad += [(u.c.worker, u.c.thread, what, st) for u, acts in zip(users, per_user)
+                    for what, st, ok in acts if not ok]
+            firsts = [acts[0][1] for acts in per_user]
+            by_op = {op: sum(1 for acts in per_user for w, st, _ in acts
+                             if w == op and st == 503) for op in ops}
+            lines.append(f"restart {k + 1}, {order[0]} first: {firsts.count(503)} of "
+                         f"{len(firsts)} threads answered 503 to it; 503s per "
+                         f"operation: {by_op}")
+    n503 = sum(1 for _, st, _ in answers if st == 503)
+    lines.insert(1, f"{len(answers)} answers after {len(ops)} Redis restarts, "
+                 f"{n503} of them 503")
+    if bad:
+        lines.append(f"unexpected answers (pid, thread, what, status), e.g. {bad[:6]}")
+        raise TestFailure("\n".join(lines))
+    return "\n".join(lines)
+
+
+@case
+def user_stays_signed_in_when_a_worker_server_is_killed(ctx):
+    b, name = signed_up(ctx, "kill")
+    home_signed_in(b, name)
+    victims = ctx.server_pids(1)
+    check(victims, "server-1.pid lists no pids")
+    for pid in victims:
+        ctx.killed.add(pid)
+        os.kill(pid, signal.SIGKILL)
+    for pid in victims:
+        check(procs.wait_dead(pid, 5), f"pid {pid} still alive after SIGKILL")
+    for i in range(20):
+        r = home_signed_in(b, name)
+        check(served_pid(r) not in victims,
+              f"request {i} served by killed pid {r.served_by}")
 
 
 @case
@@ -1077,7 +1130,7 @@ def redis_stopped_signed_in_request_gets_fast_503_with_retry_after(ctx):
     time.sleep(SETTLE)
     for i in range(20):
         home_signed_in(b, name)
-    every = on_every_thread(ctx, b, "/")
+    every = on_every_thread(ctx, "GET", "/", b.cookie_header())
     bad = [(k, st) for k, st in every if st != 200]
     check(not bad, f"{SETTLE} s after Redis came back, {len(bad)} of "
           f"{len(every)} worker threads answered non-200: {bad}")
@@ -1106,43 +1159,32 @@ def redis_stopped_readyz_is_503_and_anonymous_pages_still_work(ctx):
 
 
 def restart_redis(ctx, b):
-    """Shuts Redis down cleanly (AOF on), checks that a signed-in request
-    gets a fast 503 meanwhile, and starts it again from the stack's config."""
-    conf = ctx.redis_conf()
-    check(conf, f"no Redis config file found in {ctx.run_dir} to restart with")
-    pid = ctx.redis_pid()
-    red = ctx.redis()
-    try:
-        red.send("SHUTDOWN")
-        try:
-            red.read()
-        except Exception:
-            pass
-    finally:
-        red.close()
-    check(wait_dead(pid, 10 * ctx.scale), "Redis did not stop")
+    """Stops Redis cleanly (SIGTERM: it writes its AOF out first), checks
+    that a signed-in request gets a fast 503 meanwhile, and starts it again
+    from the stack's config."""
+    ctx.stop_redis()
     for i in range(3):
         r = b.get("/")
         check(r.status == 503 and r.header("Retry-After"),
               f"signed-in GET / with Redis gone: expected 503 with "
               f"Retry-After, got {r.describe()}")
         check(r.elapsed < 1.5, f"the 503 took {r.elapsed:.2f} s (limit 1.5 s)")
-    ctx.start_redis(conf)
+    ctx.start_redis()
 
 
 @case
 def redis_restarted_no_503_once_redis_answers(ctx):
     b, name = signed_up(ctx, "stale")
-    before = on_every_thread(ctx, b, "/")
+    before = on_every_thread(ctx, "GET", "/", b.cookie_header())
     check(all(st == 200 for _, st in before),
           f"before the restart, not every worker thread answered 200: {before}")
     restart_redis(ctx, b)
     wait_signed_in(ctx, b, name)
     time.sleep(SETTLE)
-    sizes = log_sizes(ctx)
-    after = on_every_thread(ctx, b, "/")
+    sizes = ctx.log_sizes()
+    after = on_every_thread(ctx, "GET", "/", b.cookie_header())
     bad = [(k, st) for k, st in after if st != 200]
-    drops = [l for l in log_lines_since(ctx, sizes) if "dropped" in l]
+    drops = [l for l in ctx.log_lines_since(sizes) if "dropped" in l]
     check(not bad, f"{SETTLE} s after Redis answered again, {len(bad)} of "
           f"{len(after)} signed-in GET / sent straight to the worker threads "
           f"answered non-200 (server, status): {bad}; the workers logged "
@@ -1152,98 +1194,16 @@ def redis_restarted_no_503_once_redis_answers(ctx):
 
 @case
 def redis_restarted_user_still_signed_in(ctx):
-    # Runs after redis_restarted_no_503_once_redis_answers: worker threads
-    # may still hold a connection to the Redis that test stopped, and answer
-    # one 503 each. That is that test's finding, so here a 503 is retried.
-    b, name = None, new_name("restart")
-    for _ in range(20):
-        b = ctx.browser()
-        if b.signup(name, PASSWORD, expect=None).status == 303:
-            break
-        name = new_name("restart")
-        time.sleep(0.1)
-    r = until_not_503(ctx, lambda: b.get("/"))
-    check(r.status == 200 and signed_in_as(r.body, name),
-          f"GET / after signup: {r.describe()}")
-    tok = until_not_503(ctx, lambda: b.get("/api/session")).json()["csrf"]
-    r = until_not_503(ctx, lambda: api_add(b, "durable", 5, tok))
-    check_eq(r.status, 200, "API add")
-    restart_redis(ctx, b)       # SHUTDOWN: Redis writes the AOF out first
+    b, name = signed_up(ctx, "restart")
+    home_signed_in(b, name)
+    tok = b.api_session()["csrf"]
+    check_eq(api_add(b, "durable", 5, tok).status, 200, "API add")
+    restart_redis(ctx, b)
     wait_signed_in(ctx, b, name)
-    # Worker threads that held a connection to the old Redis may answer one
-    # 503 each (redis_restarted_no_503_once_redis_answers is about that).
-    r = until_not_503(ctx, lambda: b.get("/api/session"))
+    r = b.get("/api/session")
     check_eq(r.status, 200, "GET /api/session after Redis restart")
     check_eq(r.json()["cart"], {"durable": 5}, "cart after Redis restart")
     check_eq(r.json()["user"], name, "user after Redis restart")
-
-
-def on_every_thread(ctx, b, path):
-    """Sends a GET with b's cookies straight to the worker servers over
-    FastCGI, bypassing nginx (whose keep-alive cache reuses the same few
-    connections, so sequential requests through it reach only a few
-    threads): per live server, one connection per thread, each first
-    pinning a thread with only BEGIN_REQUEST sent, then all completed at
-    once. Threads that hold one of nginx's idle kept-alive connections
-    cannot take ours; the others each serve one. Returns [(server, status)].
-    Each connection is read and closed by its own thread: libfcgi lingers
-    up to 2 s after a response until the client closes."""
-    out, lock = [], threading.Lock()
-    # A graceful nginx reload closes its idle kept-alive connections, which
-    # frees the worker threads they pin; otherwise a server whose threads
-    # all hold one cannot take a single direct connection. (lighttpd keeps
-    # no FastCGI connection open between requests.)
-    if ctx.front == "nginx":
-        with open(os.path.join(ctx.run_dir, "nginx.pid")) as f:
-            os.kill(int(f.read().strip()), signal.SIGHUP)
-        time.sleep(1.0 * ctx.scale)
-
-    def finish(k, s, params):
-        try:
-            s.sendall(fcgi_params(params) + fcgi_record(FCGI_STDIN, b""))
-            body, _ = fcgi_read_response(s)
-            st = fcgi_status(body)
-        except (OSError, TestFailure) as e:
-            st = repr(e)
-        finally:
-            s.close()
-        with lock:
-            out.append((k, st))
-
-    for k in sorted(ctx.initial_pids):
-        live = [p for p in ctx.initial_pids[k]
-                if p not in ctx.killed and alive(p)]
-        if not live:
-            continue
-        with open(os.path.join(ctx.run_dir, f"server-{k}.port")) as f:
-            port = int(f.read().strip())
-        threads = int(proc_environ(live[0]).get("SHOAL_THREADS", "4"))
-        params = fcgi_base_params("GET", path, ctx.http_port,
-                                  {"HTTP_COOKIE": b.cookie_header()})
-        socks = []
-        for _ in range(len(live) * threads):
-            s = socket.create_connection(("127.0.0.1", port),
-                                         timeout=ctx.timeout)
-            socks.append(s)
-            s.sendall(fcgi_begin())
-        time.sleep(0.2 * ctx.scale)
-        readers = [threading.Thread(target=finish, args=(k, s, params))
-                   for s in socks]
-        for t in readers:
-            t.start()
-        for t in readers:
-            t.join(ctx.timeout * 2)
-    check(out, "no live worker server to send to")
-    return sorted(out, key=lambda x: (x[0], str(x[1])))
-
-
-def until_not_503(ctx, fn):
-    deadline = time.monotonic() + 10 * ctx.scale
-    while True:
-        r = fn()
-        if r.status != 503 or time.monotonic() > deadline:
-            return r
-        time.sleep(0.1)
 
 
 def wait_signed_in(ctx, b, name):
@@ -1265,20 +1225,12 @@ def wait_signed_in(ctx, b, name):
 @case
 def workers_survive_redis_outage(ctx):
     dead = [(k, p) for k, pids in ctx.initial_pids.items() for p in pids
-            if p not in ctx.killed and not alive(p)]
+            if p not in ctx.killed and not procs.alive(p)]
     check(not dead, f"worker processes died: {dead}")
 
 
 # --------------------------------------------------------------------------
 # after `stack down` (run calls these once the stack is stopped)
-
-AFTER_DOWN = []
-
-
-def after_down(fn):
-    AFTER_DOWN.append(fn)
-    return fn
-
 
 @after_down
 def worker_logs_are_json_lines_without_sanitizer_reports(ctx):

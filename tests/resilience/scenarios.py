@@ -11,10 +11,14 @@ import signal
 import threading
 import time
 
-import lib
-from load import (PASSWORD, Figures, Load, Session, count_failures, do_add,
-                  fill_load_figures, http_request, longest_gap, percentile,
-                  verify_sessions)
+from figures import (Figures, count_failures, fill_load_figures, longest_gap,
+                     percentile, verify_sessions)
+from harness.core import TestFailure
+from harness.load import Load, Session, add, session_state
+from harness.procs import wait_dead
+from harness.web import Browser
+
+PASSWORD = "resilience horse battery"
 
 
 class Settings:
@@ -51,9 +55,12 @@ class Context:
         self.log = log
         self.pop = []           # the signed-in sessions the load drives
 
-    def load(self, tag, sessions=None, rate=None):
-        return Load(self.stack.http_port, sessions or self.pop, tag,
-                    rate or self.s.rate, self.s.client_timeout)
+    def load(self, tag, duration, sessions=None, rate=None):
+        """The load for one scenario: it stops by itself after `duration`
+        seconds (or twice the requests that takes, whichever comes first)."""
+        rate = rate or self.s.rate
+        return Load(self.stack.http_port, sessions or self.pop, tag, rate, duration,
+                    int(2 * rate * duration) + 100, self.s.client_timeout)
 
 
 SCENARIOS = []
@@ -74,13 +81,12 @@ def drive(ctx, tag, duration, faults, sessions=None, rate=None):
     """Runs the load for `duration` seconds, calling each fault (at, fn) at
     its time with the Load; always stops the load, even when a fault
     raises."""
-    load = ctx.load(tag, sessions, rate)
-    load.start()
+    load = ctx.load(tag, duration, sessions, rate).start()
     try:
         for at, fn in faults:
             sleep_until(load.t_start + at)
             fn(load)
-        sleep_until(load.t_start + duration)
+        load.wait()
     finally:
         load.stop()
     return load
@@ -96,7 +102,7 @@ def standard_bounds(fig, zero_failed=True):
 
 def sentinel_figure(st, fig):
     """Whether the Sentinels (if the stack has any) failed over."""
-    if st.sentinel_ports():
+    if st.sentinels:
         m = st.sentinel_master()
         fig.extra["sentinel_failover"] = \
             "no" if m == ("127.0.0.1", st.redis_port) else \
@@ -137,12 +143,12 @@ def s1_sigkill_worker_then_server(ctx):
     def kill_one(load):
         pid = st.server_pids(one)[0]
         victims["proc"] = (pid, load.mark(f"SIGKILL pid {pid} (server {one})"))
-        st.kill([pid], signal.SIGKILL)
+        st.signal([pid], signal.SIGKILL)
 
     def kill_server(load):
         pids = st.server_pids(two)
         victims["server"] = (pids, load.mark(f"SIGKILL server {two} {pids}"))
-        st.kill(pids, signal.SIGKILL)
+        st.signal(pids, signal.SIGKILL)
 
     load = drive(ctx, "s1", d, [(d * 0.3, kill_one), (d * 0.6, kill_server)])
     fill_load_figures(fig, load)
@@ -154,7 +160,7 @@ def s1_sigkill_worker_then_server(ctx):
     fig.bound(f"failed <= requests in flight at the kills ({inflight})",
               fig.nfailed <= inflight)
     fig.bound("only POSTs fail (GETs are retried on another server)",
-              all(r.kind != "GET /" for r in failures(load)))
+              all(r.what != "GET /" for r in failures(load)))
     return fig
 
 
@@ -183,17 +189,17 @@ def s2_sigterm_server(ctx):
     def term(i):
         def fn(load):
             k = servers[i % len(servers)]
-            port, pids = st.server_port(k), st.server_pids(k)
+            pids = st.server_pids(k)
             info["in_flight"].append(load.mark(f"SIGTERM server {k} {pids}"))
             t0 = time.monotonic()
-            st.kill(pids, signal.SIGTERM)
+            st.signal(pids, signal.SIGTERM)
             for p in pids:
-                if not lib.wait_dead(p, 30):
-                    raise lib.TestFailure(f"pid {p} alive 30 s after SIGTERM")
+                if not wait_dead(p, 30):
+                    raise TestFailure(f"pid {p} alive 30 s after SIGTERM")
             info["drain"].append(time.monotonic() - t0)
             info["exit"].append(stopped_line_count(st, k, pids))
             # Back on the same port, as a service manager would restart it.
-            st.start_server(k, port)
+            st.start_server(k)
             load.mark(f"server {k} started again")
         return fn
 
@@ -249,7 +255,7 @@ def s3_scale_up_and_down(ctx):
         def fn(load):
             load.mark(f"scale to {n}")
             t0 = time.monotonic()
-            info["how"] = st.scale(n)
+            st.scale_to(n)
             info[f"to {n}"] = time.monotonic() - t0
         return fn
 
@@ -257,7 +263,6 @@ def s3_scale_up_and_down(ctx):
     fill_load_figures(fig, load)
     verify_sessions(st, ctx.pop, "s3", fig)
     fig.extra["servers"] = f"{base}->{up}->{down}"
-    fig.extra["scaled"] = info.get("how", "?").split(" (")[0].replace(" ", "_")
     fig.extra["scale_took"] = "+".join(
         f"{info[k]:.1f}s" for k in (f"to {up}", f"to {down}") if k in info)
     standard_bounds(fig)
@@ -320,10 +325,10 @@ def s5_redis_stopped(ctx):
     def stop(load):
         info["in_flight"] = load.mark("Redis SIGSTOP")
         info["t_stop"] = time.monotonic()
-        st.kill([pid], signal.SIGSTOP)
+        st.signal([pid], signal.SIGSTOP)
 
     def cont(load):
-        st.kill([pid], signal.SIGCONT)
+        st.signal([pid], signal.SIGCONT)
         info["t_cont"] = time.monotonic()
         load.mark("Redis SIGCONT")
 
@@ -333,7 +338,7 @@ def s5_redis_stopped(ctx):
                                      cont)])
     finally:
         if pid in st.stopped:
-            st.kill([pid], signal.SIGCONT)
+            st.signal([pid], signal.SIGCONT)
     fill_load_figures(fig, load)
     verify_sessions(st, ctx.pop, "s5", fig)
     rs = load.all_results()
@@ -384,10 +389,10 @@ def s6_worker_paused(ctx):
 
     def stop(load):
         info["in_flight"] = load.mark(f"SIGSTOP server {k} {pids}")
-        st.kill(pids, signal.SIGSTOP)
+        st.signal(pids, signal.SIGSTOP)
 
     def cont(load):
-        st.kill(pids, signal.SIGCONT)
+        st.signal(pids, signal.SIGCONT)
         load.mark(f"SIGCONT server {k}")
 
     try:
@@ -396,7 +401,7 @@ def s6_worker_paused(ctx):
     finally:
         live = [p for p in pids if p in st.stopped]
         if live:
-            st.kill(live, signal.SIGCONT)
+            st.signal(live, signal.SIGCONT)
     fill_load_figures(fig, load)
     # nginx keeps the server out for fail_timeout after its last failure.
     time.sleep(2.5)
@@ -406,8 +411,8 @@ def s6_worker_paused(ctx):
     waited = [r for r in rs if r.t1 - r.t0 >= rt - 0.5]
     fig.extra["read_timeout"] = f"{rt:.0f}s"
     fig.extra["requests_that_waited_the_timeout"] = len(waited)
-    fig.extra["failed_GET"] = sum(1 for r in fails if r.kind == "GET /")
-    fig.extra["failed_POST"] = sum(1 for r in fails if r.kind != "GET /")
+    fig.extra["failed_GET"] = sum(1 for r in fails if r.what == "GET /")
+    fig.extra["failed_POST"] = sum(1 for r in fails if r.what != "GET /")
     standard_bounds(fig, zero_failed=False)
     fig.bound(f"no request slower than {ctx.s.hang:.1f}s (balancer read "
               f"timeout here: {rt:.0f}s)", fig.slowest <= ctx.s.hang)
@@ -415,7 +420,7 @@ def s6_worker_paused(ctx):
     fig.bound("a failed POST is the balancer's timeout answer (504 from "
               "nginx) after the read timeout",
               all(r.status in (502, 503, 504) and r.t1 - r.t0 >= rt - 0.5
-                  for r in fails if r.kind != "GET /"))
+                  for r in fails if r.what != "GET /"))
     fig.bound(f"the other servers keep serving: longest gap < "
               f"{ctx.s.gap:.1f}s", fig.gap < ctx.s.gap)
     return fig
@@ -432,7 +437,7 @@ def s7_one_session_many_clients(ctx):
     n, k = ctx.s.same_session_clients, ctx.s.same_session_adds
     fig = Figures(f"7 one session, {n} parallel clients")
     first = ctx.pop[0]
-    b = lib.Browser(st.http_port, 30.0)
+    b = Browser(st.http_port, 30.0)
     b.login(first.name, PASSWORD)
     j = b.api_session()
     s = Session(first.name, st.cookie, b.jar[st.cookie], j["csrf"], st.prefix)
@@ -445,7 +450,7 @@ def s7_one_session_many_clients(ctx):
         except threading.BrokenBarrierError:
             return
         for m in range(k):
-            results[i].append(do_add(st.http_port, s, "s7", i * k + m,
+            results[i].append(add(st.http_port, s, "s7", i * k + m,
                                      ctx.s.client_timeout))
 
     t0 = time.monotonic()
@@ -463,7 +468,7 @@ def s7_one_session_many_clients(ctx):
     fig.slowest = max(lat, default=0.0)
     fig.p99 = percentile(lat, 0.99)
     verify_sessions(st, [s], "s7", fig)
-    acked = s.acked.get("s7", 0)
+    acked = s.acked_count("s7")
     gave_up = sum(1 for r in rs if r.status == 503)
     fig.extra["adds_answered_200"] = acked
     fig.extra["gave_up_503"] = gave_up
@@ -490,7 +495,7 @@ def s8_corrupt_record(ctx):
     info = {}
 
     def corrupt(load):
-        red = st.redis()
+        red = st.redis(st.primary_port())
         try:
             red.cmd("SET", victim.key, b"\xff\x00garbage, not a record")
         finally:
@@ -501,18 +506,17 @@ def s8_corrupt_record(ctx):
     load = drive(ctx, "s8", d, [(d * 0.4, corrupt)])
     rs = load.all_results()
     t = info["t"]
-    others = [r for r in rs if r.user is not victim or r.t0 < t]
-    mine = [r for r in rs if r.user is victim and r.t0 >= t]
+    others = [r for r in rs if r.session is not victim or r.t0 < t]
+    mine = [r for r in rs if r.session is victim and r.t0 >= t]
     fill_load_figures(fig, load, others)
     verify_sessions(st, ctx.pop, "s8", fig, expect_anonymous=(victim,))
-    red = st.redis()
+    red = st.redis(st.primary_port())
     try:
         gone = red.cmd("EXISTS", victim.key) == 0
     finally:
         red.close()
-    st_, _, body = http_request(st.http_port, "GET", "/api/session",
-                                {"Cookie": victim.cookie_header()}, None, 10.0)
-    anon_end = st_ == 200 and json.loads(body).get("user") is None
+    _, j = session_state(st.http_port, victim)
+    anon_end = j is not None and j.get("user") is None
     # Anonymous now: the page without "Signed in as", 401 from the API, or
     # 403 for a POST whose token belonged to the session that is gone.
     bad_victim = [r.status for r in mine

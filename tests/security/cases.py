@@ -1,13 +1,12 @@
 """
-security_cases.py - the security tests of issue 4, in the order they run:
-response headers and cookie attributes on every route, key rotation and
-keyring reload, seeing and ending sessions (page and operator CLI), password
-change, login throttling, idle and absolute expiry, and, last, what Redis
-and the logs hold.
+cases.py - the security tests, in the order they run: response headers and
+cookie attributes on every route, key rotation and keyring reload, seeing
+and ending sessions (page and operator CLI), password change, login
+throttling, idle and absolute expiry, and, last, what Redis and the logs
+hold.
 
-Run with `INTEGRATION_SUITE=security_cases tests/integration/run`. The stack
-gets short session and throttle times (STACK_ENV, multiplied by the same
-scale `run` uses, 3 for a sanitizer build) so that expiry and throttle
+The stack gets short session and throttle times (STACK_ENV, multiplied by
+the time scale, 3 for a sanitizer build) so that expiry and throttle
 windows can be waited out. Every browser of this suite records the cookies,
 CSRF tokens and passwords it saw or sent; the last tests look for them in
 Redis and in every log of the run.
@@ -16,39 +15,27 @@ Redis and in every log of the run.
 import base64
 import calendar
 import glob
-import hashlib
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
-import urllib.parse
 import uuid
 
-import lib
-from lib import (FCGI_STDIN, Browser, TestFailure, check, check_eq,
-                 cookie_is_expiry, excerpt, fcgi_base_params, fcgi_begin,
-                 fcgi_params, fcgi_read_response, fcgi_record, form_tokens,
-                 free_port, is_anonymous_page, non_json_lines,
-                 parse_set_cookie, read_pids,
-                 redis_commands_during, signed_in_as, wait_port)
-from cases import log_lines_since, log_sizes, on_every_thread
+from harness import resp
+from harness.core import (REPO, TestFailure, check, check_eq, excerpt, new_name,
+                          non_json_lines, scale)
+from harness.ports import port_free
+from harness.runner import Tests
+from harness.sid import B64URL, b64u, decode_cookie, record_key, session_hash
+from harness.stack import OwnWorker
+from harness.threads import on_every_thread
+from harness.web import (Browser, cookie_is_expiry, form_tokens, home_anonymous,
+                         home_signed_in, is_anonymous_page, parse_set_cookie, signed_in_as)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-
-
-def _scale():
-    # The same rule as `run`: a sanitizer build (build/san/) is 3 times slower.
-    raw = os.environ.get("SHOAL_BIN", "build/shoal")
-    return float(os.environ.get("INTEGRATION_SCALE",
-                                "3" if "/san/" in os.path.abspath(raw) else "1"))
-
-
-SCALE = _scale()
+SCALE = scale("SECURITY_SCALE", "INTEGRATION_SCALE")
 IDLE = max(3, int(round(3 * SCALE)))        # SHOAL_SESSION_IDLE, seconds
 MAX = max(IDLE + 2, int(round(8 * SCALE)))  # SHOAL_SESSION_MAX, seconds
 WINDOW = max(4, int(round(4 * SCALE)))      # SHOAL_LOGIN_WINDOW, seconds
@@ -61,21 +48,10 @@ STACK_ENV = {
     "SHOAL_LOGIN_MAX_FAILS": str(MAX_FAILS),
 }
 
-CASES = []
-AFTER_DOWN = []
+TESTS = Tests()
+case, after_down = TESTS.case, TESTS.after_down
 
 
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def after_down(fn):
-    AFTER_DOWN.append(fn)
-    return fn
-
-
-B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 WHEN = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
 
 
@@ -112,17 +88,22 @@ def note_set_cookie(line):
         SEEN["session cookie"].add(value)
 
 
-def note_body(body, content_type):
-    for t in form_tokens(body):
+def note(r):
+    """Writes down the cookies and CSRF tokens of a response (HTTP or
+    FastCGI)."""
+    for line in r.set_cookies():
+        note_set_cookie(line)
+    for t in form_tokens(r.body):
         if t:
             SEEN["csrf token"].add(t)
-    if "json" in (content_type or ""):
+    if "json" in (r.header("Content-Type") or ""):
         try:
-            j = json.loads(body)
+            j = json.loads(r.body)
         except ValueError:
-            return
+            return r
         if isinstance(j, dict) and isinstance(j.get("csrf"), str) and j["csrf"]:
             SEEN["csrf token"].add(j["csrf"])
+    return r
 
 
 class SBrowser(Browser):
@@ -133,21 +114,11 @@ class SBrowser(Browser):
         super().__init__(port, timeout)
         self.ua = ua or f"shoal-security-it/{uuid.uuid4().hex[:8]}"
 
-    def copy(self):
-        b = SBrowser(self.port, self.timeout, self.ua)
-        b.jar = dict(self.jar)
-        return b
-
     def request(self, method, path, body=None, form=None, headers=None, **kw):
         hdrs = {"User-Agent": self.ua}
         hdrs.update(headers or {})
         note_sent(form, hdrs)
-        r = super().request(method, path, body=body, form=form, headers=hdrs,
-                            **kw)
-        for line in r.set_cookies():
-            note_set_cookie(line)
-        note_body(r.body, r.header("Content-Type"))
-        return r
+        return note(super().request(method, path, body=body, form=form, headers=hdrs, **kw))
 
 
 def browser(ctx, ua=None):
@@ -165,14 +136,10 @@ def new_password():
     return "pw-" + uuid.uuid4().hex
 
 
-def new_user(prefix):
-    return lib.new_name(prefix)
-
-
 def signed_up(ctx, prefix, ua=None, password=None):
     """A fresh user, signed up and signed in: (browser, name, password)."""
     b = browser(ctx, ua)
-    name, pw = new_user(prefix), password or new_password()
+    name, pw = new_name(prefix), password or new_password()
     b.signup(name, pw)
     check(ctx.cookie in b.jar, f"signup set no {ctx.cookie} cookie: {b.history}")
     return b, name, pw
@@ -185,29 +152,11 @@ def signed_in(ctx, name, pw, ua=None):
     return b
 
 
-def home_signed_in(b, name, what="the session"):
-    r = b.get("/")
-    check(r.status == 200 and signed_in_as(r.body, name),
-          f"GET / with {what}: expected 200 'Signed in as {name}', "
-          f"got {r.describe()}")
-    return r
-
-
-def home_anonymous(b, what):
-    r = b.get("/")
-    check(r.status == 200 and is_anonymous_page(r.body),
-          f"GET / with {what}: expected 200 anonymous page with 'Sign in', "
-          f"got {r.describe()}")
-    return r
-
-
 def anonymous_costs_redis_nothing(ctx, value, what):
     """GET / with only this session cookie: the anonymous page, and not a
     single Redis command."""
     b = with_cookie(ctx, value)
-    r, cmds = redis_commands_during(ctx.redis_port, lambda: b.get("/"),
-                                    user=ctx.redis_user,
-                                    password=ctx.redis_password)
+    r, cmds = resp.commands_during(ctx.redis, lambda: b.get("/"))
     check(r.status == 200 and is_anonymous_page(r.body),
           f"GET / with {what}: expected the anonymous page, got {r.describe()}")
     check_eq(cmds, [], f"Redis commands for GET / with {what}")
@@ -220,29 +169,6 @@ def api_add(b, item, qty, token):
 
 # --------------------------------------------------------------------------
 # cookies, IDs and the Redis keys named after them
-
-def decode_cookie(value):
-    """(key id, 32-byte ID, MAC) of a session cookie value."""
-    check(isinstance(value, str) and len(value) == 87 and B64URL.match(value),
-          f"session cookie {value!r} is not 87 characters of base64url")
-    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    check_eq(len(raw), 65, "decoded session cookie length")
-    return raw[0], raw[1:33], raw[33:]
-
-
-def b64u(data):
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def session_hash(value):
-    """The name of a session in Redis and in the user's list: base64url of
-    BLAKE2b-128 of the ID (sid.h)."""
-    return b64u(hashlib.blake2b(decode_cookie(value)[1], digest_size=16).digest())
-
-
-def record_key(ctx, h):
-    return f"{ctx.prefix}s:{{{h}}}"
-
 
 def index_keys(ctx, name):
     return (f"{ctx.prefix}u:{{{name}}}:sessions",
@@ -276,35 +202,18 @@ def check_index(ctx, name, want, what):
 
 
 def record_exists(ctx, value):
-    return redis_do(ctx, "EXISTS", record_key(ctx, session_hash(value))) == 1
+    return redis_do(ctx, "EXISTS", record_key(ctx.prefix, session_hash(value))) == 1
 
 
 # --------------------------------------------------------------------------
 # the worker environment, workers of our own, the operator CLI
 
-def worker_env(ctx):
-    """The worker settings the stack wrote to $RUN/worker.env (shell-quoted
-    with %q, so a shell reads them), on top of our non-SHOAL environment
-    (PATH, sanitizer options)."""
-    path = os.path.join(ctx.run_dir, "worker.env")
-    check(os.path.exists(path), f"{path} is missing")
-    out = subprocess.run(["bash", "-c", 'set -a; . "$1"; env -0', "bash", path],
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                         capture_output=True, timeout=10, check=True).stdout
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
-    for item in out.split(b"\0"):
-        k, eq, v = item.decode().partition("=")
-        if eq and k.startswith("SHOAL_"):
-            env[k] = v
-    return env
-
-
 def static_base(ctx):
-    return worker_env(ctx).get("SHOAL_STATIC_BASE", "")
+    return ctx.worker_env().get("SHOAL_STATIC_BASE", "")
 
 
 def cli(ctx, *args, expect=0, stdin=None):
-    p = subprocess.run([ctx.bin] + list(args), env=worker_env(ctx),
+    p = subprocess.run([ctx.bin] + list(args), env=ctx.worker_env(),
                        capture_output=True, timeout=30 * ctx.scale,
                        input=stdin.encode() if stdin is not None else b"")
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
@@ -315,92 +224,16 @@ def cli(ctx, *args, expect=0, stdin=None):
     return p.returncode, out, err
 
 
-class FcgiResponse:
-    def __init__(self, raw):
-        head, _, body = raw.partition(b"\r\n\r\n")
-        self.header_list = []
-        for line in head.decode("latin-1").split("\r\n"):
-            n, colon, v = line.partition(":")
-            if colon:
-                self.header_list.append((n.strip(), v.strip()))
-        st = self.header("Status")
-        self.status = int(st.split()[0]) if st else 200
-        self.raw = body
-        self.body = body.decode("utf-8", "replace")
-
-    def header(self, name):
-        vals = self.get_all(name)
-        return vals[0] if vals else None
-
-    def get_all(self, name):
-        return [v for n, v in self.header_list if n.lower() == name.lower()]
-
-    def set_cookies(self):
-        return self.get_all("Set-Cookie")
-
-    def describe(self):
-        return f"{self.status} headers={self.header_list} body={excerpt(self.body, 200)!r}"
-
-
-class OwnWorker:
-    """One worker process of our own (`shoal --listen`), with the stack's
-    worker settings and some of ours, talked to over FastCGI. Its log goes to
-    $RUN/NAME.log, so the log checks see it too."""
-
-    def __init__(self, ctx, name, settings):
-        self.ctx = ctx
-        env = worker_env(ctx)
-        env.update(settings)
-        self.port = free_port()
-        self.logf = open(os.path.join(ctx.run_dir, f"{name}.log"), "ab")
-        self.proc = subprocess.Popen(
-            [ctx.bin, "--listen", f"127.0.0.1:{self.port}"], env=env,
-            stdout=self.logf, stderr=self.logf, stdin=subprocess.DEVNULL)
-        ctx.own_procs.append(self.proc)
-        if not wait_port(self.port, 10 * ctx.scale):
-            self.stop()
-            raise TestFailure(f"own worker ({name}) did not listen on "
-                              f"127.0.0.1:{self.port}")
+class NotingWorker(OwnWorker):
+    """A worker of our own (`shoal --listen`) behind a TLS-terminating
+    proxy (HTTPS=on), whose requests and answers are written down."""
 
     def request(self, method, uri, cookies=None, form=None, headers=None,
                 remote_addr="127.0.0.1"):
-        body = urllib.parse.urlencode(form).encode() if form is not None else b""
         note_sent(form, headers)
-        extra = {"REMOTE_ADDR": remote_addr, "HTTPS": "on",
-                 "REQUEST_SCHEME": "https"}
-        if form is not None:
-            extra["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
-            extra["CONTENT_LENGTH"] = str(len(body))
-        if cookies:
-            extra["HTTP_COOKIE"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        for k, v in (headers or {}).items():
-            extra["HTTP_" + k.upper().replace("-", "_")] = v
-        params = fcgi_base_params(method, uri, self.port, extra)
-        s = socket.create_connection(("127.0.0.1", self.port),
-                                     timeout=self.ctx.timeout)
-        try:
-            msg = fcgi_begin() + fcgi_params(params)
-            if body:
-                msg += fcgi_record(FCGI_STDIN, body)
-            s.sendall(msg + fcgi_record(FCGI_STDIN, b""))
-            out, _ = fcgi_read_response(s)
-        finally:
-            s.close()
-        r = FcgiResponse(out)
-        for line in r.set_cookies():
-            note_set_cookie(line)
-        note_body(r.body, r.header("Content-Type"))
-        return r
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15 * self.ctx.scale)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.logf.close()
+        return note(super().request(method, uri, cookies=cookies, form=form, headers=headers,
+                                    extra={"REMOTE_ADDR": remote_addr, "HTTPS": "on",
+                                           "REQUEST_SCHEME": "https"}))
 
 
 def cookies_of(r):
@@ -459,9 +292,7 @@ def keygen(ctx, keys):
 
 
 def worker_pids(ctx):
-    pids = []
-    for k in range(1, ctx.servers + 1):
-        pids += read_pids(ctx.pid_file(k))
+    pids = ctx.worker_pids()
     check(pids, "no worker pids in server-K.pid")
     return pids
 
@@ -470,19 +301,15 @@ def sighup_workers(ctx, expect):
     """Sends SIGHUP to every worker and waits until each one logged its
     keyring line; returns {pid: msg}. expect: the message every worker must
     log, or a regex."""
-    sizes = log_sizes(ctx)
+    sizes = ctx.log_sizes()
     pids = worker_pids(ctx)
     for pid in pids:
         os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + 10 * ctx.scale
     got = {}
     while True:
-        for line in log_lines_since(ctx, sizes):
-            try:
-                j = json.loads(line)
-            except ValueError:
-                continue
-            msg = str(j.get("msg", "")) if isinstance(j, dict) else ""
+        for j in ctx.log_events_since(sizes):
+            msg = str(j.get("msg", ""))
             if msg.startswith("SIGHUP"):
                 pid = str(j.get("worker", "")).rpartition(":")[2]
                 if pid.isdigit():
@@ -568,7 +395,7 @@ def sweep_every_route(ctx):
     def post_form(path, name, pw):
         return {
             "/login": {"username": name, "password": pw},
-            "/signup": {"username": new_user("sw"), "password": new_password()},
+            "/signup": {"username": new_name("sw"), "password": new_password()},
             "/cart/add": {"item": "sweep", "qty": "1"},
             "/cart/remove": {"item": "sweep"},
             "/api/cart/add": {"item": "sweep", "qty": "1"},
@@ -642,12 +469,6 @@ def sweep_every_route(ctx):
     return out
 
 
-def hdr_all(r, name):
-    if isinstance(r, FcgiResponse):
-        return r.get_all(name)
-    return r.headers.get_all(name) or []
-
-
 def csp_directives(value):
     out = {}
     for part in value.split(";"):
@@ -664,7 +485,7 @@ SAFE_REFERRER = {"no-referrer", "same-origin", "strict-origin",
 def header_problems(r, base):
     """What is wrong with the security headers of one response."""
     bad = []
-    csp = hdr_all(r, "Content-Security-Policy")
+    csp = r.get_all("Content-Security-Policy")
     if len(csp) != 1:
         bad.append(f"{len(csp)} Content-Security-Policy headers")
     else:
@@ -683,13 +504,13 @@ def header_problems(r, base):
                 if s.lower() in ("'unsafe-inline'", "'unsafe-eval'", "*", "data:",
                                  "http:", "https:"):
                     bad.append(f"{k} allows {s}")
-    xcto = hdr_all(r, "X-Content-Type-Options")
+    xcto = r.get_all("X-Content-Type-Options")
     if xcto != ["nosniff"]:
         bad.append(f"X-Content-Type-Options {xcto}")
-    rp = hdr_all(r, "Referrer-Policy")
+    rp = r.get_all("Referrer-Policy")
     if len(rp) != 1 or rp[0].strip().lower() not in SAFE_REFERRER:
         bad.append(f"Referrer-Policy {rp}")
-    cc = hdr_all(r, "Cache-Control")
+    cc = r.get_all("Cache-Control")
     if not any("no-store" in [x.strip().lower() for x in v.split(",")] for v in cc):
         bad.append(f"Cache-Control {cc} lacks no-store")
     return bad
@@ -755,7 +576,7 @@ def every_cookie_on_every_route_is_httponly_samesite_lax_path_root_with_max_age(
 
 @case
 def secure_setting_names_cookies_host_prefixed_and_marks_them_secure(ctx):
-    w = OwnWorker(ctx, "own-secure-worker", {"SHOAL_COOKIE_SECURE": "1"})
+    w = NotingWorker(ctx, "own-secure-worker", {"SHOAL_COOKIE_SECURE": "1"})
     sid, csrf = "__Host-" + ctx.cookie, "__Host-" + ctx.csrf_cookie
     base = static_base(ctx)
     try:
@@ -778,7 +599,7 @@ def secure_setting_names_cookies_host_prefixed_and_marks_them_secure(ctx):
               f"{ctx.csrf_cookie}: {r.set_cookies()}")
         nonce, tok = c[csrf][0], form_tokens(r.body)[0]
 
-        name, pw = new_user("sec"), new_password()
+        name, pw = new_name("sec"), new_password()
         r = w.request("POST", "/signup", cookies={csrf: nonce},
                       form={"username": name, "password": pw, "csrf": tok})
         look("POST /signup", r)
@@ -908,8 +729,8 @@ def write_to_session_of_old_key_resigns_cookie_with_new_first_key_same_session(c
     tok = b.api_session()["csrf"]
     check_eq(api_add(b, "before", 1, tok).status, 200, "API add before the rotation")
     h = session_hash(old)
-    check(redis_do(ctx, "EXISTS", record_key(ctx, h)) == 1,
-          f"no record {record_key(ctx, h)} for the session")
+    check(redis_do(ctx, "EXISTS", record_key(ctx.prefix, h)) == 1,
+          f"no record {record_key(ctx.prefix, h)} for the session")
     before_keys = redis_do_scan(ctx, f"{ctx.prefix}s:*")
 
     new = keygen(ctx, keys)
@@ -931,7 +752,7 @@ def write_to_session_of_old_key_resigns_cookie_with_new_first_key_same_session(c
              "user and cart with the re-signed cookie")
     check_eq(redis_do_scan(ctx, f"{ctx.prefix}s:*") - before_keys, set(),
              "session records created by the re-signing write")
-    check(redis_do(ctx, "EXISTS", record_key(ctx, h)) == 1,
+    check(redis_do(ctx, "EXISTS", record_key(ctx.prefix, h)) == 1,
           "the session's record is gone after re-signing")
     check_index(ctx, name, [h], "index after re-signing")
     # Key A is still in the ring: the old cookie still works.
@@ -1024,12 +845,12 @@ def revoke_all_others_ends_other_session_at_once_on_every_worker(ctx):
     # The user comes from the operator CLI so that the one to be revoked
     # can be checked on every worker thread (which takes a while) before the
     # revoking session exists and could go idle.
-    name, pw = new_user("revall"), new_password()
+    name, pw = new_name("revall"), new_password()
     cli(ctx, "user", "add", name, stdin=pw + "\n")
     SEEN["password"].add(pw)
     b2 = signed_in(ctx, name, pw, ua="it-victim/1.0")
     v2 = b2.jar[ctx.cookie]
-    before = on_every_thread(ctx, with_cookie(ctx, v2), "/account/sessions")
+    before = on_every_thread(ctx, "GET", "/account/sessions", f"{ctx.cookie}={v2}")
     check(before and all(st == 200 for _, st in before),
           f"before revoking, GET /account/sessions with the second session "
           f"was not 200 on every worker thread: {before}")
@@ -1046,10 +867,10 @@ def revoke_all_others_ends_other_session_at_once_on_every_worker(ctx):
     home_signed_in(b1, name, "the session that revoked the others")
     _, rows = sessions_page(b1)
     check_eq([x["current"] for x in rows], [True], "rows after revoking all others")
-    check_eq(redis_do(ctx, "EXISTS", record_key(ctx, h2)), 0,
+    check_eq(redis_do(ctx, "EXISTS", record_key(ctx.prefix, h2)), 0,
              "the revoked session's record")
     check_index(ctx, name, [h1], "index after revoking all others")
-    after = on_every_thread(ctx, with_cookie(ctx, v2), "/account/sessions")
+    after = on_every_thread(ctx, "GET", "/account/sessions", f"{ctx.cookie}={v2}")
     bad = [(k, st) for k, st in after if st != 303]
     check(after and not bad, f"after revoking, GET /account/sessions with the "
           f"revoked cookie was not a 303 to /login on {len(bad)} of {len(after)} "
@@ -1119,7 +940,7 @@ def index_drops_sessions_that_expired_idle_when_listed(ctx):
     while time.monotonic() < end:
         home_signed_in(b1, name, "the active session")
         time.sleep(0.5)
-    check_eq(redis_do(ctx, "EXISTS", record_key(ctx, h2)), 0,
+    check_eq(redis_do(ctx, "EXISTS", record_key(ctx.prefix, h2)), 0,
              f"record of the session left idle for {IDLE + 1} s")
     r, rows = sessions_page(b1)
     check_eq([x["current"] for x in rows], [True],
@@ -1399,7 +1220,7 @@ TRUSTED = {"SHOAL_TRUSTED_PROXIES": "10.20.0.0/16"}
 
 @case
 def x_forwarded_for_from_untrusted_address_is_ignored_by_login_throttle(ctx):
-    w = OwnWorker(ctx, "own-proxy-worker-1", TRUSTED)
+    w = NotingWorker(ctx, "own-proxy-worker-1", TRUSTED)
     try:
         login = ProxyLogin(ctx, w, "untrust")
         login.fail(MAX_FAILS, "203.0.113.9", lambda i: f"192.0.2.{i + 1}")
@@ -1413,7 +1234,7 @@ def x_forwarded_for_from_untrusted_address_is_ignored_by_login_throttle(ctx):
 
 @case
 def x_forwarded_for_from_trusted_proxy_names_the_client_for_login_throttle(ctx):
-    w = OwnWorker(ctx, "own-proxy-worker-2", TRUSTED)
+    w = NotingWorker(ctx, "own-proxy-worker-2", TRUSTED)
     try:
         login = ProxyLogin(ctx, w, "trust")
         login.fail(MAX_FAILS, "10.20.0.5", "198.51.100.7")
@@ -1432,7 +1253,7 @@ def x_forwarded_for_from_trusted_proxy_names_the_client_for_login_throttle(ctx):
 def x_forwarded_for_chain_of_trusted_proxies_names_the_first_untrusted_hop(ctx):
     # "client, proxy": the list format proxies append in (nginx's
     # $proxy_add_x_forwarded_for), the last hop itself a trusted proxy.
-    w = OwnWorker(ctx, "own-proxy-worker-3", TRUSTED)
+    w = NotingWorker(ctx, "own-proxy-worker-3", TRUSTED)
     try:
         login = ProxyLogin(ctx, w, "chain")
         login.fail(MAX_FAILS, "10.20.0.5", "198.51.100.7, 10.20.3.3")
@@ -1484,7 +1305,7 @@ def session_used_every_half_second_outlives_idle_timeout(ctx):
 @case
 def session_ends_at_absolute_max_however_active(ctx):
     b = browser(ctx)
-    name, pw = new_user("absmax"), new_password()
+    name, pw = new_name("absmax"), new_password()
     tok = b.token("/signup")
     t0 = time.time()
     b.post("/signup", {"username": name, "password": pw, "csrf": tok})
@@ -1564,7 +1385,7 @@ def redis_contents(ctx, port):
 def redis_ports(ctx):
     ports = [("primary", ctx.redis_port)]
     rp = ctx.env.get("SHOAL_REPLICA_PORT")
-    if rp and rp != "0" and not lib.port_free(int(rp)):
+    if rp and rp != "0" and not port_free(int(rp)):
         ports.append(("replica", int(rp)))
     return ports
 
@@ -1584,7 +1405,7 @@ def redis_dump_holds_no_session_cookie_or_id(ctx):
         contents = redis_contents(ctx, port)
         nkeys += len(contents)
         if label == "primary":
-            check(record_key(ctx, session_hash(live)) in contents,
+            check(record_key(ctx.prefix, session_hash(live)) in contents,
                   f"{label}: the live session's record is not among the keys")
         for k, parts in contents.items():
             blob = b"\0".join(parts)
@@ -1669,7 +1490,7 @@ def redis_refuses(red, args, what, words=("NOPERM", "no permissions",
     """Runs a command that must be refused; returns the error text."""
     try:
         got = red.cmd(*args)
-    except lib.RedisError as e:
+    except resp.RedisError as e:
         check(any(w in str(e) for w in words),
               f"{what}: {' '.join(map(str, args))} refused with {e!r}, "
               f"expected one of {words}")
@@ -1691,7 +1512,7 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
     no administrative command; "replica" and "sentinel" read no data. That
     "shoal" may do all the worker needs, every other test shows. On the
     primary and the replica alike."""
-    env = worker_env(ctx)
+    env = ctx.worker_env()
     check_eq(env.get("SHOAL_REDIS_USER"), "shoal", "SHOAL_REDIS_USER in worker.env")
     pw_file = env.get("SHOAL_REDIS_PASSWORD_FILE", "")
     check(pw_file and "SHOAL_REDIS_PASSWORD" not in env,
@@ -1718,7 +1539,7 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
     for label, port in nodes:
         # No user name: NOAUTH for every command; AUTH with a password alone
         # (the default user) fails, whatever the password.
-        r = lib.Redis(port, timeout=ctx.timeout)
+        r = resp.Redis(port, timeout=ctx.timeout)
         try:
             redis_refuses(r, ("PING",), f"{label}, no AUTH", ("NOAUTH",))
             redis_refuses(r, ("GET", mine), f"{label}, no AUTH", ("NOAUTH",))
@@ -1731,7 +1552,7 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
             r.close()
 
         # The workers' user.
-        r = lib.Redis(port, user="shoal", password=shoal_pw, timeout=ctx.timeout)
+        r = resp.Redis(port, "shoal", shoal_pw, ctx.timeout)
         try:
             check_eq(r.cmd("PING"), "PONG", f"{label}: PING as shoal")
             check(r.cmd("ROLE")[0] in (b"master", b"slave"), f"{label}: ROLE as shoal")
@@ -1756,7 +1577,7 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
 
         # The internal users read and write nothing.
         for user in ("replica", "sentinel"):
-            r = lib.Redis(port, user=user, password=internal_pw, timeout=ctx.timeout)
+            r = resp.Redis(port, user, internal_pw, ctx.timeout)
             try:
                 for args in (("GET", mine), ("SET", mine, "v"), ("KEYS", "*")):
                     redis_refuses(r, args, f"{label}: user {user}")

@@ -1,0 +1,512 @@
+"""
+stack.py - the local stack (deploy/local/stack) as the suites drive it: up
+in a temporary run dir of its own on free loopback ports, status, scale,
+roll, down; its pieces by the pid files in the run dir; the faults the
+suites inject (Redis stopped or restarted, a worker server started again);
+and worker processes of a test's own.
+
+Everything here signals only pids named in the run dir or started here,
+never a process found by its name. `down` always runs (the suites call it
+from `finally` and with SIGINT, SIGTERM and SIGHUP ignored meanwhile), and
+then kills by pid whatever `stack down` left. The run dir is removed when
+everything passed and kept otherwise.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from . import fcgi, procs, resp
+from .core import STACK, REPO, TestFailure, check, knob_on, shoal_bin
+from .ports import Ports, stack_ports, wait_port
+from .web import Browser
+
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _tail(text, n=30):
+    return "\n".join(text.splitlines()[-n:])
+
+
+def _parse_duration(s):
+    """nginx time: '10s', '500ms', '1m', '10' (seconds) -> seconds."""
+    m = re.fullmatch(r"(\d+)(ms|s|m)?", s.strip())
+    check(m, f"cannot read nginx time {s!r}")
+    n, unit = int(m.group(1)), m.group(2) or "s"
+    return n / 1000.0 if unit == "ms" else n * 60.0 if unit == "m" else float(n)
+
+
+def _file_hash(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class Stack:
+    """One local stack. `settings` are SHOAL_* variables for the stack
+    script and the workers; with inherit=True the SHOAL_* variables of the
+    environment reach them too (a suite's documented knobs), with
+    inherit=False only SHOAL_STATIC_DIR does. `keep` names environment
+    variables that, set to 1, keep the run dir even when everything passed.
+    As a context manager: up on entry, down on exit, the run dir kept when
+    the block raised."""
+
+    def __init__(self, name, scale=1.0, settings=None, inherit=True, keep=()):
+        self.name = name
+        self.scale = scale
+        self.timeout = 15.0 * scale
+        self.keep = keep
+        self.run_dir = tempfile.mkdtemp(prefix=f"shoal-{name}-")
+        env = dict(os.environ)
+        if not inherit:
+            env = {k: v for k, v in env.items()
+                   if not k.startswith("SHOAL_") or k == "SHOAL_STATIC_DIR"}
+        settings = {k: str(v) for k, v in (settings or {}).items()}
+        servers = int(settings.get("SHOAL_SERVERS") or env.get("SHOAL_SERVERS") or 3)
+        env.update({k: str(v) for k, v in stack_ports(servers + 8).items()})
+        env.update({"SHOAL_RUN_DIR": self.run_dir, "SHOAL_BIN": shoal_bin(),
+                    "SHOAL_SERVERS": str(servers),
+                    "SHOAL_PROCS": env.get("SHOAL_PROCS") or "2"})
+        if env.get("SHOAL_STATIC_DIR"):
+            env["SHOAL_STATIC_DIR"] = os.path.abspath(env["SHOAL_STATIC_DIR"])
+        env.update(settings)
+        self.env = env
+        self.bin = env["SHOAL_BIN"]
+        self.servers = servers
+        self.procs = int(env["SHOAL_PROCS"])
+        self.threads = int(env.get("SHOAL_THREADS") or 4)
+        self.front = env.get("SHOAL_FRONT") or "nginx"
+        self.tls = env.get("SHOAL_REDIS_TLS") == "1"
+        self.http_port = int(env["SHOAL_HTTP_PORT"])
+        self.cdn_port = int(env["SHOAL_CDN_PORT"])
+        self.redis_port = int(env["SHOAL_REDIS_PORT"])
+        self.replica_port = int(env["SHOAL_REPLICA_PORT"])
+        self.redis_tls_port = int(env["SHOAL_REDIS_TLS_PORT"])
+        self.replica_tls_port = int(env["SHOAL_REPLICA_TLS_PORT"])
+        self.sentinel_base = int(env["SHOAL_SENTINEL_PORT_BASE"])
+        self.sentinels = int(env.get("SHOAL_SENTINEL_COUNT") or 3)
+        self.worker_base = int(env["SHOAL_WORKER_PORT_BASE"])
+        self.cookie = env.get("SHOAL_COOKIE_NAME") or "sid"
+        self.csrf_cookie = self.cookie + "_csrf"
+        self.prefix = env.get("SHOAL_KEY_PREFIX", "shoal:")
+        self.max_body = int(env.get("SHOAL_MAX_BODY") or 65536)
+        self.redis_user = "admin"
+        self.started = False
+        self.failed = False
+        self.initial_pids = {}          # server -> pids, as `up` left them
+        self.killed = set()             # worker pids a test SIGKILLed
+        self.stopped = set()            # pids sent SIGSTOP and not SIGCONT yet
+        self.own = []                   # OwnWorkers, stopped by down()
+        self.front_hash = None
+        self._redis_password = None
+
+    # ------------------------------------------------------------ the script
+    def script(self, *args, timeout=120):
+        """Runs deploy/local/stack ARGS; returns (exit status, output). The
+        output is also appended to $RUN/stack-commands.out."""
+        with open(self.path("stack-commands.out"), "ab") as f:
+            f.write(f"$ {time.strftime('%H:%M:%S')} stack {' '.join(map(str, args))}\n".encode())
+        p = subprocess.run([STACK] + [str(a) for a in args], env=self.env, cwd=REPO,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=timeout * self.scale)
+        with open(self.path("stack-commands.out"), "ab") as f:
+            f.write(p.stdout)
+        return p.returncode, p.stdout.decode("utf-8", "replace")
+
+    def must(self, *args, timeout=120):
+        rc, text = self.script(*args, timeout=timeout)
+        check(rc == 0, f"stack {' '.join(map(str, args))} exited {rc}:\n{_tail(text)}")
+        return text
+
+    def up(self):
+        self.started = True
+        self._redis_password = None
+        self.must("up")
+        self.initial_pids = {k: self.server_pids(k) for k in self.server_ids()}
+        self.front_hash = _file_hash(self.front_conf())
+
+    def status(self):
+        """(exit status, output) of `stack status`: 0 when all is alive."""
+        return self.script("status", timeout=30)
+
+    def scale_to(self, n):
+        return self.must("scale", n)
+
+    def roll(self):
+        return self.must("roll")
+
+    def down(self):
+        """Stops our own workers, continues what was stopped, runs `stack
+        down`, then SIGKILLs by pid whatever a pid file still names. Raises
+        TestFailure when `stack down` failed or left something running."""
+        if not self.started:
+            return
+        self.started = False
+        saved = {s: signal.signal(s, signal.SIG_IGN) for s in HANDLED}
+        try:
+            for w in self.own:
+                w.stop()
+            self.signal(list(self.stopped), signal.SIGCONT)
+            try:
+                rc, text = self.script("down", timeout=90)
+            except subprocess.TimeoutExpired:
+                rc, text = "timeout", ""
+            left = []
+            for f in self.pid_files():
+                for p in procs.read_pids(self.path(f)):
+                    if procs.pid_ours(p, self.path(f)):
+                        os.kill(p, signal.SIGKILL)
+                        left.append(p)
+        finally:
+            for s, h in saved.items():
+                signal.signal(s, h)
+        if rc != 0 or left:
+            self.failed = True
+            raise TestFailure(f"stack down: exit {rc}, killed what it left running: "
+                              f"{left}\n{_tail(text, 10)}")
+
+    def close(self, failed=False):
+        """down, then removes the run dir, or keeps it (and says so) when
+        something failed or a keep variable is 1."""
+        try:
+            self.down()
+        finally:
+            if failed or self.failed or knob_on(*self.keep):
+                print(f"{self.name}: run dir kept: {self.run_dir}", flush=True)
+            else:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def restack(self):
+        """Puts the topology back as `up` made it: down, then up on the same
+        run dir (Redis writes its AOF on the way down: sessions survive)."""
+        self.down()
+        self.up()
+
+    def __enter__(self):
+        try:
+            self.up()
+        except BaseException:
+            self.close(failed=True)
+            raise
+        return self
+
+    def __exit__(self, kind, value, tb):
+        self.close(failed=kind is not None)
+        return False
+
+    # ------------------------------------------------------------ pieces
+    def path(self, name):
+        return os.path.join(self.run_dir, name)
+
+    def pid_files(self):
+        return sorted(f for f in os.listdir(self.run_dir) if f.endswith(".pid"))
+
+    def pids(self, name):
+        """What $RUN/NAME.pid lists."""
+        return procs.read_pids(self.path(f"{name}.pid"))
+
+    def server_ids(self):
+        return sorted(int(m.group(1)) for m in
+                      (re.fullmatch(r"server-(\d+)\.pid", f) for f in self.pid_files()) if m)
+
+    def server_pids(self, k):
+        return self.pids(f"server-{k}")
+
+    def server_port(self, k):
+        try:
+            with open(self.path(f"server-{k}.port")) as f:
+                return int(f.read().strip())
+        except FileNotFoundError:
+            return self.worker_base + k
+
+    def worker_pids(self):
+        return [p for k in self.server_ids() for p in self.server_pids(k)]
+
+    def initial_pids_flat(self):
+        return [p for k in sorted(self.initial_pids) for p in self.initial_pids[k]]
+
+    def redis_pid(self):
+        pids = self.pids("redis")
+        return pids[0] if pids else None
+
+    def front_pid(self):
+        pids = self.pids(self.front)
+        return pids[0] if pids else None
+
+    def front_conf(self):
+        return self.path(f"{self.front}.conf")
+
+    def setting(self, name, default=None):
+        """A setting `stack up` saved in $RUN/stack.env."""
+        try:
+            with open(self.path("stack.env")) as f:
+                for line in f:
+                    k, eq, v = line.strip().partition("=")
+                    if eq and k == name:
+                        return v.strip("'\"")
+        except OSError:
+            pass
+        return default
+
+    def worker_env(self):
+        """The environment the stack starts workers in: ours without SHOAL_*,
+        plus the settings it wrote to $RUN/worker.env (shell-quoted)."""
+        path = self.path("worker.env")
+        check(os.path.exists(path), f"{path} is missing")
+        out = subprocess.run(["bash", "-c", 'set -a; . "$1"; env -0', "bash", path],
+                             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                             capture_output=True, timeout=10, check=True).stdout
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+        for item in out.split(b"\0"):
+            k, eq, v = item.decode().partition("=")
+            if eq and k.startswith("SHOAL_"):
+                env[k] = v
+        return env
+
+    def browser(self):
+        return Browser(self.http_port, self.timeout)
+
+    @property
+    def redis_password(self):
+        """The stack's "admin" Redis user's password, made by `stack up`."""
+        if self._redis_password is None:
+            with open(self.path("redis-admin-password")) as f:
+                self._redis_password = f.readline().rstrip("\r\n")
+        return self._redis_password
+
+    def redis(self, port=None, timeout=None):
+        """A client of the primary (or of `port`) signed in as "admin": with
+        SHOAL_REDIS_TLS=1 through the stack's stunnel client, like the
+        workers."""
+        return resp.Redis(port or self.redis_port, self.redis_user, self.redis_password,
+                          timeout or self.timeout)
+
+    def sentinel_ports(self):
+        return [self.sentinel_base + k for k in range(1, self.sentinels + 1)]
+
+    def sentinel_master(self):
+        """(host, port) of the primary as the first Sentinel that answers
+        names it, or None."""
+        master = self.setting("SHOAL_SENTINEL_MASTER", "shoal")
+        for port in self.sentinel_ports():
+            try:
+                r = resp.Redis(port, timeout=2.0)
+                try:
+                    a = r.cmd("SENTINEL", "get-master-addr-by-name", master)
+                finally:
+                    r.close()
+            except (OSError, resp.RedisError):
+                continue
+            if a and len(a) == 2:
+                return a[0].decode(), int(a[1])
+        return None
+
+    def primary_port(self):
+        """Where the primary is now: the port the Sentinels name (after a
+        failover no longer the stack's own), else the stack's Redis port."""
+        m = self.sentinel_master() if self.sentinels else None
+        return m[1] if m else self.redis_port
+
+    def read_timeout(self):
+        """How long the front waits for a worker's answer, in seconds."""
+        with open(self.front_conf()) as f:
+            text = f.read()
+        if self.front == "lighttpd":
+            found = re.findall(r'"read-timeout"\s*=>\s*(\d+)', text)
+            return float(min(map(int, found))) if found else 0.0
+        m = re.search(r"^\s*fastcgi_read_timeout\s+(\S+);", text, re.M)
+        return _parse_duration(m.group(1) if m else "60s")
+
+    def log_files(self):
+        """The worker servers' logs, $RUN/server-K.log."""
+        return [self.path(f) for f in sorted(os.listdir(self.run_dir),
+                                             key=lambda f: (len(f), f))
+                if re.fullmatch(r"server-\d+\.log", f)]
+
+    def log_sizes(self):
+        return {p: os.path.getsize(p) for p in self.log_files()}
+
+    def log_lines_since(self, sizes):
+        """The lines the worker logs gained since log_sizes() gave sizes."""
+        out = []
+        for p in self.log_files():
+            with open(p, "rb") as f:
+                f.seek(sizes.get(p, 0))
+                out += [l for l in f.read().decode("utf-8", "replace").splitlines() if l.strip()]
+        return out
+
+    def log_events_since(self, sizes):
+        """The JSON objects among those lines (what the workers log is one
+        object a line)."""
+        out = []
+        for line in self.log_lines_since(sizes):
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(j, dict):
+                out.append(j)
+        return out
+
+    def intact(self):
+        """True when every process of the last `up` is alive and running
+        (not stopped), the front's config is as `up` wrote it, and Redis on
+        the stack's port is the primary (for the Sentinels too)."""
+        if self.front_hash != _file_hash(self.front_conf()):
+            return False
+        if self.server_ids() != sorted(self.initial_pids):
+            return False
+        pids = self.initial_pids_flat() + [self.redis_pid(), self.front_pid()]
+        if any(procs.proc_state(p) in (None, "Z", "X", "T") for p in pids):
+            return False
+        if any(sorted(self.server_pids(k)) != sorted(v) for k, v in self.initial_pids.items()):
+            return False
+        if self.sentinels and self.sentinel_master() != ("127.0.0.1", self.redis_port):
+            return False
+        try:
+            r = self.redis(timeout=2.0)
+            try:
+                role = r.cmd("ROLE")
+            finally:
+                r.close()
+        except (OSError, resp.RedisError):
+            return False
+        return bool(role) and role[0] == b"master"
+
+    # ------------------------------------------------------------ faults
+    def signal(self, pids, sig):
+        """Signals pids, keeping track of the ones left stopped."""
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+            if sig == signal.SIGSTOP:
+                self.stopped.add(p)
+            elif sig == signal.SIGCONT:
+                self.stopped.discard(p)
+
+    @contextlib.contextmanager
+    def redis_stopped(self):
+        """Redis primary SIGSTOPped for the block (a Redis that hangs)."""
+        pid = self.redis_pid()
+        check(pid, "redis.pid lists no pid")
+        self.signal([pid], signal.SIGSTOP)
+        try:
+            yield pid
+        finally:
+            self.signal([pid], signal.SIGCONT)
+
+    def redis_ping(self):
+        try:
+            r = self.redis(timeout=1.0)
+            try:
+                return r.cmd("PING") == "PONG"
+            finally:
+                r.close()
+        except (OSError, resp.RedisError):
+            return False
+
+    def stop_redis(self):
+        """SIGTERM to the primary: Redis writes its append-only file out and
+        exits. Returns its pid once it is gone."""
+        pid = self.redis_pid()
+        check(pid, "redis.pid lists no pid")
+        os.kill(pid, signal.SIGTERM)
+        check(procs.wait_dead(pid, 15 * self.scale),
+              f"Redis pid {pid} still alive {15 * self.scale:.0f} s after SIGTERM")
+        return pid
+
+    def start_redis(self):
+        """Starts the primary again from the stack's own $RUN/redis.conf (it
+        daemonizes and writes redis.pid, so `stack down` stops it); returns
+        its pid once it answers PING."""
+        old = self.redis_pid()
+        with open(self.path("redis-restart.out"), "ab") as log:
+            subprocess.run(["setsid", "-w", "redis-server", self.path("redis.conf")],
+                           stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                           cwd=self.run_dir, timeout=30, check=True)
+        deadline = time.monotonic() + 15 * self.scale
+        while not self.redis_ping():
+            check(time.monotonic() < deadline, "restarted Redis does not answer PING")
+            time.sleep(0.02)
+        while True:
+            new = self.redis_pid()
+            if new not in (None, old) and procs.alive(new):
+                return new
+            check(time.monotonic() < deadline, "restarted Redis wrote no new redis.pid")
+            time.sleep(0.02)
+
+    def restart_redis(self):
+        """stop_redis, start_redis. Returns (seconds without Redis, new pid)."""
+        t0 = time.monotonic()
+        self.stop_redis()
+        pid = self.start_redis()
+        return time.monotonic() - t0, pid
+
+    def start_server(self, k):
+        """Starts worker server k again on its port, as `stack up` starts
+        one: spawn-fcgi with SHOAL_PROCS processes in the environment of
+        worker.env, each worker's stderr to $RUN/server-K.log. For a server
+        whose processes were stopped behind the stack's back."""
+        port = self.server_port(k)
+        with open(self.path(f"server-{k}.port"), "w") as f:
+            f.write(f"{port}\n")
+        with open(self.path("spawn-fcgi.log"), "ab") as log:
+            rc = subprocess.run(
+                ["setsid", "-w", "spawn-fcgi", "-a", "127.0.0.1", "-p", str(port),
+                 "-F", str(self.procs), "-P", self.path(f"server-{k}.pid"), "--",
+                 "/bin/sh", "-c", 'exec "$0" 2>>"$1"', self.bin, self.path(f"server-{k}.log")],
+                env=self.worker_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                timeout=30).returncode
+        check(rc == 0 and len(self.server_pids(k)) == self.procs,
+              f"spawn-fcgi for server {k} failed (exit {rc})")
+        check(wait_port(port, 10 * self.scale), f"server {k} does not listen on {port}")
+        return self.server_pids(k)
+
+
+class OwnWorker:
+    """A worker process of a test's own, in the stack's worker environment
+    plus `settings`, on a free port; its log is $RUN/NAME.log, which the log
+    checks read too. By default `shoal --listen`; spawn=True starts it as
+    the stack does, through spawn-fcgi (-n: the worker is our child, so its
+    exit status is ours to see). `stack.down()` stops it if the test did not."""
+
+    def __init__(self, stack, name, settings=None, spawn=False):
+        self.stack = stack
+        env = stack.worker_env()
+        env.update(settings or {})
+        self.port = Ports().one()
+        self.logf = open(stack.path(f"{name}.log"), "ab")
+        addr = ["-a", "127.0.0.1", "-p", str(self.port)]
+        argv = (["spawn-fcgi", "-n"] + addr + ["--", stack.bin] if spawn
+                else [stack.bin, "--listen", f"127.0.0.1:{self.port}"])
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.logf, stderr=self.logf,
+                                     stdin=subprocess.DEVNULL)
+        stack.own.append(self)
+        if not wait_port(self.port, 10 * stack.scale):
+            self.stop()
+            raise TestFailure(f"own worker ({name}) did not listen on 127.0.0.1:{self.port}")
+
+    def request(self, method, uri, **kw):
+        """fcgi.request to this worker."""
+        return fcgi.request(self.port, method, uri, timeout=self.stack.timeout, **kw)
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it has not exited in time; returns its
+        exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15 * self.stack.scale)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
