@@ -12,9 +12,12 @@ oom(void)
 {
 	static const char msg[] =
 	    "{\"level\":\"error\",\"msg\":\"out of memory, exiting\"}\n";
+	ssize_t		 n;
 
-	/* No stdio: it may want to allocate. */
-	(void)write(STDERR_FILENO, msg, sizeof msg - 1);
+	/* No stdio: it may want to allocate. Nothing to do if the line is
+	 * lost: the process ends either way. */
+	n = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)n;
 	abort();
 }
 

@@ -1,6 +1,6 @@
 """
-fcgi.py - a small FastCGI client (responder role) and a visitor that walks
-the example shop the way a browser would: anonymous pages, sign-up,
+fcgi.py - a visitor that walks the example shop the way a browser would,
+over the tests' FastCGI client (tests/harness/fcgi.py): anonymous pages, sign-up,
 sign-in, cart adds by form and by the JSON API, the sessions page, ending
 another session, a password change, sign-out. The hardening checks use it
 to drive a worker directly, with no front in between (tests/hardening/slow).
@@ -9,15 +9,12 @@ Python 3 standard library only.
 """
 
 import re
-import socket
-import struct
 import urllib.parse
 
-from procs import Failure
+from procs import Failure  # first: it puts tests/ on sys.path for the harness
+from harness import fcgi  # noqa: E402
+from harness.web import cookie_is_expiry, parse_set_cookie  # noqa: E402
 
-BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 3, 4, 5, 6
-RESPONDER, KEEP_CONN = 1, 1
-MAX_CONTENT = 65535
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 CSRF_JSON = re.compile(r'"csrf":"([^"]+)"')
 SESSION_ID = re.compile(r'name="id" value="([^"]+)"')
@@ -25,104 +22,6 @@ SESSION_ID = re.compile(r'name="id" value="([^"]+)"')
 
 class FcgiError(Failure):
     pass
-
-
-def _record(rtype, content):
-    pad = -len(content) % 8
-    return (struct.pack("!BBHHBx", 1, rtype, 1, len(content), pad)
-            + content + b"\0" * pad)
-
-
-def _stream(rtype, data):
-    """data as records of rtype, then the empty record that ends it."""
-    return b"".join(_record(rtype, data[i:i + MAX_CONTENT])
-                    for i in range(0, len(data), MAX_CONTENT)) + _record(rtype, b"")
-
-
-def _length(n):
-    return bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
-
-
-def _params(p):
-    pairs = b"".join(_length(len(k)) + _length(len(v)) + k + v
-                     for k, v in ((k.encode(), v.encode()) for k, v in p.items()))
-    return _stream(PARAMS, pairs)
-
-
-class Response:
-    def __init__(self, stdout):
-        head, _, body = stdout.partition(b"\r\n\r\n")
-        self.headers = []
-        for line in head.decode("latin-1").split("\r\n"):
-            n, colon, v = line.partition(":")
-            if colon:
-                self.headers.append((n.strip().lower(), v.strip()))
-        st = [v for n, v in self.headers if n == "status"]
-        self.status = int(st[0].split()[0]) if st else 200
-        self.body = body.decode("utf-8", "replace")
-
-    def cookies(self):
-        """{name: value} of every Set-Cookie; an expired cookie maps to None."""
-        out = {}
-        for n, v in self.headers:
-            if n != "set-cookie":
-                continue
-            first, _, attrs = v.partition(";")
-            name, _, value = first.partition("=")
-            gone = "max-age=0" in attrs.lower().replace(" ", "")
-            out[name.strip()] = None if gone else value.strip()
-        return out
-
-
-class Connection:
-    """One kept-alive connection to a worker, as nginx's fastcgi_keep_conn
-    holds it."""
-
-    def __init__(self, port, timeout):
-        self.port = port
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def request(self, method, uri, cookie="", body=b"", headers=None):
-        path, _, query = uri.partition("?")
-        p = {
-            "QUERY_STRING": query, "REQUEST_METHOD": method,
-            "CONTENT_TYPE": "application/x-www-form-urlencoded" if body else "",
-            "CONTENT_LENGTH": str(len(body)) if body else "",
-            "SCRIPT_NAME": path, "REQUEST_URI": uri, "DOCUMENT_URI": path,
-            "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1",
-            "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "40000",
-            "SERVER_ADDR": "127.0.0.1", "SERVER_PORT": "80",
-            "SERVER_NAME": "localhost", "HTTP_HOST": "localhost",
-            "HTTP_USER_AGENT": "hardening/1",
-        }
-        if cookie:
-            p["HTTP_COOKIE"] = cookie
-        for k, v in (headers or {}).items():
-            p["HTTP_" + k.upper().replace("-", "_")] = v
-        self.sock.sendall(_record(BEGIN_REQUEST, struct.pack("!HB5x", RESPONDER, KEEP_CONN))
-                          + _params(p) + _stream(STDIN, body))
-        out = b""
-        while True:
-            self._fill(8)
-            _, rtype, _, clen, plen = struct.unpack("!BBHHBx", self.buf[:8])
-            self._fill(8 + clen + plen)
-            content = self.buf[8:8 + clen]
-            self.buf = self.buf[8 + clen + plen:]
-            if rtype == STDOUT:
-                out += content
-            elif rtype == END_REQUEST:
-                return Response(out)
-
-    def _fill(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise FcgiError("connection closed before END_REQUEST")
-            self.buf += chunk
-
-    def close(self):
-        self.sock.close()
 
 
 class Visitor:
@@ -147,12 +46,14 @@ class Visitor:
         body = urllib.parse.urlencode(form).encode() if form is not None else b""
         cookie = "; ".join(f"{k}={v}" for k, v in self.jar.items())
         if self.conn is None:
-            self.conn = Connection(self.port, self.timeout)
-        r = self.conn.request(method, uri, cookie, body, headers)
+            self.conn = fcgi.Connection(self.port, self.timeout, keep=True)
+        r = self.conn.request(fcgi.params(method, uri, self.port, cookie, body, headers,
+                                          {"HTTP_USER_AGENT": "hardening/1"}), body)
         self.requests += 1
         self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
-        for k, v in r.cookies().items():
-            if v is None:
+        for line in r.set_cookies():
+            k, v, attrs = parse_set_cookie(line)
+            if v == "" or cookie_is_expiry(attrs):
                 self.jar.pop(k, None)
             else:
                 self.jar[k] = v

@@ -8,48 +8,30 @@ Python 3 standard library only.
 """
 
 import os
-import random
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from harness.core import TestFailure  # noqa: E402
+from harness.ports import Ports  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class Failure(Exception):
-    pass
+Failure = TestFailure
 
 
-def ephemeral_low():
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port(taken=()):
-    """A loopback port below the ephemeral range that nothing listens on:
-    outgoing connections take their ports from that range, so a port picked
-    there might be gone before the server binds it."""
-    top = ephemeral_low()
-    for _ in range(500):
-        port = random.randrange(10000, top)
-        if port in taken:
-            continue
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise Failure(f"no free loopback port below {top}")
+def free_port():
+    """A free loopback port below the kernel's ephemeral range (the tests'
+    port policy, tests/harness/ports.py)."""
+    return Ports().one()
 
 
 def wait_for(what, test, timeout):

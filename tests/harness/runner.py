@@ -32,6 +32,15 @@ def _on_alarm(signum, frame):
     raise TestTimeout("took longer than the per-test time limit")
 
 
+def time_limit(seconds):
+    """For a test that needs more than its suite's per-test time limit
+    (seconds, multiplied by the suite's time scale like the limit itself)."""
+    def mark(fn):
+        fn.time_limit = seconds
+        return fn
+    return mark
+
+
 class Tests:
     """A suite's tests in the order they run: @tests.case. @tests.after_down
     marks checks that need the stack stopped (every log line written)."""
@@ -50,10 +59,11 @@ class Tests:
 
 
 class Runner:
-    def __init__(self, suite, patterns, limit):
+    def __init__(self, suite, patterns, limit, scale=1.0):
         self.suite = suite
         self.patterns = patterns
         self.limit = limit              # seconds per test
+        self.scale = scale
         self.passed = 0
         self.failed = 0
         self.stopped = False            # interrupted
@@ -84,7 +94,8 @@ class Runner:
         up and tear down)."""
         name = name or fn.__name__
         t0, err, note = time.monotonic(), None, None
-        signal.alarm(max(1, int(self.limit)))
+        limit = getattr(fn, "time_limit", 0) * self.scale or self.limit
+        signal.alarm(max(1, int(limit)))
         try:
             note = fn(*args)
         except TestFailure as e:
@@ -128,7 +139,7 @@ def run_on_one_stack(suite, tests, argv, settings=None, scale_knobs=(),
     tests in order against it (each gets the Stack), the stack down, then
     the after-down checks. Returns the exit status."""
     scale = time_scale(*scale_knobs)
-    runner = Runner(suite, argv, limit * scale)
+    runner = Runner(suite, argv, limit * scale, scale)
     todo, after = runner.selected(tests.cases), runner.selected(tests.after)
     if not todo and not after:
         return runner.finish()

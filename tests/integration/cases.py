@@ -21,7 +21,7 @@ import urllib.parse
 
 from harness import fcgi, procs, resp
 from harness.core import TestFailure, check, check_eq, excerpt, new_name, non_json_lines
-from harness.runner import Tests
+from harness.runner import Tests, time_limit
 from harness.stack import OwnWorker
 from harness.threads import EveryThread, on_every_thread
 from harness.web import (Browser, cookie_is_expiry, form_tokens, home_anonymous,
@@ -1049,6 +1049,7 @@ class ThreadUser:
 
 
 @case
+@time_limit(180)        # about 260 Argon2id hashes on two cores
 def redis_restarted_every_worker_thread_signs_up_in_out_and_lists_sessions_without_503(ctx):
     """After Redis restarts, every worker thread of every worker process
     signs a user up, signs one in, shows a sessions page and signs one out,
