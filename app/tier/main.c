@@ -214,6 +214,7 @@ serve(const struct config *cfg, const char *listen)
 		free(keys);
 		return 1;
 	}
+	users_init();
 	rc = worker_run(cfg, keys, listen);
 	templates_free();
 	assets_free();

@@ -152,6 +152,12 @@ make_dummy(void)
 		dummy_hash[0] = '\0';
 }
 
+void
+users_init(void)
+{
+	pthread_once(&dummy_once, make_dummy);
+}
+
 /*
  * Checks a password against the primary (a replica may still hold the
  * password of before a change). An unknown name costs what a wrong

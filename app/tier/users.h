@@ -18,6 +18,9 @@ struct redis;
 #define USER_PASSWORD_MIN	8
 #define USER_PASSWORD_MAX	128
 
+/* Makes the hash an unknown name is checked against, before the threads
+ * start: it takes 64 MiB once, outside the hashing gate. */
+void	users_init(void);
 /* 1 when name is 3-32 of a-z 0-9 _ - */
 int	user_name_valid(const char *);
 int	user_password_valid(const char *);

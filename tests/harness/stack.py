@@ -48,6 +48,17 @@ def _file_hash(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+# A test signs up and signs in thousands of users from 127.0.0.1, more than
+# any one address may in production: the per-address and per-user attempt
+# budgets are out of the way unless a suite or the environment sets them
+# (the security suite tests them on workers of its own).
+TEST_BUDGETS = {
+    "SHOAL_SIGNUP_MAX": "1000000",
+    "SHOAL_LOGIN_MAX_FAILS_SOURCE": "1000000",
+    "SHOAL_LOGIN_MAX_FAILS_USER": "1000000",
+}
+
+
 class Stack:
     """One local stack. `settings` are SHOAL_* variables for the stack
     script and the workers; with inherit=True the SHOAL_* variables of the
@@ -75,6 +86,8 @@ class Stack:
                     "SHOAL_PROCS": env.get("SHOAL_PROCS") or "2"})
         if env.get("SHOAL_STATIC_DIR"):
             env["SHOAL_STATIC_DIR"] = os.path.abspath(env["SHOAL_STATIC_DIR"])
+        for k, v in TEST_BUDGETS.items():
+            env.setdefault(k, v)
         env.update(settings)
         self.env = env
         self.bin = env["SHOAL_BIN"]

@@ -28,7 +28,7 @@ from harness import resp
 from harness.core import (REPO, TestFailure, check, check_eq, excerpt, new_name,
                           non_json_lines, scale)
 from harness.ports import port_free
-from harness.runner import Tests
+from harness.runner import Tests, time_limit
 from harness.sid import B64URL, b64u, decode_cookie, record_key, session_hash
 from harness.stack import OwnWorker
 from harness.threads import on_every_thread
@@ -986,7 +986,6 @@ def password_change_ends_other_sessions_and_only_new_password_signs_in(ctx):
     b1, name, old_pw = signed_up(ctx, "pwchg")
     b2 = signed_in(ctx, name, old_pw)
     v2 = b2.jar[ctx.cookie]
-    h1 = session_hash(b1.jar[ctx.cookie])
     tok = b1.token("/account/password")
     new_pw = new_password()
     r = b1.post("/account/password", {"current": old_pw, "password": new_pw,
@@ -995,6 +994,7 @@ def password_change_ends_other_sessions_and_only_new_password_signs_in(ctx):
     check("Password changed" in r.body, f"no notice on the page: {excerpt(r.body, 800)}")
     home_anonymous(with_cookie(ctx, v2), "the other session after a password change")
     home_signed_in(b1, name, "the session that changed the password")
+    h1 = session_hash(b1.jar[ctx.cookie])
     check_index(ctx, name, [h1], "index after a password change")
     browser(ctx).login(name, old_pw, expect=401)
     b3 = signed_in(ctx, name, new_pw)
@@ -1264,6 +1264,413 @@ def x_forwarded_for_chain_of_trusted_proxies_names_the_first_untrusted_hop(ctx):
         r = login("10.20.0.5", "198.51.100.9, 10.20.3.3", right=True)
         check(r.status == 303, f"another client behind the same two proxies: "
               f"expected 303, got {r.describe()}")
+    finally:
+        w.stop()
+
+
+# ==========================================================================
+# the security review's findings: each test failed before its fix
+
+class Direct:
+    """Sign-ins and sign-ups straight to a worker of our own, with the
+    anonymous CSRF pair a browser would hold, from REMOTE_ADDR and
+    X-Forwarded-For of our choosing."""
+
+    def __init__(self, ctx, w):
+        self.ctx, self.w = ctx, w
+        r = w.request("GET", "/login")
+        check_eq(r.status, 200, "GET /login on the own worker")
+        self.nonce = cookies_of(r)[ctx.csrf_cookie][0]
+        self.tok = form_tokens(r.body)[0]
+
+    def post(self, path, form, remote="127.0.0.1", xff=None):
+        form = dict(form, csrf=self.tok)
+        return self.w.request("POST", path, cookies={self.ctx.csrf_cookie: self.nonce},
+                              form=form, remote_addr=remote,
+                              headers={"X-Forwarded-For": xff} if xff else None)
+
+    def login(self, name, pw, remote="127.0.0.1", xff=None):
+        return self.post("/login", {"username": name, "password": pw}, remote, xff)
+
+    def signup(self, name, pw, remote="127.0.0.1"):
+        return self.post("/signup", {"username": name, "password": pw}, remote)
+
+
+def statuses(rs):
+    out = {}
+    for r in rs:
+        out[r.status] = out.get(r.status, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def in_parallel(n, fn, workers=32):
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(fn, range(n)))
+
+
+def own(ctx, name, **settings):
+    return NotingWorker(ctx, name, {k: str(v) for k, v in settings.items()})
+
+
+def readyz_of(w):
+    return w.request("GET", "/readyz")
+
+
+# -- 1: the Sentinels name the primary the workers send their password to
+
+@case
+def sentinel_naming_a_primary_outside_redis_allowed_gets_no_password(ctx):
+    from fakes import rogue_redis, sentinel
+    rogue = rogue_redis()
+    liar = sentinel(rogue.port)
+    w = own(ctx, "own-sentinel-1", SHOAL_SENTINELS=f"127.0.0.1:{liar.port}",
+            SHOAL_REDIS_ALLOWED="192.0.2.0/24")
+    try:
+        r = readyz_of(w)
+        check(r.status == 503, f"/readyz with the only Sentinel naming an address "
+              f"outside SHOAL_REDIS_ALLOWED: expected 503, got {r.describe()}")
+        check(liar.commands("SENTINEL"), "the worker never asked the Sentinel")
+        check(not rogue.seen, f"the worker talked to the primary the Sentinel named, "
+              f"outside SHOAL_REDIS_ALLOWED: {[c[0] for c in rogue.seen]} "
+              f"(AUTH sent: {bool(rogue.commands('AUTH'))})")
+    finally:
+        w.stop()
+        liar.stop()
+        rogue.stop()
+
+
+@case
+def one_lying_sentinel_is_outvoted_and_its_primary_gets_no_password(ctx):
+    from fakes import rogue_redis, sentinel
+    rogue = rogue_redis()
+    liar = sentinel(rogue.port)
+    honest = [sentinel(ctx.redis_port), sentinel(ctx.redis_port)]
+    ports = [liar.port] + [s.port for s in honest]     # the liar is asked first
+    w = own(ctx, "own-sentinel-2",
+            SHOAL_SENTINELS=",".join(f"127.0.0.1:{p}" for p in ports))
+    try:
+        r = readyz_of(w)
+        check(r.status == 200, f"/readyz with two of three Sentinels naming the real "
+              f"primary: expected 200, got {r.describe()}")
+        check(not rogue.commands("AUTH"), "the worker sent its Redis password to the "
+              "primary one lying Sentinel named")
+    finally:
+        w.stop()
+        for s in [liar] + honest:
+            s.stop()
+        rogue.stop()
+
+
+@case
+def worker_logs_in_to_the_sentinels(ctx):
+    from fakes import sentinel
+    guard = sentinel(ctx.redis_port, password="sentinel-secret-1")
+    w = own(ctx, "own-sentinel-3", SHOAL_SENTINELS=f"127.0.0.1:{guard.port}",
+            SHOAL_SENTINEL_USER="shoal-sentinel",
+            SHOAL_SENTINEL_PASSWORD="sentinel-secret-1",
+            SHOAL_REDIS_ALLOWED="127.0.0.1")
+    try:
+        r = readyz_of(w)
+        check(r.status == 200, f"/readyz through a Sentinel that wants a password: "
+              f"expected 200, got {r.describe()}")
+        auth = guard.commands("AUTH")
+        check(auth and auth[0] == ["AUTH", "shoal-sentinel", "sentinel-secret-1"],
+              f"AUTH the Sentinel saw: {auth}")
+        first = guard.seen[0][0].upper()
+        check_eq(first, "AUTH", "the first command on a Sentinel connection")
+    finally:
+        w.stop()
+        guard.stop()
+
+
+# -- 2: password hashes per process are bounded
+
+def vm_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise TestFailure(f"no {field} for pid {pid}")
+
+
+@case
+def concurrent_sign_ins_hash_at_most_hash_concurrency_at_once(ctx):
+    w = own(ctx, "own-hash-1", SHOAL_THREADS=8, SHOAL_HASH_CONCURRENCY=1,
+            SHOAL_HASH_WAIT_MS=20000)
+    try:
+        d = Direct(ctx, w)
+        base = vm_kib(w.proc.pid, "VmHWM")
+        rs = in_parallel(8, lambda i: d.login(new_name("nobody"), new_password()), 8)
+        peak = vm_kib(w.proc.pid, "VmHWM")
+        check(all(r.status == 401 for r in rs), f"8 sign-ins of unknown names: "
+              f"{statuses(rs)}")
+        grew = (peak - base) / 1024.0
+        check(grew <= 64 * 1.5, f"8 sign-ins at once grew the worker's peak memory by "
+              f"{grew:.0f} MiB with SHOAL_HASH_CONCURRENCY=1 (one hash is 64 MiB)")
+        return f"peak resident size grew {grew:.0f} MiB over 8 concurrent sign-ins"
+    finally:
+        w.stop()
+
+
+@case
+def sign_in_that_waits_too_long_for_a_hash_is_503_with_retry_after(ctx):
+    w = own(ctx, "own-hash-2", SHOAL_THREADS=8, SHOAL_HASH_CONCURRENCY=1,
+            SHOAL_HASH_WAIT_MS=1)
+    try:
+        d = Direct(ctx, w)
+        rs = in_parallel(8, lambda i: d.login(new_name("nobody"), new_password()), 8)
+        busy = [r for r in rs if r.status == 503]
+        check(busy, f"8 sign-ins at once, one hash at a time, 1 ms wait: "
+              f"{statuses(rs)}, none 503")
+        check(set(statuses(rs)) <= {401, 503}, f"statuses: {statuses(rs)}")
+        for r in busy:
+            check_eq(r.header("Retry-After"), "1", "Retry-After of a 503 for a busy hash")
+            check("too many sign-ins at once" in r.body, f"503 body: {r.body!r}")
+        return f"{statuses(rs)}"
+    finally:
+        w.stop()
+
+
+# -- 3: sign-in throttling, counted before the hash
+
+@case
+def parallel_wrong_passwords_reach_the_hash_at_most_max_fails_times(ctx):
+    w = own(ctx, "own-race-1", SHOAL_THREADS=16, SHOAL_HASH_CONCURRENCY=4,
+            SHOAL_HASH_WAIT_MS=30000)
+    try:
+        _, name, _ = signed_up(ctx, "race")
+        d = Direct(ctx, w)
+        rs = in_parallel(60, lambda i: d.login(name, "wrong-" + new_password()), 16)
+        st = statuses(rs)
+        check(st.get(401, 0) <= MAX_FAILS, f"60 wrong passwords at once for one user "
+              f"from one address: {st}; at most {MAX_FAILS} may reach the password "
+              f"check (401), the rest 429")
+        odd = [r.describe() for r in rs if r.status not in (401, 429)]
+        check(not odd, f"statuses: {st}; others: {odd[:3]}")
+        return f"{st}"
+    finally:
+        w.stop()
+
+
+@case
+def failures_for_one_user_from_many_addresses_are_throttled(ctx):
+    w = own(ctx, "own-user-budget", SHOAL_TRUSTED_PROXIES="10.20.0.0/16",
+            SHOAL_LOGIN_MAX_FAILS_USER=8)
+    try:
+        _, name, pw = signed_up(ctx, "spread")
+        d = Direct(ctx, w)
+        for i in range(8):
+            r = d.login(name, "wrong-" + pw, "10.20.0.5", f"198.51.100.{i + 1}")
+            check_eq(r.status, 401, f"failure {i + 1} from its own address")
+        r = d.login(name, pw, "10.20.0.5", "198.51.100.99")
+        check(r.status == 429, f"the right password from a ninth address after 8 "
+              f"failures for the user from 8 others (SHOAL_LOGIN_MAX_FAILS_USER=8): "
+              f"expected 429, got {r.describe()}")
+    finally:
+        w.stop()
+
+
+@case
+def password_spraying_from_one_address_is_throttled(ctx):
+    w = own(ctx, "own-source-budget", SHOAL_LOGIN_MAX_FAILS_SOURCE=8)
+    try:
+        d = Direct(ctx, w)
+        for i in range(8):
+            r = d.login(new_name("spray"), new_password(), "203.0.113.50")
+            check_eq(r.status, 401, f"failure {i + 1}, a user name of its own")
+        _, name, pw = signed_up(ctx, "sprayed")
+        r = d.login(name, pw, "203.0.113.50")
+        check(r.status == 429, f"a ninth user name from an address with 8 failures "
+              f"(SHOAL_LOGIN_MAX_FAILS_SOURCE=8): expected 429, got {r.describe()}")
+        r = d.login(name, pw, "203.0.113.51")
+        check_eq(r.status, 303, "the same user from another address")
+    finally:
+        w.stop()
+
+
+@case
+def ipv6_addresses_of_one_64_share_a_budget(ctx):
+    w = own(ctx, "own-ipv6")
+    try:
+        _, name, pw = signed_up(ctx, "six")
+        d = Direct(ctx, w)
+        for i in range(MAX_FAILS):
+            r = d.login(name, "wrong-" + pw, f"2001:db8:1:2::{i + 1:x}")
+            check_eq(r.status, 401, f"failure {i + 1}")
+        r = d.login(name, pw, "2001:db8:1:2:ffff::99")
+        check(r.status == 429, f"the right password from another address of the same "
+              f"/64 after {MAX_FAILS} failures from it: expected 429, got {r.describe()}")
+        r = d.login(name, pw, "2001:db8:1:3::1")
+        check_eq(r.status, 303, "the right password from another /64")
+    finally:
+        w.stop()
+
+
+# -- 4: sign-up has a budget; Redis at its maxmemory is reported
+
+@case
+def sign_up_has_a_budget_per_address_taken_names_included(ctx):
+    w = own(ctx, "own-signup", SHOAL_SIGNUP_MAX=3)
+    try:
+        _, taken, _ = signed_up(ctx, "taken")
+        d = Direct(ctx, w)
+        r = d.signup(new_name("su"), new_password(), "203.0.113.60")
+        check_eq(r.status, 303, "sign-up 1")
+        r = d.signup(taken, new_password(), "203.0.113.60")
+        check_eq(r.status, 409, "sign-up 2, a taken name")
+        r = d.signup(new_name("su"), new_password(), "203.0.113.60")
+        check_eq(r.status, 303, "sign-up 3")
+        for what, nm in (("a free name", new_name("su")), ("a taken name", taken)):
+            r = d.signup(nm, new_password(), "203.0.113.60")
+            check(r.status == 429, f"sign-up of {what} after 3 from the address "
+                  f"(SHOAL_SIGNUP_MAX=3): expected 429, got {r.describe()}")
+            check(int(r.header("Retry-After") or 0) >= 1, "Retry-After of the 429")
+        r = d.signup(new_name("su"), new_password(), "203.0.113.61")
+        check_eq(r.status, 303, "a sign-up from another address")
+    finally:
+        w.stop()
+
+
+@case
+def readyz_says_when_redis_refuses_writes_for_memory(ctx):
+    w = own(ctx, "own-oom")
+    rc = ctx.redis()
+    try:
+        check_eq(readyz_of(w).status, 200, "/readyz before")
+        rc.cmd("CONFIG", "SET", "maxmemory", "1")
+        r = readyz_of(w)
+        check(r.status == 503 and "out of memory" in r.body, f"/readyz with Redis at "
+              f"its maxmemory: expected 503 saying so, got {r.describe()}")
+    finally:
+        rc.cmd("CONFIG", "SET", "maxmemory", "0")
+        rc.close()
+        w.stop()
+    with open(ctx.path("own-oom.log"), errors="replace") as f:
+        log = f.read()
+    check("maxmemory" in log, "no log line about Redis refusing writes")
+
+
+# -- 5: an old password stops working at once
+
+@case
+def old_password_fails_while_the_replica_lags(ctx):
+    check(ctx.replica_port, "this test needs the stack's replica")
+    b, name, old_pw = signed_up(ctx, "lag")
+    rep = ctx.redis(ctx.replica_port)
+    deadline = time.monotonic() + ctx.timeout
+    while rep.cmd("EXISTS", f"{ctx.prefix}u:{{{name}}}") != 1:
+        check(time.monotonic() < deadline, "the replica never got the new user")
+        time.sleep(0.05)
+    rep.cmd("REPLICAOF", "NO", "ONE")       # the replica stops following
+    try:
+        tok = b.token("/account/password")
+        new_pw = new_password()
+        r = b.post("/account/password", {"current": old_pw, "password": new_pw,
+                                         "csrf": tok})
+        check_eq(r.status, 200, "password change")
+        for i in range(MAX_FAILS - 1):  # several worker processes
+            browser(ctx).login(name, old_pw, expect=401)
+        signed_in(ctx, name, new_pw)
+    finally:
+        rep.cmd("REPLICAOF", "127.0.0.1", str(ctx.redis_port))
+        rep.close()
+
+
+@case
+def password_change_gives_this_browser_a_new_session_id(ctx):
+    b, name, old_pw = signed_up(ctx, "rot")
+    before = b.jar[ctx.cookie]
+    tok = b.token("/account/password")
+    r = b.post("/account/password", {"current": old_pw, "password": new_password(),
+                                     "csrf": tok})
+    check_eq(r.status, 200, "password change")
+    after = b.jar[ctx.cookie]
+    check(after != before, "the session ID stayed the same across a password change")
+    home_signed_in(b, name, "the session after the change")
+    home_anonymous(with_cookie(ctx, before), "the cookie from before the change")
+
+
+@case
+@time_limit(180)        # 200 Argon2id hashes on two cores
+def sign_ins_racing_a_password_change_leave_no_session(ctx):
+    # As many hashes at once as clients: nobody waits for a turn, so every
+    # sign-in answers within the client's time limit on a busy machine.
+    w = own(ctx, "own-gen", SHOAL_THREADS=8, SHOAL_HASH_CONCURRENCY=8,
+            SHOAL_HASH_WAIT_MS=30000)
+    try:
+        _, name, old_pw = signed_up(ctx, "gen")
+        d = Direct(ctx, w)
+        done = []
+        changed = threading.Event()
+
+        def change():
+            while len(done) < 40:
+                time.sleep(0.005)
+            # Signed in just now: the 200 sign-ins push older sessions out
+            # of the user's 64.
+            b = signed_in(ctx, name, old_pw)
+            tok = b.token("/account/password")
+            r = b.post("/account/password", {"current": old_pw,
+                                             "password": new_password(), "csrf": tok})
+            check_eq(r.status, 200, "the password change")
+            changed.set()
+
+        t = threading.Thread(target=change)
+        t.start()
+
+        def one(i):
+            r = d.login(name, old_pw, f"198.18.{i // 250}.{i % 250 + 1}")
+            done.append(r)
+            return r
+        rs = in_parallel(200, one, 8)
+        t.join()
+        check(changed.is_set(), "the password change did not happen")
+        cookies = [cookies_of(r)[ctx.cookie][0] for r in rs
+                   if r.status == 303 and ctx.cookie in cookies_of(r)]
+        alive = [c for c in cookies if not is_anonymous_page(
+            with_cookie(ctx, c).get("/").body)]
+        check(not alive, f"{len(alive)} of {len(cookies)} sessions made with the old "
+              f"password during its change are still signed in")
+        return f"{statuses(rs)}; sessions made, all ended: {len(cookies)}"
+    finally:
+        w.stop()
+
+
+# -- 6: an unknown name costs what a wrong password costs
+
+@case
+def unknown_name_and_wrong_password_send_redis_the_same_commands(ctx):
+    _, name, pw = signed_up(ctx, "same")
+
+    def sign_in(who):
+        return lambda: browser(ctx).login(who, "wrong-" + pw, expect=401)
+    def sent(who):
+        _, cmds = resp.commands_during(ctx.redis, sign_in(who))
+        return [c.name for c in resp.round_trips(cmds)]
+    known, unknown = sent(name), sent(new_name("ghost"))
+    check_eq(unknown, known, "the commands a client sent the primary for a sign-in "
+             "with an unknown name, and with a wrong password")
+
+
+@case
+@time_limit(240)        # 600 Argon2id hashes, one at a time
+def unknown_name_and_wrong_password_take_the_same_time(ctx):
+    w = own(ctx, "own-timing", SHOAL_LOGIN_MAX_FAILS=1000)
+    try:
+        _, name, pw = signed_up(ctx, "clock")
+        d = Direct(ctx, w)
+        known, unknown = [], []
+        for i in range(300):
+            for who, out in ((name, known), (new_name("ghost"), unknown)):
+                t0 = time.monotonic()
+                r = d.login(who, "wrong-" + pw)
+                out.append(time.monotonic() - t0)
+                check_eq(r.status, 401, "a failed sign-in")
+        mk, mu = sorted(known)[150] * 1000, sorted(unknown)[150] * 1000
+        check(abs(mk - mu) <= max(0.1 * mk, 3.0), f"median sign-in time: wrong "
+              f"password {mk:.1f} ms, unknown name {mu:.1f} ms")
+        return f"medians over 300 each: wrong password {mk:.1f} ms, unknown name {mu:.1f} ms"
     finally:
         w.stop()
 
