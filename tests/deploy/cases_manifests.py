@@ -56,6 +56,11 @@ def shoal_redis_settings():
         set(re.findall(r"secret ([A-Z][A-Z0-9_]+)", src))
 
 
+def shoal_serve_settings():
+    """The environment names deploy/docker/shoal-serve reads."""
+    return set(re.findall(r"\$\{(FCGI_[A-Z0-9_]+)[:}]", read("deploy", "docker", "shoal-serve")))
+
+
 def served_paths():
     """Paths the worker answers: its built-in ones and the app's routes."""
     router = read("app", "tier", "router.c")
@@ -298,7 +303,9 @@ def fastcgi_settings(text):
     """The fastcgi_param lines and the limits of a front config, so that
     every front passes the worker the same request."""
     params = set(re.findall(r"^\s*(fastcgi_param\s+\S+\s+.*?);", text, re.M))
-    limits = set(re.findall(r"^\s*((?:client_max_body_size|large_client_header_buffers|"
+    # (client_max_body_size is the worker's SHOAL_MAX_BODY in each target:
+    # nginx_configs_limit_password_pages_and_time_out_slow_clients.)
+    limits = set(re.findall(r"^\s*((?:large_client_header_buffers|limit_req|limit_conn|"
                             r"fastcgi_read_timeout|fastcgi_keep_conn)\s+[^;]*);", text, re.M))
     return params, limits
 
@@ -350,7 +357,7 @@ def compose_file_parses_and_names_only_what_exists(ctx):
     for name, s in services.items():
         env = s.get("environment") or {}
         if s["build"]["target"] == "worker":
-            check_settings(env, f"service {name}")
+            check_settings(env, f"service {name}", shoal_serve_settings())
         elif s["build"]["target"] == "redis":
             unknown = sorted(k for k in env if k not in redis_names)
             check(not unknown, f"service {name} sets what shoal-redis does not read: {unknown}")
@@ -373,15 +380,27 @@ def compose_file_parses_and_names_only_what_exists(ctx):
         host, port = addr.rsplit(":", 1)
         check(sentinel_ports.get(host) == port, f"SHOAL_SENTINELS names {addr}, "
               f"not a Sentinel service on that port ({sentinel_ports})")
-    host, port = w["SHOAL_REDIS_REPLICA"].rsplit(":", 1)
-    check(services.get(host, {}).get("command") == ["redis"] and port == "6379",
-          f"SHOAL_REDIS_REPLICA {w['SHOAL_REDIS_REPLICA']} is not a Redis service")
+    # Each node and Sentinel announces its own fixed address on the state
+    # network; the first primary is one of the Redis nodes' addresses.
+    announced = {}
+    for name, sv in services.items():
+        if sv.get("command") in (["redis"], ["sentinel"]):
+            e = sv["environment"]
+            fixed = [v.get("ipv4_address") for v in (sv.get("networks") or {}).values()
+                     if isinstance(v, dict)]
+            check(e["REDIS_ANNOUNCE_HOST"] in fixed, f"{name} announces {e['REDIS_ANNOUNCE_HOST']}, "
+                  f"not its fixed address {fixed}")
+            if sv["command"] == ["redis"]:
+                announced[e["REDIS_ANNOUNCE_HOST"]] = name
     for name in ("redis-1", "redis-2"):
         e = services[name]["environment"]
-        check(e["REDIS_ANNOUNCE_HOST"] == name, f"{name} announces {e['REDIS_ANNOUNCE_HOST']}")
-        check(e["REDIS_PRIMARY_HOST"] in services, f"{name}: REDIS_PRIMARY_HOST is no service")
-    worker_cmd = re.search(r'^CMD \[(.*)\]', read("deploy", "docker", "Dockerfile").split("AS worker")[1], re.M)
-    check(worker_cmd and '"9000"' in worker_cmd.group(1), "the worker image does not listen on 9000")
+        check(e["REDIS_PRIMARY_HOST"] in announced, f"{name}: REDIS_PRIMARY_HOST "
+              f"{e['REDIS_PRIMARY_HOST']} is no Redis node's address")
+    worker_cmd = docker_worker_cmd()
+    check("9000" in worker_cmd or (worker_cmd[-1].endswith("shoal-serve")
+                                   and "FCGI_PORT:-9000" in read("deploy", "docker", "shoal-serve")
+                                   and w.get("FCGI_PORT", "9000") == "9000"),
+          f"the worker image does not listen on 9000: {worker_cmd}")
 
     front = read("deploy", "docker", "front.conf")
     check("server worker:9000" in front, "front.conf does not balance over worker:9000")
@@ -411,7 +430,7 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
                            text=True, timeout=30)
         check(p.returncode == 0, f"make-secrets: {p.stderr}")
         sec = os.path.join(d, "secrets")
-        for f in ("keyring", "redis-password", "redis-internal-password"):
+        for f in ("keyring", "redis-password", "redis-internal-password", "sentinel-password"):
             st = os.stat(os.path.join(sec, f))
             check_eq((st.st_gid, oct(st.st_mode & 0o777)), (10000, "0o640"), f"owner group, mode of {f}")
         env = {"PATH": os.environ.get("PATH", ""), "SHOAL_KEYRING": os.path.join(sec, "keyring"),
@@ -435,10 +454,19 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
         p = subprocess.run([path("deploy", "redis", "shoal-redis"), "redis", "--render"],
                            env={"PATH": env["PATH"], "REDIS_STATE_DIR": os.path.join(d, "r"),
                                 "REDIS_PRIMARY_HOST": "redis-1", "REDIS_ANNOUNCE_HOST": "redis-1",
+                                "REDIS_BIND": "127.0.0.1",
                                 "SHOAL_REDIS_PASSWORD_FILE": os.path.join(sec, "redis-password"),
                                 "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": os.path.join(sec, "redis-internal-password")},
                            capture_output=True, text=True, timeout=30)
         check(p.returncode == 0, f"shoal-redis refuses make-secrets' passwords: {p.stderr}")
+        p = subprocess.run([path("deploy", "redis", "shoal-redis"), "sentinel", "--render"],
+                           env={"PATH": env["PATH"], "REDIS_STATE_DIR": os.path.join(d, "s"),
+                                "REDIS_PRIMARY_HOST": "redis-1", "REDIS_ANNOUNCE_HOST": "sentinel-1",
+                                "REDIS_BIND": "127.0.0.1",
+                                "SHOAL_SENTINEL_PASSWORD_FILE": os.path.join(sec, "sentinel-password"),
+                                "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": os.path.join(sec, "redis-internal-password")},
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, f"shoal-redis sentinel refuses make-secrets' passwords: {p.stderr}")
         return "keyring loaded by the worker; passwords accepted by shoal-redis"
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -449,7 +477,7 @@ K8S_API = {
     "Namespace": "v1", "Secret": "v1", "ConfigMap": "v1", "Service": "v1",
     "Deployment": "apps/v1", "StatefulSet": "apps/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2", "PodDisruptionBudget": "policy/v1",
-    "Ingress": "networking.k8s.io/v1",
+    "Ingress": "networking.k8s.io/v1", "NetworkPolicy": "networking.k8s.io/v1",
 }
 
 
@@ -500,7 +528,7 @@ def kubernetes_manifests_parse_and_hang_together(ctx):
     check({"shoal-worker", "redis", "sentinel"} <= set(workloads), f"workloads: {sorted(workloads)}")
     stages = dockerfile_stages()
     image_names = {i["name"] for i in kust.get("images") or []}
-    redis_names = shoal_redis_settings() | {"POD_NAME"}
+    redis_names = shoal_redis_settings() | {"POD_NAME", "POD_IP"}
     secrets = by_kind.get("Secret", {})
     configmaps = by_kind.get("ConfigMap", {})
     probes = 0
@@ -611,9 +639,988 @@ def kubernetes_manifests_parse_and_hang_together(ctx):
                 want = svc["port"].get("name", svc["port"].get("number"))
                 check(any(want in (p.get("name"), p["port"]) for p in s["spec"]["ports"]),
                       f"Ingress {name}: Service {svc['name']} has no port {want}")
+    if shutil.which("kubectl"):
+        p = subprocess.run(["kubectl", "kustomize", path("deploy", "k8s")], capture_output=True,
+                           text=True, timeout=60)
+        check(p.returncode == 0, f"kubectl kustomize deploy/k8s: {p.stderr[-600:]}")
+        built = [d for d in yaml.safe_load_all(p.stdout) if d]
+        check_eq(len(built), len(docs), "documents kubectl kustomize builds")
+        stray = [f"{d['kind']}/{d['metadata']['name']}" for d in built
+                 if d["kind"] != "Namespace" and d["metadata"].get("namespace") != "shoal"]
+        check(not stray, f"kustomize leaves these outside namespace shoal: {stray}")
     side = configmaps["shoal-sidecar-nginx"]["data"]["nginx.conf"]
     nginx_t(side, [("/tmp/nginx/", "@TMP@/tmp/"), ("listen 8080;", "listen 127.0.0.1:8080;")],
             "the sidecar's nginx.conf")
     same_fastcgi(side, "the sidecar's nginx.conf (deploy/k8s/worker.yaml)")
     return (f"{len(docs)} documents ({', '.join(sorted(by_kind))}); {probes} probes; "
             f"sidecar nginx.conf passes nginx -t")
+
+
+# ================================================================ the security review
+# Each finding of the review of deploy/ has a test here (static: the
+# manifests as written, and what deploy/redis/shoal-redis renders from them)
+# and, where it can run here, one in cases_stack.py against the local stack.
+
+def env_lines(*parts):
+    """NAME=value lines of an environment file, as a dict."""
+    out = {}
+    for line in read(*parts).splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k] = v
+    return out
+
+
+def k8s_by_kind():
+    _, docs = k8s_docs()
+    out = {}
+    for _, doc in docs:
+        out.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    return out
+
+
+def k8s_container(by_kind, workload, container):
+    w = {**by_kind.get("Deployment", {}), **by_kind.get("StatefulSet", {})}[workload]
+    return next(c for c in pod_spec(w)["containers"] if c["name"] == container)
+
+
+def k8s_env(c):
+    return {e["name"]: e.get("value") for e in c.get("env") or []}
+
+
+def compose_doc():
+    need_yaml()
+    return yaml.safe_load(read("deploy", "docker", "compose.yaml"))
+
+
+def compose_env(s):
+    env = s.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) for e in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def worker_places():
+    """Where workers are configured, as (where, environment, settings the
+    place passes as files: name -> how it reaches the worker)."""
+    unit = parse_unit(read("deploy", "systemd", "shoal@.service"))
+    env = env_lines("deploy", "systemd", "shoal.env")
+    env.update(dict(v.split("=", 1) for v in unit[("Service", "Environment")]))
+    out = [("deploy/systemd (shoal.env, shoal@.service)", env)]
+    out.append(("deploy/docker/compose.yaml worker",
+                compose_env(compose_doc()["services"]["worker"])))
+    out.append(("deploy/k8s/worker.yaml worker",
+                k8s_env(k8s_container(k8s_by_kind(), "shoal-worker", "worker"))))
+    return out
+
+
+SENTINEL_TEMPLATES = (("deploy", "redis", "sentinel.conf.in"),
+                      ("deploy", "redis", "local-sentinel.conf.in"))
+SENTINEL_WORKER_USER = "shoal"     # the Sentinels' user for workers
+WILDCARD_BINDS = {"*", "-*", "0.0.0.0", "::", "-::*", "::*", "-::"}
+
+
+def acl_users(text):
+    """{user: [rules]} of the `user` lines of a Redis or Sentinel config."""
+    out = {}
+    for m in re.finditer(r"^user\s+(\S+)\s+(.*)$", text, re.M):
+        out[m.group(1)] = m.group(2).split()
+    return out
+
+
+def shoal_redis(role, env, *extra):
+    """deploy/redis/shoal-redis ROLE --render in env (PATH added); returns
+    the CompletedProcess."""
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    full.update(env)
+    return subprocess.run([path("deploy", "redis", "shoal-redis"), role, "--render", *extra],
+                          env=full, capture_output=True, text=True, timeout=30)
+
+
+def password_files(d):
+    """Three password files in d, as shoal-redis and the workers take them."""
+    import secrets
+    out = {}
+    for name, var in (("redis-password", "SHOAL_REDIS_PASSWORD_FILE"),
+                      ("redis-internal-password", "SHOAL_REDIS_INTERNAL_PASSWORD_FILE"),
+                      ("sentinel-password", "SHOAL_SENTINEL_PASSWORD_FILE")):
+        p = os.path.join(d, name)
+        with open(p, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
+        os.chmod(p, 0o600)
+        out[var] = p
+    return out
+
+
+def sha256_hex(s):
+    import hashlib
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- 1: Sentinels
+@case
+def sentinels_require_a_password_and_listen_on_a_named_address(ctx):
+    """Finding 1. Both Sentinel templates: no `protected-mode no`; the
+    default user off; every user with a password (no nopass); the workers'
+    user may only PING and ask for the primary's address; the Sentinels log
+    in to each other (sentinel-user, sentinel-pass). shoal-redis refuses to
+    start without REDIS_BIND, or with an all-interfaces address, with exit
+    status 2 and one line; rendered with an address, the Sentinel config
+    binds only that, requires a password and carries the hash of the
+    workers' Sentinel password."""
+    worker_user = None
+    for parts in SENTINEL_TEMPLATES:
+        where = "/".join(parts)
+        text = read(*parts)
+        check(not re.search(r"^\s*protected-mode\s+no\b", text, re.M),
+              f"{where}: protected-mode no")
+        users = acl_users(text)
+        check(users.get("default", [None])[0] == "off",
+              f"{where}: the default user is not off (anyone may reconfigure the Sentinel): "
+              f"users {sorted(users)}")
+        for u, rules in users.items():
+            if u == "default":
+                continue
+            check("on" in rules and any(r.startswith("#@") or r.startswith("#") for r in rules)
+                  and "nopass" not in rules, f"{where}: user {u} without a password hash: {rules}")
+        limited = [u for u, rules in users.items()
+                   if "+sentinel|get-master-addr-by-name" in rules and "+@all" not in rules]
+        check(len(limited) == 1, f"{where}: no (or several) user limited to asking for the "
+              f"primary, for the workers: {users}")
+        cmds = sorted(r for r in users[limited[0]] if r.startswith("+"))
+        check_eq(cmds, ["+ping", "+sentinel|get-master-addr-by-name"],
+                 f"{where}: what the workers' Sentinel user {limited[0]} may run")
+        check_eq(limited[0], SENTINEL_WORKER_USER, f"{where}: the workers' Sentinel user")
+        worker_user = limited[0]
+        m = re.search(r"^sentinel\s+sentinel-user\s+(\S+)", text, re.M)
+        check(m and m.group(1) in users and "+@all" in users[m.group(1)],
+              f"{where}: no `sentinel sentinel-user` naming a user of its own with +@all "
+              f"(the Sentinels could not talk to each other)")
+        check(re.search(r"^sentinel\s+sentinel-pass\s+\S+", text, re.M),
+              f"{where}: no `sentinel sentinel-pass`")
+        b = re.search(r"^bind\s+(.*)$", text, re.M)
+        check(b and not set(b.group(1).split()) & WILDCARD_BINDS,
+              f"{where}: bind {b.group(1) if b else '(none)'}")
+
+    d = tempfile.mkdtemp(prefix="shoal-deploy-sentinel-")
+    try:
+        env = dict(password_files(d), REDIS_STATE_DIR=os.path.join(d, "s"),
+                   REDIS_PRIMARY_HOST="127.0.0.1", REDIS_ANNOUNCE_HOST="127.0.0.1")
+        for bind in (None, "", "*", "0.0.0.0", "* -::*"):
+            e = dict(env)
+            if bind is not None:
+                e["REDIS_BIND"] = bind
+            for role in ("sentinel", "redis"):
+                p = shoal_redis(role, e)
+                lines = p.stderr.strip().splitlines()
+                check(p.returncode == 2 and len(lines) == 1 and "REDIS_BIND" in lines[0],
+                      f"shoal-redis {role} with REDIS_BIND={bind!r}: exit {p.returncode}, "
+                      f"stderr {p.stderr!r} (expected exit 2 and one line naming REDIS_BIND)")
+        p = shoal_redis("sentinel", dict(env, REDIS_BIND="127.0.0.1"))
+        check(p.returncode == 0, f"shoal-redis sentinel --render: {p.stderr}")
+        conf = open(os.path.join(d, "s", "sentinel.conf")).read()
+        check(re.search(r"^bind 127\.0\.0\.1$", conf, re.M), "rendered sentinel.conf: bind")
+        check(re.search(r"^protected-mode yes$", conf, re.M),
+              "rendered sentinel.conf: protected-mode is not yes (Sentinel's own default is no)")
+        users = acl_users(conf)
+        with open(env["SHOAL_SENTINEL_PASSWORD_FILE"]) as f:
+            want = "#" + sha256_hex(f.read().strip())
+        check(want in users.get(worker_user, []),
+              f"rendered sentinel.conf: user {worker_user} does not carry the hash of "
+              f"SHOAL_SENTINEL_PASSWORD_FILE's password")
+        with open(env["SHOAL_REDIS_INTERNAL_PASSWORD_FILE"]) as f:
+            internal = f.read().strip()
+        check(re.search(r"^sentinel sentinel-pass %s$" % re.escape(internal), conf, re.M),
+              "rendered sentinel.conf: sentinel-pass is not the internal password")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return (f"default user off, workers' user {worker_user} limited to PING and "
+            f"get-master-addr-by-name; no REDIS_BIND or an all-interfaces one: exit 2")
+
+
+def announced_redis_hosts():
+    """Per target, the addresses (or names) the Redis nodes announce, which
+    is what the Sentinels name as the primary."""
+    out = {}
+    out["deploy/systemd (shoal.env, shoal@.service)"] = [env_lines("deploy", "systemd", "redis.env")
+                                                          ["REDIS_ANNOUNCE_HOST"]]
+    svcs = compose_doc()["services"]
+    out["deploy/docker/compose.yaml worker"] = [
+        compose_env(s)["REDIS_ANNOUNCE_HOST"] for s in svcs.values()
+        if s.get("command") == ["redis"]]
+    c = k8s_container(k8s_by_kind(), "redis", "redis")
+    out["deploy/k8s/worker.yaml worker"] = [k8s_env(c)["REDIS_ANNOUNCE_HOST"]]
+    return out
+
+
+def in_allowed(addr, allowed):
+    import ipaddress
+    try:
+        a = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    for item in allowed.split(","):
+        item = item.strip()
+        if item and a in ipaddress.ip_network(item, strict=False):
+            return True
+    return False
+
+
+@case
+def workers_log_in_to_the_sentinels_wherever_they_are_configured(ctx):
+    """Finding 1. systemd, Compose and Kubernetes give the workers
+    SHOAL_SENTINEL_USER (the Sentinels' user for workers),
+    SHOAL_SENTINEL_PASSWORD_FILE and SHOAL_REDIS_ALLOWED, and no
+    SHOAL_REDIS_REPLICA (gone from the worker). A non-empty
+    SHOAL_REDIS_ALLOWED lists every address a Redis node announces (else the
+    workers would never believe the real primary); where the nodes announce
+    host names, which the list cannot hold, it is empty and the workers go
+    by what most Sentinels say. The Sentinels get the same password file
+    and an explicit REDIS_BIND in every target."""
+    user = SENTINEL_WORKER_USER
+    hosts = announced_redis_hosts()
+    notes = []
+    for where, env in worker_places():
+        check("SHOAL_REDIS_REPLICA" not in env, f"{where}: still sets SHOAL_REDIS_REPLICA")
+        check_eq(env.get("SHOAL_SENTINEL_USER"), user, f"{where}: SHOAL_SENTINEL_USER")
+        check(env.get("SHOAL_SENTINEL_PASSWORD_FILE"), f"{where}: no SHOAL_SENTINEL_PASSWORD_FILE")
+        check("SHOAL_SENTINEL_PASSWORD" not in env,
+              f"{where}: SHOAL_SENTINEL_PASSWORD in the environment (use the file)")
+        check("SHOAL_REDIS_ALLOWED" in env, f"{where}: SHOAL_REDIS_ALLOWED is not set")
+        allowed = env["SHOAL_REDIS_ALLOWED"]
+        for h in hosts[where]:
+            if allowed:
+                check(in_allowed(h, allowed), f"{where}: a Redis node announces {h}, which "
+                      f"SHOAL_REDIS_ALLOWED={allowed} does not list: the workers would "
+                      f"refuse it as the primary")
+        notes.append(f"{where.split()[0]}: {allowed or 'majority'}")
+    # systemd: the worker's password file is a credential of the unit.
+    unit = parse_unit(read("deploy", "systemd", "shoal@.service"))
+    creds = {v.split(":", 1)[0]: v.split(":", 1)[1] for v in unit[("Service", "LoadCredential")]}
+    envs = dict(v.split("=", 1) for v in unit[("Service", "Environment")])
+    m = re.fullmatch(r"%d/(\S+)", envs.get("SHOAL_SENTINEL_PASSWORD_FILE", ""))
+    check(m and m.group(1) in creds, "shoal@.service: SHOAL_SENTINEL_PASSWORD_FILE is not "
+          "one of its credentials")
+    sent_unit = parse_unit(read("deploy", "systemd", "shoal-sentinel.service"))
+    sent_creds = {v.split(":", 1)[0]: v.split(":", 1)[1]
+                  for v in sent_unit[("Service", "LoadCredential")]}
+    check(sent_creds.get(m.group(1)) == creds[m.group(1)],
+          "shoal-sentinel.service does not load the workers' Sentinel password file")
+    for envf in ("redis.env", "sentinel.env"):
+        b = env_lines("deploy", "systemd", envf).get("REDIS_BIND", "")
+        check(b and not set(b.split()) & WILDCARD_BINDS, f"deploy/systemd/{envf}: REDIS_BIND {b!r}")
+    # Compose: a secret the worker and the Sentinels mount.
+    doc = compose_doc()
+    svcs = doc["services"]
+    wenv = compose_env(svcs["worker"])
+    sec = wenv["SHOAL_SENTINEL_PASSWORD_FILE"]
+    check(sec.startswith("/run/secrets/") and sec.rsplit("/", 1)[1] in (doc.get("secrets") or {})
+          and sec.rsplit("/", 1)[1] in (svcs["worker"].get("secrets") or []),
+          f"compose worker: SHOAL_SENTINEL_PASSWORD_FILE {sec} is not a secret it mounts")
+    for name, s in svcs.items():
+        if s.get("command") in (["sentinel"], ["redis"]):
+            e = compose_env(s)
+            b = e.get("REDIS_BIND", "")
+            check(b and not set(b.split()) & WILDCARD_BINDS, f"compose {name}: REDIS_BIND {b!r}")
+        if s.get("command") == ["sentinel"]:
+            check(compose_env(s).get("SHOAL_SENTINEL_PASSWORD_FILE") == sec
+                  and sec.rsplit("/", 1)[1] in (s.get("secrets") or []),
+                  f"compose {name}: not given the workers' Sentinel password ({sec})")
+    # Kubernetes: a key of a Secret, mounted in the worker and the Sentinels.
+    by_kind = k8s_by_kind()
+    for wl, cn in (("shoal-worker", "worker"), ("sentinel", "sentinel"), ("redis", "redis")):
+        c = k8s_container(by_kind, wl, cn)
+        e = k8s_env(c)
+        if wl != "redis":
+            f = e.get("SHOAL_SENTINEL_PASSWORD_FILE") or ""
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
+            mp = next((p for p in mounts if f.startswith(p.rstrip("/") + "/")), None)
+            check(mp, f"k8s {wl}: SHOAL_SENTINEL_PASSWORD_FILE {f!r} is not in a mounted volume")
+            vols = {v["name"]: v for v in pod_spec({**by_kind["Deployment"], **by_kind["StatefulSet"]}[wl])["volumes"]}
+            items = [i["path"] for i in vols[mounts[mp]]["secret"].get("items") or []]
+            check(f[len(mp.rstrip("/")) + 1:] in items, f"k8s {wl}: the volume at {mp} has no "
+                  f"item {f[len(mp.rstrip('/')) + 1:]} (items {items})")
+        else:
+            check("SHOAL_SENTINEL_PASSWORD_FILE" not in e, "k8s redis: needs no Sentinel password")
+        b = e.get("REDIS_BIND", "") if wl != "shoal-worker" else "-"
+        check(b and not set(b.split()) & WILDCARD_BINDS, f"k8s {wl}: REDIS_BIND {b!r}")
+    return "; ".join(notes)
+
+
+# Kubernetes NetworkPolicy, evaluated here: which pod may open which port
+# of which other pod. The pods are those of the manifests plus a few from
+# outside (the ingress controller, a pod of another namespace, a pod of this
+# namespace that is none of ours).
+NS = "shoal"
+OUTSIDERS = {
+    "ingress-nginx controller": ({"app.kubernetes.io/name": "ingress-nginx"},
+                                 {"kubernetes.io/metadata.name": "ingress-nginx"}),
+    "a pod of another namespace": ({"app": "other"}, {"kubernetes.io/metadata.name": "other"}),
+    "a stray pod in namespace shoal": ({"app": "debug"}, {"kubernetes.io/metadata.name": NS}),
+    "kube-dns": ({"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}),
+}
+
+
+def selector_matches(sel, labels):
+    if sel is None:
+        return False
+    for k, v in (sel.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in sel.get("matchExpressions") or []:
+        k, op, vals = e["key"], e["operator"], e.get("values") or []
+        if op == "In" and labels.get(k) not in vals:
+            return False
+        if op == "NotIn" and labels.get(k) in vals:
+            return False
+        if op == "Exists" and k not in labels:
+            return False
+        if op == "DoesNotExist" and k in labels:
+            return False
+    return True
+
+
+def peer_matches(peer, policy_ns, labels, ns_labels):
+    if "ipBlock" in peer:
+        return True                     # an address range: counted as anyone
+    ps, nss = peer.get("podSelector"), peer.get("namespaceSelector")
+    if nss is None:
+        in_ns = ns_labels.get("kubernetes.io/metadata.name") == policy_ns
+    else:
+        in_ns = selector_matches(nss, ns_labels)
+    return in_ns and (ps is None or selector_matches(ps, labels))
+
+
+def port_matches(ports, port, proto, named):
+    if not ports:
+        return True
+    for p in ports:
+        if p.get("protocol", "TCP") != proto:
+            continue
+        want = p.get("port")
+        if want is None or want == port or named.get(want) == port:
+            return True
+    return False
+
+
+def netpol_allows(policies, src, dst, port, proto="TCP"):
+    """src and dst: (labels, namespace labels, {port name: number}). True
+    when both the egress of src and the ingress of dst allow it."""
+    def side(kind, me, other, other_is):
+        labels, ns_labels, _ = me
+        mine = [p for p in policies
+                if ns_labels.get("kubernetes.io/metadata.name") == NS
+                and selector_matches(p["spec"].get("podSelector", {}), labels)
+                and kind in (p["spec"].get("policyTypes") or ["Ingress"])]
+        if not mine:
+            return True
+        key, peers_key = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+        for p in mine:
+            for rule in p["spec"].get(key) or []:
+                peers = rule.get(peers_key)
+                if peers is not None and not any(
+                        peer_matches(q, NS, other[0], other[1]) for q in peers):
+                    continue
+                if port_matches(rule.get("ports"), port, proto, dst[2]):
+                    return True
+        return False
+    src_ns = src[1].get("kubernetes.io/metadata.name")
+    dst_ns = dst[1].get("kubernetes.io/metadata.name")
+    return (src_ns != NS or side("Egress", src, dst, "dst")) and \
+        (dst_ns != NS or side("Ingress", dst, src, "src"))
+
+
+@case
+def kubernetes_network_policies_admit_only_the_tier_to_redis_and_sentinels(ctx):
+    """Finding 1. deploy/k8s has a default-deny NetworkPolicy for the
+    namespace (ingress and egress) and explicit allows: evaluated over our
+    pods and some from outside, only worker, Redis and Sentinel pods reach
+    the Redis and Sentinel ports (both the target's ingress and the
+    source's egress rules must allow it); the ingress controller reaches
+    the worker pods' HTTP port and the CDN's edge, and nothing else; every
+    pod of ours that resolves names reaches kube-dns."""
+    by_kind = k8s_by_kind()
+    pols = list(by_kind.get("NetworkPolicy", {}).values())
+    check(pols, "deploy/k8s has no NetworkPolicy")
+    deny = [p for p in pols if p["spec"].get("podSelector") in ({}, None)
+            and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes") or [])
+            and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    check(deny, "no default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rules)")
+    ns_labels = {"kubernetes.io/metadata.name": NS}
+    pods = {}
+    for name, w in {**by_kind["Deployment"], **by_kind["StatefulSet"]}.items():
+        named = {p["name"]: p["containerPort"] for c in pod_spec(w)["containers"]
+                 for p in c.get("ports") or [] if "name" in p}
+        pods[name] = (w["spec"]["template"]["metadata"]["labels"], ns_labels, named)
+    for name, (labels, nsl) in OUTSIDERS.items():
+        pods[name] = (labels, nsl, {})
+    tier = {"shoal-worker", "redis", "sentinel"}
+    for dst, port in (("redis", 6379), ("sentinel", 26379)):
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], port)}
+        check_eq(sorted(may), sorted(tier), f"who may reach {dst}:{port}")
+    for dst, port in (("shoal-worker", 8080), ("shoal-cdn", 8081)):
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], port)}
+        check_eq(sorted(may), ["ingress-nginx controller"], f"who may reach {dst}:{port}")
+    for dst, port in (("shoal-worker", 9000), ("shoal-cdn", 8082)):
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], port)}
+        check_eq(sorted(may), [], f"who may reach {dst}:{port}")
+    for src in tier:
+        check(netpol_allows(pols, pods[src], pods["kube-dns"], 53, "UDP"),
+              f"{src} may not resolve names (kube-dns, UDP 53)")
+    return (f"{len(pols)} policies; Redis and Sentinel ports: only {sorted(tier)}; "
+            f"ingress controller: worker HTTP and CDN edge only")
+
+
+# ---------------------------------------------------------------- 2: memory
+HASH_MIB = 64           # one Argon2id hash (crypto_pwhash, interactive limits)
+# A worker process's resident size without a hash running, rounded up with
+# room to spare. Measured (docs/operations.md, "Sizing"): 2.7 MiB idle,
+# 3.7 MiB after 3,800 page loads and 16 parallel sign-ins, 4 threads; the
+# peak during two hashes at once was 131.6 MiB = 2 x 64 MiB + 3.6 MiB.
+# cases_stack.py checks a live worker against it.
+WORKER_BASE_MIB = 32
+
+
+def mib(q, where):
+    """A memory quantity as MiB: Kubernetes (256Mi, 1Gi, 500M), Compose
+    (256m, 1g: binary) and systemd (256M, 1G: binary) spellings."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(q))
+    check(m, f"{where}: cannot read the memory quantity {q!r}")
+    n, unit = float(m.group(1)), m.group(2)
+    factor = {"": 1 / 2**20, "b": 1 / 2**20, "k": 1 / 1024, "K": 1 / 1024, "Ki": 1 / 1024,
+              "m": 1, "M": 1, "Mi": 1, "g": 1024, "G": 1024, "Gi": 1024, "T": 2**20, "Ti": 2**20}
+    if where.startswith("k8s") and unit in ("k", "M", "G", "T"):
+        factor = {"k": 1000 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20, "T": 1e12 / 2**20}
+    check(unit in factor, f"{where}: unknown unit in {q!r}")
+    return n * factor[unit]
+
+
+def spawn_processes(argv, where):
+    """Worker processes a spawn-fcgi command line starts (-F N, default 1)."""
+    argv = list(argv)
+    if "-F" in argv:
+        return int(argv[argv.index("-F") + 1])
+    check(any("spawn-fcgi" in a or "shoal-serve" in a for a in argv),
+          f"{where}: not a spawn-fcgi command: {argv}")
+    return 1
+
+
+def worker_memory_places():
+    """(where, memory limit text or None, environment, processes)."""
+    out = []
+    unit = parse_unit(read("deploy", "systemd", "shoal@.service"))
+    env = env_lines("deploy", "systemd", "shoal.env")
+    limit = (unit.get(("Service", "MemoryMax")) or [None])[-1]
+    out.append(("systemd shoal@.service MemoryMax", limit, env,
+                spawn_processes(shlex_split(unit[("Service", "ExecStart")][0]), "shoal@.service")))
+    doc = compose_doc()
+    w = doc["services"]["worker"]
+    limit = w.get("mem_limit") or ((((w.get("deploy") or {}).get("resources") or {})
+                                    .get("limits") or {}).get("memory"))
+    cmd = w.get("command") or docker_worker_cmd()
+    out.append(("compose worker mem_limit", limit, compose_env(w),
+                spawn_processes(cmd if isinstance(cmd, list) else cmd.split(), "compose worker")))
+    c = k8s_container(k8s_by_kind(), "shoal-worker", "worker")
+    limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+    out.append(("k8s shoal-worker/worker resources.limits.memory", limit, k8s_env(c),
+                spawn_processes(c.get("command") or docker_worker_cmd(), "k8s worker")))
+    return out
+
+
+def shlex_split(s):
+    import shlex
+    return shlex.split(s)
+
+
+def docker_worker_cmd():
+    import json
+    text = read("deploy", "docker", "Dockerfile").split(" AS worker", 1)[1].split("\nFROM ", 1)[0]
+    m = re.search(r"^CMD (\[.*\])", text, re.M)
+    check(m, "the worker stage has no CMD")
+    return json.loads(m.group(1))
+
+
+@case
+def worker_memory_limits_cover_concurrent_password_hashes(ctx):
+    """Finding 2. Every place that runs workers sets SHOAL_HASH_CONCURRENCY
+    explicitly and a memory limit of at least processes x (base +
+    SHOAL_HASH_CONCURRENCY x 64 MiB): each Argon2id hash takes 64 MiB
+    whatever the threads, and a process runs at most
+    SHOAL_HASH_CONCURRENCY of them at once. Read from the manifests:
+    Kubernetes resources.limits.memory, Compose mem_limit or
+    deploy.resources.limits.memory, systemd MemoryMax."""
+    notes = []
+    for where, limit, env, procs in worker_memory_places():
+        check("SHOAL_HASH_CONCURRENCY" in env,
+              f"{where}: SHOAL_HASH_CONCURRENCY is not set explicitly")
+        conc = int(env["SHOAL_HASH_CONCURRENCY"])
+        need = procs * (WORKER_BASE_MIB + conc * HASH_MIB)
+        check(limit is not None, f"{where}: no memory limit (need at least {need} MiB: "
+              f"{procs} x ({WORKER_BASE_MIB} + {conc} x {HASH_MIB}))")
+        have = mib(limit, where)
+        check(have >= need, f"{where} is {limit} ({have:.0f} MiB), less than {procs} x "
+              f"({WORKER_BASE_MIB} + {conc} x {HASH_MIB}) = {need} MiB")
+        notes.append(f"{where.split()[0]} {limit} >= {need} MiB")
+    return "; ".join(notes)
+
+
+# ---------------------------------------------------------------- 4: maxmemory
+def redis_maxmemory_places():
+    """(where, REDIS_MAXMEMORY or None, memory limit of the node or None)."""
+    out = [("systemd redis.env", env_lines("deploy", "systemd", "redis.env").get("REDIS_MAXMEMORY"),
+            (parse_unit(read("deploy", "systemd", "shoal-redis.service"))
+             .get(("Service", "MemoryMax")) or [None])[-1])]
+    for name, s in compose_doc()["services"].items():
+        if s.get("command") == ["redis"]:
+            out.append((f"compose {name}", compose_env(s).get("REDIS_MAXMEMORY"),
+                        s.get("mem_limit") or ((((s.get("deploy") or {}).get("resources") or {})
+                                                .get("limits") or {}).get("memory"))))
+    c = k8s_container(k8s_by_kind(), "redis", "redis")
+    out.append(("k8s redis", k8s_env(c).get("REDIS_MAXMEMORY"),
+                ((c.get("resources") or {}).get("limits") or {}).get("memory")))
+    return out
+
+
+def redis_size_mib(s, where):
+    m = re.fullmatch(r"(\d+)(b|kb|mb|gb)?", s.strip().lower())
+    check(m, f"{where}: cannot read the Redis size {s!r}")
+    return int(m.group(1)) * {None: 1 / 2**20, "b": 1 / 2**20, "kb": 1 / 1024, "mb": 1,
+                              "gb": 1024}[m.group(2)]
+
+
+@case
+def every_redis_config_sets_maxmemory_with_noeviction(ctx):
+    """Finding 4. The local Redis config and the production one (as
+    shoal-redis renders it, with its default and with each target's
+    REDIS_MAXMEMORY) set maxmemory to a stated size, not 0, with
+    maxmemory-policy noeviction: a full Redis refuses writes (the workers
+    answer 503 and /readyz says "redis is out of memory") rather than
+    evicting sessions or running the host out of memory. Each target
+    states REDIS_MAXMEMORY and, where the node has a memory limit, leaves
+    half as much again for the fork of an AOF rewrite and the buffers;
+    shoal-redis refuses a size it cannot read."""
+    local = read("deploy", "redis", "local.conf.in")
+    m = re.search(r"^maxmemory\s+(\S+)\s*$", local, re.M)
+    check(m, "deploy/redis/local.conf.in sets no maxmemory")
+    check(redis_size_mib(m.group(1), "local.conf.in") > 0, "local.conf.in: maxmemory 0")
+    check(re.search(r"^maxmemory-policy\s+noeviction\s*$", local, re.M),
+          "deploy/redis/local.conf.in: maxmemory-policy is not noeviction")
+    notes = [f"local {m.group(1)}"]
+    d = tempfile.mkdtemp(prefix="shoal-deploy-maxmemory-")
+    try:
+        env = dict(password_files(d), REDIS_PRIMARY_HOST="127.0.0.1",
+                   REDIS_ANNOUNCE_HOST="127.0.0.1", REDIS_BIND="127.0.0.1")
+        places = [("shoal-redis default", None, None)] + redis_maxmemory_places()
+        for where, size, limit in places:
+            check(where == "shoal-redis default" or size,
+                  f"{where}: REDIS_MAXMEMORY is not set")
+            e = dict(env, REDIS_STATE_DIR=os.path.join(d, re.sub(r"\W", "_", where)))
+            if size:
+                e["REDIS_MAXMEMORY"] = size
+            p = shoal_redis("redis", e)
+            check(p.returncode == 0, f"shoal-redis redis --render ({where}): {p.stderr}")
+            conf = open(os.path.join(e["REDIS_STATE_DIR"], "redis.conf")).read()
+            m = re.search(r"^maxmemory\s+(\S+)\s*$", conf, re.M)
+            check(m and redis_size_mib(m.group(1), where) > 0,
+                  f"{where}: the rendered redis.conf sets no maxmemory (or 0)")
+            check(re.search(r"^maxmemory-policy\s+noeviction\s*$", conf, re.M),
+                  f"{where}: the rendered redis.conf: maxmemory-policy is not noeviction")
+            if limit is not None:
+                have = mib(limit, where)
+                need = 1.5 * redis_size_mib(m.group(1), where)
+                check(have >= need, f"{where}: memory limit {limit} ({have:.0f} MiB) is less "
+                      f"than 1.5 x maxmemory {m.group(1)} ({need:.0f} MiB)")
+            notes.append(f"{where.replace('shoal-redis ', '')} {m.group(1)}"
+                         + (f" (limit {limit})" if limit else ""))
+        for bad in ("0", "lots", "-1mb", "10tb"):
+            p = shoal_redis("redis", dict(env, REDIS_MAXMEMORY=bad,
+                                          REDIS_STATE_DIR=os.path.join(d, "bad")))
+            check(p.returncode == 2 and "REDIS_MAXMEMORY" in p.stderr,
+                  f"shoal-redis with REDIS_MAXMEMORY={bad}: exit {p.returncode}, {p.stderr!r}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return "; ".join(notes)
+
+
+# ---------------------------------------------------------------- nginx, parsed
+def nginx_tree(text):
+    """nginx config text -> [(name, [args], children or None)]: enough of
+    nginx's syntax for these configs (comments, quotes, blocks)."""
+    toks, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "{};":
+            toks.append(c)
+            i += 1
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            toks.append(("q", text[i + 1:j]))
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                j += 1
+            toks.append(("w", text[i:j]))
+            i = j
+
+    def block(pos):
+        out, words = [], []
+        while pos < len(toks):
+            t = toks[pos]
+            if t == ";":
+                out.append((words[0], words[1:], None))
+                words = []
+            elif t == "{":
+                kids, pos = block(pos + 1)
+                out.append((words[0], words[1:], kids))
+                words = []
+            elif t == "}":
+                return out, pos
+            else:
+                words.append(t[1])
+            pos += 1
+        return out, pos
+    return block(0)[0]
+
+
+def nginx_all(tree, name):
+    return [d for d in tree if d[0] == name]
+
+
+def nginx_one(tree, name):
+    found = nginx_all(tree, name)
+    return found[-1][1] if found else None
+
+
+def nginx_pick_location(server, uri):
+    """The location block nginx chooses for uri (exact, ^~ prefix, regexes
+    in order, longest prefix): its children."""
+    best, best_len, regexes = None, -1, []
+    for name, args, kids in server:
+        if name != "location":
+            continue
+        if args[0] == "=":
+            if args[1] == uri:
+                return kids
+        elif args[0] in ("~", "~*"):
+            regexes.append((args[0], args[1], kids))
+        else:
+            pfx = args[1] if args[0] == "^~" else args[0]
+            if uri.startswith(pfx) and len(pfx) > best_len:
+                best, best_len, stop = kids, len(pfx), args[0] == "^~"
+    if best is not None and stop:
+        return best
+    for op, rx, kids in regexes:
+        if re.search(rx, uri, re.I if op == "~*" else 0):
+            return kids
+    return best
+
+
+def nginx_seconds(v):
+    m = re.fullmatch(r"(\d+)(ms|s|m)?", v)
+    check(m, f"cannot read nginx time {v!r}")
+    n, u = int(m.group(1)), m.group(2) or "s"
+    return n / 1000 if u == "ms" else n * 60 if u == "m" else n
+
+
+def nginx_bytes(v):
+    m = re.fullmatch(r"(\d+)([kKmMgG]?)", v)
+    check(m, f"cannot read nginx size {v!r}")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 2**20, "g": 2**30}[m.group(2).lower()]
+
+
+def render_placeholders(text):
+    """A local template with its @FIELDS@ filled in with dummies that nginx
+    would accept (the stack fills them in for real)."""
+    text = text.replace("@UPSTREAM_SERVERS@", "server 127.0.0.1:9;").replace("@USER_LINE@", "")
+    text = text.replace("@MAX_BODY@", "65536")
+    return re.sub(r"@[A-Z0-9_]+@", "1", text)
+
+
+def sidecar_conf():
+    return k8s_by_kind()["ConfigMap"]["shoal-sidecar-nginx"]["data"]["nginx.conf"]
+
+
+def nginx_configs():
+    """(where, role, text) of every nginx config: the fronts (balancers in
+    front of the workers) and the CDNs."""
+    return [("deploy/nginx/local.conf.in", "front",
+             render_placeholders(read("deploy", "nginx", "local.conf.in"))),
+            ("deploy/docker/front.conf", "front", read("deploy", "docker", "front.conf")),
+            ("deploy/k8s/worker.yaml sidecar", "front", sidecar_conf()),
+            ("deploy/nginx/cdn.conf.in", "cdn",
+             render_placeholders(read("deploy", "nginx", "cdn.conf.in"))),
+            ("deploy/docker/cdn.conf", "cdn", read("deploy", "docker", "cdn.conf"))]
+
+
+def password_paths():
+    """The shop's pages that hash a password: the POST routes of
+    app/example/routes.c whose handler takes a password."""
+    routes = read("app", "example", "routes.c")
+    posts = set(re.findall(r'SHOAL_POST,\s*"(/[^"]*)"', routes))
+    want = {"/login", "/signup", "/account/password"}
+    check(want <= posts, f"routes.c has no POST route for {sorted(want - posts)}")
+    return sorted(want)
+
+
+FRONT_TIMEOUT_MAX = {"client_header_timeout": 15, "client_body_timeout": 15,
+                     "send_timeout": 15, "keepalive_timeout": 75}
+INGRESS_UPSTREAM_KEEPALIVE = 60     # ingress-nginx's upstream-keepalive-timeout default
+
+
+def client_key_ok(tree, key, where):
+    """True when a limit zone's key is the client's address: directly, or a
+    map of it (e.g. only for POSTs)."""
+    if key == "$binary_remote_addr":
+        return True
+    for name, args, kids in nginx_all(tree, "map"):
+        if args[1] == key:
+            vals = [k[1][0] for k in kids if k[1]]
+            return "$binary_remote_addr" in vals and all(v in ("$binary_remote_addr", "")
+                                                         for v in vals)
+    return False
+
+
+@case
+def nginx_configs_limit_password_pages_and_time_out_slow_clients(ctx):
+    """Finding 7. Every nginx front (the local stack's, Compose's, the
+    Kubernetes sidecar) puts limit_req and limit_conn, keyed on the
+    client's address and answering 429, on the location that serves the
+    password pages (/login, /signup, /account/password of routes.c), and on
+    no other page; every nginx config, the CDNs too, sets
+    client_header_timeout, client_body_timeout and send_timeout (15 s at
+    most) and keepalive_timeout (75 s at most; the sidecar's longer than
+    the ingress controller's idle upstream timeout, so the ingress closes
+    first); the sidecar's and Compose's client_max_body_size is the
+    worker's SHOAL_MAX_BODY."""
+    notes = []
+    for where, role, text in nginx_configs():
+        top = nginx_tree(text)
+        http = next(k for n, a, k in top if n == "http")
+        servers = [k for n, a, k in http if n == "server"]
+        for t, most in FRONT_TIMEOUT_MAX.items():
+            for s in servers:
+                v = nginx_one(s, t) or nginx_one(http, t)
+                check(v, f"{where}: {t} is not set (nginx's default is 60 s or 75 s)")
+                secs = nginx_seconds(v[0])
+                check(0 < secs <= most, f"{where}: {t} {v[0]} (at most {most} s)")
+                if where.endswith("sidecar") and t == "keepalive_timeout":
+                    check(secs > INGRESS_UPSTREAM_KEEPALIVE,
+                          f"{where}: keepalive_timeout {v[0]} is not longer than the ingress "
+                          f"controller's idle upstream timeout ({INGRESS_UPSTREAM_KEEPALIVE} s)")
+        if role != "front":
+            continue
+        zones = {}
+        for n, a, k in http:
+            if n in ("limit_req_zone", "limit_conn_zone"):
+                z = next(x.split("=", 1)[1].split(":")[0] for x in a if x.startswith("zone="))
+                zones[(n, z)] = a
+        server = next(s for s in servers if any(n == "location" for n, a, k in s))
+        for p in password_paths():
+            loc = nginx_pick_location(server, p)
+            check(loc is not None, f"{where}: no location serves {p}")
+            req = nginx_all(loc, "limit_req") or nginx_all(server, "limit_req") or nginx_all(http, "limit_req")
+            check(req, f"{where}: no limit_req for {p}")
+            for _, args, _ in req:
+                z = next(x.split("=", 1)[1] for x in args if x.startswith("zone="))
+                zone = zones.get(("limit_req_zone", z))
+                check(zone and client_key_ok(http, zone[0], where),
+                      f"{where}: limit_req zone {z} for {p} is not keyed on the client address")
+                check(any(x.startswith("rate=") for x in zone), f"{where}: zone {z} has no rate")
+            conn = nginx_all(loc, "limit_conn") or nginx_all(server, "limit_conn") or nginx_all(http, "limit_conn")
+            check(conn, f"{where}: no limit_conn for {p}")
+            for _, args, _ in conn:
+                zone = zones.get(("limit_conn_zone", args[0]))
+                check(zone and client_key_ok(http, zone[0], where),
+                      f"{where}: limit_conn zone {args[0]} for {p} is not keyed on the client address")
+            for d in ("limit_req_status", "limit_conn_status"):
+                v = nginx_one(loc, d) or nginx_one(server, d) or nginx_one(http, d)
+                check(v == ["429"], f"{where}: {d} for {p} is {v} (want 429: too many requests)")
+        for p in ("/", "/cart", "/healthz"):
+            loc = nginx_pick_location(server, p)
+            check(not nginx_all(loc or [], "limit_req") and not nginx_all(server, "limit_req")
+                  and not nginx_all(http, "limit_req"), f"{where}: {p} is rate limited too")
+        rate = [a for (n, z), a in zones.items() if n == "limit_req_zone"][0]
+        notes.append(f"{where.split()[0].split('/')[-1]}: "
+                     f"{next(x for x in rate if x.startswith('rate='))}")
+    for where, text, env in (("deploy/k8s/worker.yaml sidecar", sidecar_conf(),
+                              k8s_env(k8s_container(k8s_by_kind(), "shoal-worker", "worker"))),
+                             ("deploy/docker/front.conf", read("deploy", "docker", "front.conf"),
+                              compose_env(compose_doc()["services"]["worker"]))):
+        http = next(k for n, a, k in nginx_tree(text) if n == "http")
+        server = next(k for n, a, k in http if n == "server")
+        v = nginx_one(server, "client_max_body_size") or nginx_one(http, "client_max_body_size")
+        check("SHOAL_MAX_BODY" in env, f"{where}: the worker's SHOAL_MAX_BODY is not set explicitly")
+        check(v and nginx_bytes(v[0]) == int(env["SHOAL_MAX_BODY"]),
+              f"{where}: client_max_body_size {v} is not the worker's SHOAL_MAX_BODY "
+              f"{env['SHOAL_MAX_BODY']}")
+    return "; ".join(notes)
+
+
+# ---------------------------------------------------------------- 7: Compose
+def compose_network_members(svcs):
+    out = {}
+    for name, s in svcs.items():
+        nets = s.get("networks") or ["default"]
+        for n in (nets if isinstance(nets, list) else list(nets)):
+            out.setdefault(n, set()).add(name)
+    return out
+
+
+@case
+def compose_services_drop_privileges_and_keep_fastcgi_internal(ctx):
+    """Finding 7. Every Compose service runs with cap_drop [ALL],
+    read_only: true (tmpfs where nginx writes) and
+    no-new-privileges:true. The workers' FastCGI port never listens on
+    0.0.0.0: each worker binds its address on an internal network that
+    only the workers and the front are on; Redis and the Sentinels are on
+    an internal network of their own with the workers; only the front and
+    the CDN publish ports."""
+    doc = compose_doc()
+    svcs = doc["services"]
+    nets = doc.get("networks") or {}
+    for name, s in svcs.items():
+        check(s.get("cap_drop") == ["ALL"], f"compose {name}: cap_drop is {s.get('cap_drop')}, not [ALL]")
+        check(s.get("read_only") is True, f"compose {name}: read_only is not true")
+        check("no-new-privileges:true" in (s.get("security_opt") or []),
+              f"compose {name}: security_opt lacks no-new-privileges:true")
+        if s["build"]["target"] == "nginx":
+            tmp = [t.split(":", 1)[0] for t in (s.get("tmpfs") or [])]
+            check("/tmp/nginx" in tmp, f"compose {name}: no tmpfs at /tmp/nginx, where nginx writes")
+        check(not s.get("ports") or name in ("front", "cdn"), f"compose {name} publishes {s.get('ports')}")
+        check(not s.get("network_mode"), f"compose {name}: network_mode {s.get('network_mode')}")
+    w = svcs["worker"]
+    cmd = w.get("command") or docker_worker_cmd()
+    cmd = cmd if isinstance(cmd, list) else cmd.split()
+    check(not any(a in ("0.0.0.0", "::", "*") for a in cmd), f"compose worker listens on all "
+          f"interfaces: {cmd}")
+    check(any(a.endswith("shoal-serve") for a in cmd),
+          f"compose worker: not started by shoal-serve (which binds one address): {cmd}")
+    env = compose_env(w)
+    subnet = env.get("FCGI_SUBNET")
+    check(subnet, "compose worker: no FCGI_SUBNET (the network whose address it binds)")
+    members = compose_network_members(svcs)
+    fcgi = [n for n, v in nets.items()
+            if any(c.get("subnet") == subnet for c in ((v or {}).get("ipam") or {}).get("config") or [])]
+    check(len(fcgi) == 1, f"compose: FCGI_SUBNET {subnet} is the subnet of no network ({fcgi})")
+    check((nets[fcgi[0]] or {}).get("internal") is True, f"compose network {fcgi[0]} is not internal")
+    check_eq(members.get(fcgi[0]), {"worker", "front"}, f"services on the FastCGI network {fcgi[0]}")
+    state = set()
+    for name, s in svcs.items():
+        if s.get("command") in (["redis"], ["sentinel"]):
+            state |= set(s.get("networks") or ["default"])
+    check(len(state) == 1, f"compose: Redis and the Sentinels are on several networks {state}")
+    state = state.pop()
+    check((nets.get(state) or {}).get("internal") is True, f"compose network {state} is not internal")
+    check_eq(members[state], {n for n, s in svcs.items() if s.get("command") in (["redis"], ["sentinel"])}
+             | {"worker"}, f"services on the state network {state}")
+    # shoal-serve binds the one address of the container in FCGI_SUBNET.
+    serve = path("deploy", "docker", "shoal-serve")
+    p = subprocess.run([serve, "--addr"], env={"PATH": os.environ.get("PATH", ""),
+                                               "FCGI_SUBNET": "198.18.0.0/15"},
+                       capture_output=True, text=True, timeout=10)
+    check(p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1,
+          f"shoal-serve with no address in FCGI_SUBNET: exit {p.returncode}, {p.stderr!r}")
+    for bad in ("0.0.0.0", "::", "*"):
+        p = subprocess.run([serve, "--addr"], env={"PATH": os.environ.get("PATH", ""),
+                                                   "FCGI_ADDR": bad},
+                           capture_output=True, text=True, timeout=10)
+        check(p.returncode == 2, f"shoal-serve with FCGI_ADDR={bad}: exit {p.returncode}")
+    mine = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    v4 = [a for a in mine if ":" not in a]
+    if v4:
+        p = subprocess.run([serve, "--addr"], env={"PATH": os.environ.get("PATH", ""),
+                                                   "FCGI_SUBNET": v4[0] + "/32"},
+                           capture_output=True, text=True, timeout=10)
+        check(p.returncode == 0 and p.stdout.strip() == v4[0],
+              f"shoal-serve --addr with FCGI_SUBNET={v4[0]}/32: {p.stdout!r} {p.stderr!r}")
+    return (f"{len(svcs)} services locked down; FastCGI on internal network {fcgi[0]} "
+            f"(worker, front); state network {state}")
+
+
+# ---------------------------------------------------------------- 3c: sidecar
+WIDE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "0.0.0.0/0", "::/0",
+               "fc00::/7", "100.64.0.0/10")
+
+
+@case
+def sidecar_believes_x_forwarded_for_only_from_the_ingress(ctx):
+    """Finding 3c. The Kubernetes sidecar takes the client's address from
+    X-Forwarded-For only from the ingress controller's address range (a
+    value to fill in, documented in docs/deploy.md), never from whole
+    private ranges, and the worker behind it trusts no proxy itself (the
+    sidecar already resolved the address). Run here with that range made
+    127.0.0.2/32: a request from 127.0.0.2 is seen as the address in its
+    X-Forwarded-For, one from 127.0.0.1 as 127.0.0.1."""
+    import ipaddress
+    text = sidecar_conf()
+    http = next(k for n, a, k in nginx_tree(text) if n == "http")
+    froms = [a[0] for n, a, k in http if n == "set_real_ip_from"]
+    check(froms, "the sidecar has no set_real_ip_from")
+    for f in froms:
+        net = ipaddress.ip_network(f, strict=False)
+        check(not any(net.overlaps(ipaddress.ip_network(w)) and net.prefixlen <= ipaddress.ip_network(w).prefixlen
+                      for w in WIDE_RANGES if ipaddress.ip_network(w).version == net.version),
+              f"the sidecar believes X-Forwarded-For from a whole range: {f}")
+        check(net.prefixlen >= (16 if net.version == 4 else 48),
+              f"the sidecar's set_real_ip_from {f} is wider than an ingress controller's range")
+        check(f in read("docs", "deploy.md"), f"docs/deploy.md does not say what {f} is to be "
+              f"replaced with")
+    check_eq(nginx_one(http, "real_ip_header"), ["X-Forwarded-For"], "real_ip_header")
+    env = k8s_env(k8s_container(k8s_by_kind(), "shoal-worker", "worker"))
+    check(not env.get("SHOAL_TRUSTED_PROXIES"), f"the k8s worker trusts proxies itself: "
+          f"{env.get('SHOAL_TRUSTED_PROXIES')}")
+
+    # Live: the sidecar's nginx.conf with the range made 127.0.0.2/32, and a
+    # location added that answers the address nginx settled on.
+    import socket
+    port = Ports().one()
+    conf = text
+    for f in froms:
+        conf = conf.replace(f"set_real_ip_from {f};", "set_real_ip_from 127.0.0.2/32;", 1)
+    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    conf = re.sub(r"(server \{)", r'\1\n location = /__addr { return 200 "$remote_addr"; }', conf, count=1)
+    d = tempfile.mkdtemp(prefix="shoal-deploy-sidecar-")
+    proc = None
+    try:
+        conf = conf.replace("/tmp/nginx/", d + "/")
+        cf = os.path.join(d, "nginx.conf")
+        with open(cf, "w") as f:
+            f.write(conf)
+        proc = subprocess.Popen(["nginx", "-c", cf, "-p", d + "/", "-e", os.path.join(d, "err.log"),
+                                 "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        from harness.ports import wait_port
+        check(wait_port(port, 10), f"the sidecar nginx did not listen: {open(os.path.join(d, 'err.log')).read() if os.path.exists(os.path.join(d, 'err.log')) else ''}")
+
+        def seen(src):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(src, 0))
+            try:
+                s.sendall(b"GET /__addr HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                          b"Connection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                s.close()
+            return data.split(b"\r\n\r\n", 1)[1].decode().strip()
+        check_eq(seen("127.0.0.2"), "203.0.113.9", "the address seen for a request through the ingress")
+        check_eq(seen("127.0.0.1"), "127.0.0.1", "the address seen for a request from elsewhere "
+                 "with a forged X-Forwarded-For")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+    return f"set_real_ip_from {', '.join(froms)} only; believed from the ingress, not from others"

@@ -20,6 +20,7 @@ import time
 from harness.core import REPO, check, check_eq, new_name
 from harness.load import Load, sign_in_population
 from harness.procs import alive, proc_environ
+from harness.resp import Redis, RedisError
 from harness.runner import Tests
 from harness.sid import decode_cookie
 from harness.stack import Stack
@@ -69,6 +70,25 @@ def signed_in_load(st, users, tag):
                                   PASSWORD, name=tag, log=lambda msg: None)
     return Load(st.http_port, sessions, tag, rate=40.0 * users, seconds=120 * st.scale,
                 requests=100000, timeout=10.0 * st.scale, add_share=0.25)
+
+
+def sentinel_master(st):
+    """(host, port) of the primary as the first Sentinel that answers names
+    it, asked as the stack's "admin" user (the Sentinels take no command
+    without a password); None when none answers."""
+    for port in st.sentinel_ports():
+        try:
+            r = Redis(port, "admin", st.redis_password, timeout=2.0)
+            try:
+                a = r.cmd("SENTINEL", "get-master-addr-by-name",
+                          st.setting("SHOAL_SENTINEL_MASTER", "shoal"))
+            finally:
+                r.close()
+        except (OSError, RedisError):
+            continue
+        if a and len(a) == 2:
+            return a[0].decode(), int(a[1])
+    return None
 
 
 def cookie_key_id(cookie):
@@ -357,7 +377,7 @@ def failover(ctx, name, **settings):
         workers = servers(st)
         check("SHOAL_SENTINELS" in proc_environ(workers[1][0]),
               "the workers were not given SHOAL_SENTINELS")
-        check_eq(st.sentinel_master(), ("127.0.0.1", st.redis_port),
+        check_eq(sentinel_master(st), ("127.0.0.1", st.redis_port),
                  "primary per Sentinel before the kill")
         load = signed_in_load(st, 6, "fo")
         signed_up = time.monotonic()
@@ -373,7 +393,7 @@ def failover(ctx, name, **settings):
         deadline = t_kill + 30 * ctx.scale
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if promoted is None and st.sentinel_master() == ("127.0.0.1", st.replica_port):
+            if promoted is None and sentinel_master(st) == ("127.0.0.1", st.replica_port):
                 promoted = now - t_kill
             if promoted is not None and load.all_ok_since(now - 1.0) and \
                     load.count("ok", since=now - 1.0) >= 3 * len(load.sessions):
@@ -383,7 +403,7 @@ def failover(ctx, name, **settings):
         time.sleep(0.5)
         load.stop()
         check(promoted is not None, f"no Sentinel named the replica (port "
-              f"{st.replica_port}) primary within 30 s: {st.sentinel_master()}")
+              f"{st.replica_port}) primary within 30 s: {sentinel_master(st)}")
         first, last, n503 = load.window("unavailable", t_kill)
         check(recovered is not None,
               f"not every user was served again 30 s after the kill; "
@@ -423,3 +443,214 @@ def failover(ctx, name, **settings):
                 f"{last - t_kill if n503 else 0:.2f} s after the kill); all "
                 f"users served again {recovered - t_kill:.2f} s after the kill; "
                 f"0 sessions lost, 0 other errors")
+
+
+# ---------------------------------------------------------------- the security review
+def refused(fn):
+    """The error a command got: 'NOAUTH ...' or 'NOPERM ...', else what it
+    answered (a command that went through)."""
+    try:
+        return f"answered {fn()!r}"
+    except RedisError as e:
+        return str(e)
+
+
+def worker_env_of(st):
+    return st.worker_env()
+
+
+@case
+def stack_sentinels_refuse_unauthenticated_monitor_and_remove(ctx):
+    """Finding 1, live. Every Sentinel of the local stack refuses SENTINEL
+    MONITOR, REMOVE and SET from a client that has not logged in (NOAUTH)
+    and from the workers' own Sentinel user (NOPERM), which may only ask
+    where the primary is; the Sentinels still watch the real primary
+    afterwards. The workers log in to the Sentinels (SHOAL_SENTINEL_USER,
+    SHOAL_SENTINEL_PASSWORD_FILE), check what they are told
+    (SHOAL_REDIS_ALLOWED), get no SHOAL_REDIS_REPLICA, and are ready.
+    Redis itself has a maxmemory with noeviction (finding 4)."""
+    with stack(ctx, "sentinel-auth", SHOAL_SERVERS=1) as st:
+        check(st.sentinels >= 1, "this test needs Sentinels")
+        env = worker_env_of(st)
+        for k in ("SHOAL_SENTINEL_USER", "SHOAL_SENTINEL_PASSWORD_FILE", "SHOAL_REDIS_ALLOWED",
+                  "SHOAL_HASH_CONCURRENCY"):
+            check(env.get(k), f"the workers were not given {k}")
+        for k in ("SHOAL_REDIS_REPLICA", "SHOAL_SENTINEL_PASSWORD"):
+            check(k not in env, f"the workers were given {k}")
+        pw_file = env["SHOAL_SENTINEL_PASSWORD_FILE"]
+        check_eq(oct(os.stat(pw_file).st_mode & 0o777), "0o600", f"mode of {pw_file}")
+        with open(pw_file) as f:
+            worker_pw = f.read().strip()
+        user = env["SHOAL_SENTINEL_USER"]
+        master = st.setting("SHOAL_SENTINEL_MASTER", "shoal")
+        evil_port = st.http_port          # any address that is not Redis
+        seen = {}
+        for port in st.sentinel_ports():
+            for who, conn in (("anonymous", lambda: Redis(port, timeout=5.0)),
+                              (user, lambda: Redis(port, user, worker_pw, timeout=5.0))):
+                r = conn()
+                try:
+                    for what, cmd in (
+                            ("MONITOR", ("SENTINEL", "MONITOR", "evil", "127.0.0.1", evil_port, 1)),
+                            ("REMOVE", ("SENTINEL", "REMOVE", master)),
+                            ("SET", ("SENTINEL", "SET", master, "down-after-milliseconds", 100)),
+                            ("FAILOVER", ("SENTINEL", "FAILOVER", master))):
+                        err = refused(lambda: r.cmd(*cmd))
+                        want = "NOAUTH" if who == "anonymous" else "NOPERM"
+                        check(err.startswith(want), f"Sentinel {port}, {who}: SENTINEL {what}: "
+                              f"{err} (expected {want})")
+                        seen[(who, what)] = err.split()[0]
+                    if who == user:
+                        a = r.cmd("SENTINEL", "get-master-addr-by-name", master)
+                        check_eq([x.decode() for x in a], ["127.0.0.1", str(st.redis_port)],
+                                 f"Sentinel {port}: the primary, asked as {user}")
+                finally:
+                    r.close()
+            conf = open(st.path(f"sentinel-{st.sentinel_ports().index(port) + 1}.conf")).read()
+            check(not re.search(r"^protected-mode no", conf, re.M),
+                  f"sentinel config of port {port}: protected-mode no")
+            check(re.search(r"^bind 127\.0\.0\.1$", conf, re.M), f"sentinel {port}: bind")
+        check_eq(sentinel_master(st), ("127.0.0.1", st.redis_port),
+                 "the primary per Sentinel after the attempts")
+        for port in st.sentinel_ports():
+            r = Redis(port, "admin", st.redis_password, timeout=5.0)
+            try:
+                masters = [m[m.index(b"name") + 1].decode() for m in r.cmd("SENTINEL", "MASTERS")]
+            finally:
+                r.close()
+            check_eq(masters, [master], f"what Sentinel {port} monitors")
+        r = st.browser().get("/readyz")
+        check_eq(r.status, 200, f"/readyz through the front: {r.describe()}")
+        red = st.redis()
+        try:
+            mm = red.cmd("CONFIG", "GET", "maxmemory")
+            pol = red.cmd("CONFIG", "GET", "maxmemory-policy")
+        finally:
+            red.close()
+        check(int(mm[1]) > 0, f"Redis maxmemory {mm}")
+        check_eq(pol[1], b"noeviction", "Redis maxmemory-policy")
+        return (f"{len(st.sentinel_ports())} Sentinels: anonymous MONITOR/REMOVE/SET/FAILOVER "
+                f"-> {seen[('anonymous', 'MONITOR')]}, as {user} -> {seen[(user, 'MONITOR')]}; "
+                f"workers ready; Redis maxmemory {int(mm[1]) // 2**20} MiB, noeviction")
+
+
+def nginx_password_limits(st):
+    """(rate per second, burst, connections) of the front's password pages,
+    as its config says; (10, 20, 10) for what it does not say."""
+    with open(st.front_conf()) as f:
+        text = f.read()
+    rate = re.search(r"limit_req_zone\s+\S+\s+zone=password_posts:\S+\s+rate=(\d+)r/s", text)
+    burst = re.search(r"limit_req\s+zone=password_posts\s+burst=(\d+)", text)
+    conns = re.search(r"limit_conn\s+password_conns\s+(\d+)", text)
+    return (int(rate.group(1)) if rate else 10, int(burst.group(1)) if burst else 20,
+            int(conns.group(1)) if conns else 10)
+
+
+@case
+def password_page_burst_is_refused_by_nginx_while_other_pages_answer(ctx):
+    """Finding 7, live. A burst of POSTs to /login from one address, beyond
+    the front's rate, burst and connection limit, gets 429 from nginx
+    itself (no worker saw those: no X-Served-By) while the home page and
+    the cart of a signed-in user keep answering 200; once the burst is
+    over, /login answers again. A client with no more requests in flight
+    than the burst is only slowed, never refused: the sign-ins of the
+    suites (four at a time) go through."""
+    import concurrent.futures
+    from harness.web import attempt
+    with stack(ctx, "burst", SHOAL_SERVERS=2, SHOAL_SENTINEL_COUNT=0) as st:
+        b, name = sign_up(st, "burst")
+        rate, burst, conns = nginx_password_limits(st)
+        n = burst + conns + 40
+        body = "username=x&password=y"      # no CSRF token: a worker answers 403, no hash
+        hdrs = {"Content-Type": "application/x-www-form-urlencoded"}
+        others = []
+        stop = [False]
+
+        def other_pages():
+            while not stop[0]:
+                for p in ("/", "/cart"):
+                    r = b.get(p)
+                    others.append((p, r.status, signed_in_as(r.body, name) if p == "/" else True))
+                time.sleep(0.01)
+
+        with concurrent.futures.ThreadPoolExecutor(n + 1) as ex:
+            side = ex.submit(other_pages)
+            t0 = time.monotonic()
+            rs = list(ex.map(lambda i: attempt(st.http_port, "POST", "/login", hdrs, body,
+                                               timeout=30 * ctx.scale), range(n)))
+            burst_s = time.monotonic() - t0
+            time.sleep(0.3)
+            stop[0] = True
+            side.result()
+        by = {}
+        for r in rs:
+            k = r if isinstance(r, str) else (r.status, "worker" if r.served_by else "nginx")
+            by[k] = by.get(k, 0) + 1
+        limited = [r for r in rs if not isinstance(r, str) and r.status in (429, 503)
+                   and not r.served_by]
+        check(limited, f"{n} POST /login at once from one address: none refused by nginx: {by}")
+        check(all(not isinstance(r, str) for r in rs), f"transport errors in the burst: {by}")
+        check(all(r.status in (403, 429, 503) for r in rs), f"statuses of the burst: {by}")
+        bad = [o for o in others if o[1] != 200 or not o[2]]
+        check(others and not bad, f"other pages during the burst: {len(bad)} of {len(others)} "
+              f"not answered 200 signed in: {bad[:5]}")
+        time.sleep(burst / rate + 0.5)
+        r = attempt(st.http_port, "POST", "/login", hdrs, body)
+        check(not isinstance(r, str) and r.served_by, f"POST /login after the burst: "
+              f"{r if isinstance(r, str) else r.describe()}")
+        # Four at a time, as the suites sign in: slowed to the rate, none refused.
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            t0 = time.monotonic()
+            rs4 = list(ex.map(lambda i: attempt(st.http_port, "POST", "/login", hdrs, body),
+                              range(2 * burst)))
+            paced_s = time.monotonic() - t0
+        st4 = sorted({(r.status, bool(r.served_by)) if not isinstance(r, str) else r for r in rs4})
+        check(all(not isinstance(r, str) and r.served_by and r.status == 403 for r in rs4),
+              f"{2 * burst} POSTs four at a time: {st4} (none may be refused by nginx)")
+        return (f"rate {rate}/s, burst {burst}, {conns} connections: a burst of {n} -> {by} in "
+                f"{burst_s:.2f} s; {len(others)} other pages meanwhile, all 200; "
+                f"{2 * burst} POSTs four at a time all reached a worker in {paced_s:.2f} s")
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+@case
+def worker_peak_memory_stays_within_the_sizing_base(ctx):
+    """Finding 2, live: the base of the sizing formula (cases_manifests'
+    WORKER_BASE_MIB) measured. One worker process with the manifests'
+    SHOAL_HASH_CONCURRENCY=2: its resident size idle, after page loads of
+    signed-in users, and its peak over 8 sign-ups at once (the hashes
+    queue: never more than 2 x 64 MiB at a time), which must stay under
+    base + 2 x 64 MiB."""
+    import concurrent.futures
+    from cases_manifests import HASH_MIB, WORKER_BASE_MIB
+    conc = 2
+    with stack(ctx, "memory", SHOAL_SERVERS=1, SHOAL_PROCS=1, SHOAL_SENTINEL_COUNT=0,
+               SHOAL_HASH_CONCURRENCY=conc, SHOAL_HASH_WAIT_MS=20000) as st:
+        pid = st.worker_pids()[0]
+        idle = status_kib(pid, "VmRSS")
+        load = signed_in_load(st, 4, "mem").start()
+        time.sleep(5.0 * ctx.scale)
+        load.stop()
+        loaded = status_kib(pid, "VmRSS")
+        check(load.count("ok") > 100, f"only {load.count('ok')} page loads succeeded")
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            rs = list(ex.map(lambda i: sign_up(st, "mem"), range(8)))
+        peak = status_kib(pid, "VmHWM")
+        after = status_kib(pid, "VmRSS")
+        check_eq(len(rs), 8, "sign-ups")
+        limit = WORKER_BASE_MIB + conc * HASH_MIB
+        check(peak / 1024 <= limit, f"peak resident size {peak / 1024:.1f} MiB over "
+              f"{WORKER_BASE_MIB} + {conc} x {HASH_MIB} = {limit} MiB")
+        check(loaded / 1024 <= WORKER_BASE_MIB, f"resident size under load "
+              f"{loaded / 1024:.1f} MiB over the base {WORKER_BASE_MIB} MiB")
+        return (f"one process, 4 threads: {idle / 1024:.1f} MiB idle, {loaded / 1024:.1f} MiB "
+                f"after {load.total()} page loads, peak {peak / 1024:.1f} MiB over 8 sign-ups at "
+                f"once ({conc} hashes at a time), {after / 1024:.1f} MiB after; formula "
+                f"{WORKER_BASE_MIB} + {conc} x {HASH_MIB} = {limit} MiB")

@@ -70,25 +70,30 @@ class Tier:
         """What deploy/redis/shoal-redis gets on every node here: passwords
         (made now, in files), loopback addresses, where the primary and the
         Sentinels are, and Sentinel times short enough for a test."""
+        self.internal_pw = self.secret("redis-internal-password")
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "SHOAL_REDIS_PASSWORD_FILE": self.secret("redis-password"),
-            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": self.secret("redis-internal-password"),
+            "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": self.internal_pw,
+            "SHOAL_SENTINEL_PASSWORD_FILE": self.secret("sentinel-password"),
             "REDIS_ANNOUNCE_HOST": "127.0.0.1", "REDIS_BIND": "127.0.0.1",
             "REDIS_PRIMARY_HOST": "127.0.0.1", "REDIS_PRIMARY_PORT": str(primary_port),
             "SHOAL_SENTINELS": sentinels,
             "SENTINEL_DOWN_AFTER_MS": "1000", "SENTINEL_FAILOVER_TIMEOUT_MS": "3000",
         }
 
-    def unit_worker(self, port, sentinels, replica_port, password_file):
+    def unit_worker(self, port, sentinels, password_file):
         """A worker started by the command line of shoal@.service and its
-        environment file, the addresses made local, with a keyring of its
-        own."""
+        environment file, the addresses made local (the Sentinels, and the
+        one address they may name: every node is on loopback here), with a
+        keyring of its own and the unit's credentials as files."""
         ctx = self.ctx
         argv = [a.replace("%i", str(port)).replace("/usr/local/bin/shoal", ctx.bin)
                 for a in unit_exec_start()]
         env = env_file(UNIT_ENV)
         check(env.get("SHOAL_REDIS_USER") == "shoal", "shoal.env does not set SHOAL_REDIS_USER=shoal")
+        check(env.get("SHOAL_SENTINEL_USER") == "shoal", "shoal.env does not set SHOAL_SENTINEL_USER=shoal")
+        check("SHOAL_REDIS_ALLOWED" in env, "shoal.env does not set SHOAL_REDIS_ALLOWED")
         keyring = os.path.join(self.dir, "keyring")
         fd = os.open(keyring, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -97,7 +102,8 @@ class Tier:
         static = ctx.static_dir or os.path.join(REPO, "build", "static")
         env.update({
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SHOAL_SENTINELS": sentinels,
-            "SHOAL_REDIS_REPLICA": f"127.0.0.1:{replica_port}",
+            "SHOAL_REDIS_ALLOWED": "127.0.0.1",
+            "SHOAL_SENTINEL_PASSWORD_FILE": os.path.join(self.dir, "sentinel-password"),
             "SHOAL_ASSET_MANIFEST": os.path.join(static, "manifest"),
             "SHOAL_KEYRING": keyring, "SHOAL_REDIS_PASSWORD_FILE": password_file,
         })
@@ -144,8 +150,11 @@ def redis_as(port, user, password_file):
     return r
 
 
-def sentinel_says(port, field, master="shoal"):
-    r = Redis(port, timeout=2.0)
+def sentinel_says(t, port, field, master="shoal"):
+    """A field of SENTINEL MASTER, asked as the Sentinels' "sentinel" user
+    (they take no command without a password)."""
+    with open(t.internal_pw) as f:
+        r = Redis(port, "sentinel", f.read().strip(), timeout=2.0)
     try:
         flat = r.cmd("SENTINEL", "MASTER", master)
     finally:
@@ -252,20 +261,47 @@ def production_state_tier_and_worker_unit_run_here(ctx):
             return "master_link_status:up" in out
         wait_until(replica_up, 15, "redis-2 replicating from redis-1")
         for k in (1, 2, 3):
-            wait_until(lambda: sentinel_says(sbase + k, "num-other-sentinels") == "2"
-                       and sentinel_says(sbase + k, "num-slaves") == "1"
-                       and sentinel_says(sbase + k, "flags") == "master",
+            wait_until(lambda: sentinel_says(t, sbase + k, "num-other-sentinels") == "2"
+                       and sentinel_says(t, sbase + k, "num-slaves") == "1"
+                       and sentinel_says(t, sbase + k, "flags") == "master",
                        20, f"sentinel-{k} sees the primary, the replica and 2 Sentinels")
 
         # A worker by the systemd unit's own command line and env file.
-        t.unit_worker(wport, sentinels, p2, shoal_pw)
+        # Nobody gets anything from a Sentinel without a password; the
+        # workers' Sentinel user may ask where the primary is, no more.
+        r = Redis(sbase + 1, timeout=2)
+        try:
+            for cmd in (("SENTINEL", "MONITOR", "evil", "127.0.0.1", p1, 1),
+                        ("SENTINEL", "REMOVE", "shoal"),
+                        ("SENTINEL", "get-master-addr-by-name", "shoal")):
+                try:
+                    r.cmd(*cmd)
+                    raise TestFailure(f"an anonymous client may run {' '.join(map(str, cmd))}")
+                except RedisError as e:
+                    check("NOAUTH" in str(e), f"anonymous {cmd[1]}: {e}")
+        finally:
+            r.close()
+        with open(base["SHOAL_SENTINEL_PASSWORD_FILE"]) as f:
+            r = Redis(sbase + 1, "shoal", f.read().strip(), timeout=2)
+        try:
+            check_eq(r.cmd("SENTINEL", "get-master-addr-by-name", "shoal"),
+                     [b"127.0.0.1", str(p1).encode()], "the primary, asked as shoal")
+            try:
+                r.cmd("SENTINEL", "REMOVE", "shoal")
+                raise TestFailure("the workers' Sentinel user may run SENTINEL REMOVE")
+            except RedisError as e:
+                check("NOPERM" in str(e), f"SENTINEL REMOVE as shoal: {e}")
+        finally:
+            r.close()
+
+        t.unit_worker(wport, sentinels, shoal_pw)
         wait_until(lambda: probe("/healthz", wport) == 0, 10, "shoal-probe /healthz")
         wait_until(lambda: probe("/readyz", wport) == 0, 10, "shoal-probe /readyz")
 
         # Failover, and the old primary's return.
         t.stop("redis-1", signal.SIGKILL)
         t0 = time.monotonic()
-        wait_until(lambda: sentinel_says(sbase + 1, "port") == str(p2), 20,
+        wait_until(lambda: sentinel_says(t, sbase + 1, "port") == str(p2), 20,
                    "the Sentinels promote redis-2")
         promoted = time.monotonic() - t0
         wait_until(lambda: probe("/readyz", wport) == 0, 20,
@@ -411,9 +447,9 @@ def production_state_tier_through_stunnel_on_both_ends(ctx):
 
         for k in (1, 2, 3):
             m = hosts[k]["sentinel_map"]
-            wait_until(lambda: sentinel_says(m, "num-other-sentinels") == "2"
-                       and sentinel_says(m, "num-slaves") == "1"
-                       and sentinel_says(m, "port") == str(hosts[1]["redis_map"]),
+            wait_until(lambda: sentinel_says(t, m, "num-other-sentinels") == "2"
+                       and sentinel_says(t, m, "num-slaves") == "1"
+                       and sentinel_says(t, m, "port") == str(hosts[1]["redis_map"]),
                        20, f"sentinel-{k} sees the primary, the replica and 2 Sentinels, "
                        "all at their stunnel ports")
         r = redis_as(hosts[1]["redis_map"], "shoal", shoal_pw)
@@ -426,12 +462,12 @@ def production_state_tier_through_stunnel_on_both_ends(ctx):
               f"redis-1's replica is not announced at its stunnel port: {info!r}")
 
         # A worker by the unit's command line, through the client.
-        t.unit_worker(wport, sentinels, hosts[2]["redis_map"], shoal_pw)
+        t.unit_worker(wport, sentinels, shoal_pw)
         wait_until(lambda: probe("/readyz", wport) == 0, 10, "shoal-probe /readyz")
 
         t.stop("redis-1", signal.SIGKILL)
         t0 = time.monotonic()
-        wait_until(lambda: sentinel_says(hosts[1]["sentinel_map"], "port")
+        wait_until(lambda: sentinel_says(t, hosts[1]["sentinel_map"], "port")
                    == str(hosts[2]["redis_map"]), 20, "the Sentinels promote redis-2")
         promoted = time.monotonic() - t0
         wait_until(lambda: probe("/readyz", wport) == 0, 20,
