@@ -1315,6 +1315,12 @@ def own(ctx, name, **settings):
     return NotingWorker(ctx, name, {k: str(v) for k, v in settings.items()})
 
 
+# A worker of our own asking Sentinels of our own: none of the stack's
+# Sentinel settings.
+NO_STACK_SENTINELS = {"SHOAL_REDIS_ALLOWED": "", "SHOAL_SENTINEL_USER": "",
+                      "SHOAL_SENTINEL_PASSWORD": "", "SHOAL_SENTINEL_PASSWORD_FILE": ""}
+
+
 def readyz_of(w):
     return w.request("GET", "/readyz")
 
@@ -1326,8 +1332,9 @@ def sentinel_naming_a_primary_outside_redis_allowed_gets_no_password(ctx):
     from fakes import rogue_redis, sentinel
     rogue = rogue_redis()
     liar = sentinel(rogue.port)
-    w = own(ctx, "own-sentinel-1", SHOAL_SENTINELS=f"127.0.0.1:{liar.port}",
-            SHOAL_REDIS_ALLOWED="192.0.2.0/24")
+    w = own(ctx, "own-sentinel-1", **dict(NO_STACK_SENTINELS,
+            SHOAL_SENTINELS=f"127.0.0.1:{liar.port}",
+            SHOAL_REDIS_ALLOWED="192.0.2.0/24"))
     try:
         r = readyz_of(w)
         check(r.status == 503, f"/readyz with the only Sentinel naming an address "
@@ -1349,8 +1356,8 @@ def one_lying_sentinel_is_outvoted_and_its_primary_gets_no_password(ctx):
     liar = sentinel(rogue.port)
     honest = [sentinel(ctx.redis_port), sentinel(ctx.redis_port)]
     ports = [liar.port] + [s.port for s in honest]     # the liar is asked first
-    w = own(ctx, "own-sentinel-2",
-            SHOAL_SENTINELS=",".join(f"127.0.0.1:{p}" for p in ports))
+    w = own(ctx, "own-sentinel-2", **dict(NO_STACK_SENTINELS,
+            SHOAL_SENTINELS=",".join(f"127.0.0.1:{p}" for p in ports)))
     try:
         r = readyz_of(w)
         check(r.status == 200, f"/readyz with two of three Sentinels naming the real "
@@ -1368,10 +1375,11 @@ def one_lying_sentinel_is_outvoted_and_its_primary_gets_no_password(ctx):
 def worker_logs_in_to_the_sentinels(ctx):
     from fakes import sentinel
     guard = sentinel(ctx.redis_port, password="sentinel-secret-1")
-    w = own(ctx, "own-sentinel-3", SHOAL_SENTINELS=f"127.0.0.1:{guard.port}",
+    w = own(ctx, "own-sentinel-3", **dict(NO_STACK_SENTINELS,
+            SHOAL_SENTINELS=f"127.0.0.1:{guard.port}",
             SHOAL_SENTINEL_USER="shoal-sentinel",
             SHOAL_SENTINEL_PASSWORD="sentinel-secret-1",
-            SHOAL_REDIS_ALLOWED="127.0.0.1")
+            SHOAL_REDIS_ALLOWED="127.0.0.1"))
     try:
         r = readyz_of(w)
         check(r.status == 200, f"/readyz through a Sentinel that wants a password: "
