@@ -14,28 +14,15 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "unit.h"
 
-extern char **environ;
 
-/* Removes every SHOAL_* variable, so each test starts from the defaults. */
+/* Each test starts from the defaults. */
 static int
 clear_env(void **state)
 {
-	char	 name[256];
-	size_t	 i;
-
 	(void)state;
-	for (;;) {
-		for (i = 0; environ[i] != NULL; i++)
-			if (strncmp(environ[i], "SHOAL_", 6) == 0)
-				break;
-		if (environ[i] == NULL)
-			return 0;
-		snprintf(name, sizeof name, "%.*s",
-		    (int)strcspn(environ[i], "="), environ[i]);
-		if (unsetenv(name) != 0)
-			return -1;
-	}
+	return unit_clear_env();
 }
 
 static void

@@ -255,6 +255,21 @@ key(struct redis_key *k, const char *name)
 	key_user(k, "test:", name);
 }
 
+/* A connection to the primary, made and proven by a PING. */
+static struct redis *
+connected(struct config *cfg, const char *timeout_ms)
+{
+	struct redis		*s;
+	struct redis_batch	 b;
+
+	load_config(cfg, primary.port, NULL, NULL, timeout_ms);
+	s = redis_new(cfg);
+	redis_batch_init(&b, &arena, 1);
+	redis_ping(&b);
+	assert_int_equal(redis_run(s, &b), 0);
+	return s;
+}
+
 static const struct redis_value *
 one(struct redis *s, struct redis_batch *b, size_t i)
 {
@@ -356,14 +371,10 @@ noscript_at(int at)
 	long long		 before;
 	int			 i;
 
-	load_config(&cfg, primary.port, NULL, NULL, NULL);
-	s = redis_new(&cfg);
 	put("v0", "zero");
 	put("v1", "one");
 	put("v2", "two");
-	redis_batch_init(&b, &arena, 1);
-	redis_ping(&b);
-	assert_int_equal(redis_run(s, &b), 0);	/* connected, scripts loaded */
+	s = connected(&cfg, NULL);	/* scripts loaded */
 	run(primary.port, "SCRIPT FLUSH");
 	before = connections(primary.port);
 
@@ -419,14 +430,10 @@ noscript_two_scripts(void **state)
 	size_t			 a, g, c;
 
 	(void)state;
-	load_config(&cfg, primary.port, NULL, NULL, NULL);
-	s = redis_new(&cfg);
 	put("v0", "zero");
 	put("v1", "one");
 	put("v2", "two");
-	redis_batch_init(&b, &arena, 1);
-	redis_ping(&b);
-	assert_int_equal(redis_run(s, &b), 0);
+	s = connected(&cfg, NULL);
 	run(primary.port, "SCRIPT FLUSH");
 	redis_batch_init(&b, &arena, 1);
 	a = add_load(&b, "v0");
@@ -455,11 +462,7 @@ restart_while_idle_then_a_write_succeeds(void **state)
 	size_t			 set;
 
 	(void)state;
-	load_config(&cfg, primary.port, NULL, NULL, NULL);
-	s = redis_new(&cfg);
-	redis_batch_init(&b, &arena, 1);
-	redis_ping(&b);
-	assert_int_equal(redis_run(s, &b), 0);
+	s = connected(&cfg, NULL);
 
 	stop_server(&primary);
 	start_server(&primary, primary.port, NULL);
@@ -528,11 +531,7 @@ closed_in_flight_idempotent_is_retried_once(void **state)
 	long long		 before;
 
 	(void)state;
-	load_config(&cfg, primary.port, NULL, NULL, "3000");
-	s = redis_new(&cfg);
-	redis_batch_init(&b, &arena, 1);
-	redis_ping(&b);
-	assert_int_equal(redis_run(s, &b), 0);
+	s = connected(&cfg, "3000");
 	before = connections(primary.port);
 	assert_int_equal(blpop_while_killed(s, 1, 1, &b), 0);
 	assert_int_equal(b.reply[0].type, REDIS_VALUE_ARRAY);
@@ -553,11 +552,7 @@ closed_in_flight_write_is_not_retried(void **state)
 	long long		 before;
 
 	(void)state;
-	load_config(&cfg, primary.port, NULL, NULL, "3000");
-	s = redis_new(&cfg);
-	redis_batch_init(&b, &arena, 1);
-	redis_ping(&b);
-	assert_int_equal(redis_run(s, &b), 0);
+	s = connected(&cfg, "3000");
 	before = connections(primary.port);
 	assert_int_equal(blpop_while_killed(s, 0, 0, &b), -1);
 	assert_int_equal(redis_fault(s), REDIS_FAULT_CLOSED);
@@ -578,11 +573,7 @@ timeout_is_not_retried(void **state)
 	long long		 before;
 
 	(void)state;
-	load_config(&cfg, primary.port, NULL, NULL, "100");
-	s = redis_new(&cfg);
-	redis_batch_init(&b, &arena, 1);
-	redis_ping(&b);
-	assert_int_equal(redis_run(s, &b), 0);
+	s = connected(&cfg, "100");
 	before = connections(primary.port);
 	run(primary.port, "CLIENT PAUSE 400 ALL");
 	redis_batch_init(&b, &arena, 1);
