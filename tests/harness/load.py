@@ -229,6 +229,7 @@ class Load:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.in_flight = 0
+        self.started = 0        # requests sent so far
         self.threads = []
         self.events = []        # (monotonic time, label)
         self.t_start = self.t_stop = None
@@ -242,6 +243,7 @@ class Load:
                 return False
             self.budget -= 1
             self.in_flight += 1
+            self.started += 1
             return True
 
     def _think(self, rnd):
@@ -287,6 +289,12 @@ class Load:
             n = self.in_flight
         self.events.append((time.monotonic(), label))
         return n
+
+    def sent(self):
+        """Requests sent so far: their difference around a fault counts
+        those that started while it was happening."""
+        with self.lock:
+            return self.started
 
     def wait(self):
         """Waits until the load has stopped by itself."""

@@ -140,15 +140,23 @@ def s1_sigkill_worker_then_server(ctx):
     victims = {}
     one, two = st.server_ids()[:2]
 
+    def kill(load, key, pids, label):
+        # In flight: those sent before the signal, and those sent until
+        # the kernel has ended the processes and closed their sockets (a
+        # request nginx passes on meanwhile may reach a dying process).
+        n, before = load.mark(label), load.sent()
+        st.signal(pids, signal.SIGKILL)
+        for p in pids:
+            wait_dead(p, 5.0)
+        victims[key] = (pids, n + load.sent() - before)
+
     def kill_one(load):
         pid = st.server_pids(one)[0]
-        victims["proc"] = (pid, load.mark(f"SIGKILL pid {pid} (server {one})"))
-        st.signal([pid], signal.SIGKILL)
+        kill(load, "proc", [pid], f"SIGKILL pid {pid} (server {one})")
 
     def kill_server(load):
         pids = st.server_pids(two)
-        victims["server"] = (pids, load.mark(f"SIGKILL server {two} {pids}"))
-        st.signal(pids, signal.SIGKILL)
+        kill(load, "server", pids, f"SIGKILL server {two} {pids}")
 
     load = drive(ctx, "s1", d, [(d * 0.3, kill_one), (d * 0.6, kill_server)])
     fill_load_figures(fig, load)
