@@ -103,6 +103,9 @@ static const struct config_entry entries[] = {
 	  "1: add X-Served-By: HOST:PID to every response" },
 	{ "SHOAL_REDIS_TIMEOUT_MS", INT(redis_timeout_ms), 10, 60000, "500",
 	  "longest wait for a Redis connect or reply, in milliseconds" },
+	{ "SHOAL_SANDBOX", BOOL(sandbox), 0, 1, "1",
+	  "1: a seccomp filter of the worker's system calls once started; 0 "
+	  "for valgrind, or to find a call the filter lacks" },
 	{ "SHOAL_DRAIN_SECONDS", INT(drain_seconds), 0, 3600, "20",
 	  "on SIGTERM, longest wait for requests in flight" },
 };

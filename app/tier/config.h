@@ -46,6 +46,7 @@ struct config {
 	long	 served_by;		/* 0 or 1: X-Served-By header */
 	long	 redis_timeout_ms;	/* per command */
 	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
+	long	 sandbox;		/* 0 or 1: the seccomp filter */
 	char	*asset_manifest;	/* path; "" for none */
 	long	 login_max_fails;	/* failed sign-ins per window */
 	long	 login_max_fails_user;	/* from any address */

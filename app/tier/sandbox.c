@@ -191,19 +191,6 @@ fail(char *err, size_t errsz, const char *what, int rc)
 	return -1;
 }
 
-int
-sandbox_setting(char *err, size_t errsz)
-{
-	const char	*v = getenv("SHOAL_SANDBOX");
-
-	if (v == NULL || strcmp(v, "1") == 0)
-		return 1;
-	if (strcmp(v, "0") == 0)
-		return 0;
-	snprintf(err, errsz, "SHOAL_SANDBOX: must be 0 or 1");
-	return -1;
-}
-
 /*
  * Whether this kernel can end a process from a filter. It cannot under
  * valgrind either, which does not know the seccomp call: there, as on a

@@ -10,12 +10,6 @@
 #include <stddef.h>
 
 /*
- * SHOAL_SANDBOX: 1 (the default) or 0. Returns 1 or 0, or -1 with one line
- * in err naming the variable. Read here until the settings table has it.
- */
-int	sandbox_setting(char *err, size_t errsz);
-
-/*
  * Sets no_new_privs and loads the filter into every thread of the process
  * (SECCOMP_FILTER_FLAG_TSYNC), so call it once start-up is done: keyring
  * and templates loaded, the listening socket open, the threads started.

@@ -488,12 +488,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	int			 fd, sandbox;
 	long			 i;
 
-	if ((sandbox = sandbox_setting(err, sizeof err)) == -1) {
-		fprintf(stderr, "shoal: %s\n", err);
-		keyring_free(keys);
-		free(keys);
-		return 2;
-	}
+	sandbox = (int)cfg->sandbox;
 	if ((fd = open_listener(listen)) < 0 ||
 	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
 		keyring_free(keys);

@@ -84,6 +84,7 @@ defaults_when_nothing_is_set(void **state)
 	assert_int_equal(cfg.signup_window, 3600);
 	assert_int_equal(cfg.hash_concurrency, 2);
 	assert_int_equal(cfg.hash_wait_ms, 1000);
+	assert_int_equal(cfg.sandbox, 1);
 	assert_string_equal(cfg.sentinels, "");
 	assert_int_equal(cfg.nsentinels, 0);
 	assert_string_equal(cfg.sentinel_master, "shoal");
@@ -536,7 +537,7 @@ usage_lists_every_setting(void **state)
 		"SHOAL_COOKIE_NAME", "SHOAL_COOKIE_SECURE", "SHOAL_STATIC_BASE",
 		"SHOAL_MAX_BODY", "SHOAL_MAX_COOKIE", "SHOAL_KEY_PREFIX",
 		"SHOAL_SERVED_BY", "SHOAL_REDIS_TIMEOUT_MS",
-		"SHOAL_DRAIN_SECONDS",
+		"SHOAL_DRAIN_SECONDS", "SHOAL_SANDBOX",
 	};
 	char	*text = NULL;
 	size_t	 len = 0, i;

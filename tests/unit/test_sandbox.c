@@ -522,26 +522,6 @@ threads_already_running_are_confined(void **state)
 	assert_killed("ptrace on a thread started before the filter", status);
 }
 
-static void
-setting_is_0_or_1(void **state)
-{
-	char	 err[128] = "";
-
-	(void)state;
-	assert_int_equal(unsetenv("SHOAL_SANDBOX"), 0);
-	assert_int_equal(sandbox_setting(err, sizeof err), 1);
-	assert_int_equal(setenv("SHOAL_SANDBOX", "1", 1), 0);
-	assert_int_equal(sandbox_setting(err, sizeof err), 1);
-	assert_int_equal(setenv("SHOAL_SANDBOX", "0", 1), 0);
-	assert_int_equal(sandbox_setting(err, sizeof err), 0);
-	assert_int_equal(setenv("SHOAL_SANDBOX", "yes", 1), 0);
-	assert_int_equal(sandbox_setting(err, sizeof err), -1);
-	assert_non_null(strstr(err, "SHOAL_SANDBOX"));
-	assert_int_equal(setenv("SHOAL_SANDBOX", "", 1), 0);
-	assert_int_equal(sandbox_setting(err, sizeof err), -1);
-	assert_int_equal(unsetenv("SHOAL_SANDBOX"), 0);
-}
-
 int
 main(void)
 {
@@ -549,7 +529,6 @@ main(void)
 		cmocka_unit_test(calls_outside_the_list_end_the_process),
 		cmocka_unit_test(the_calls_the_worker_makes_still_work),
 		cmocka_unit_test(threads_already_running_are_confined),
-		cmocka_unit_test(setting_is_0_or_1),
 	};
 
 	if (sodium_init() < 0 || unit_clear_env() != 0)
