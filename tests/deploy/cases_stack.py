@@ -630,6 +630,11 @@ def worker_peak_memory_stays_within_the_sizing_base(ctx):
     base + 2 x 64 MiB."""
     import concurrent.futures
     from cases_manifests import HASH_MIB, WORKER_BASE_MIB
+    from harness.core import sanitized
+    if sanitized():
+        # The manifests ship the plain build; ASan keeps 256 MiB of freed
+        # blocks in quarantine, so its resident size says nothing of them.
+        return "not measured: a sanitizer build (the figures are ASan's)"
     conc = 2
     with stack(ctx, "memory", SHOAL_SERVERS=1, SHOAL_PROCS=1, SHOAL_SENTINEL_COUNT=0,
                SHOAL_HASH_CONCURRENCY=conc, SHOAL_HASH_WAIT_MS=20000) as st:

@@ -50,6 +50,13 @@ def shoal_bin():
     return path
 
 
+def sanitized():
+    """1 when SHOAL_BIN is a sanitizer build (under build/san/): its memory
+    figures are ASan's (shadow memory, a quarantine of freed blocks), not
+    the worker's."""
+    return "/san/" in os.path.abspath(os.environ.get("SHOAL_BIN", "build/shoal"))
+
+
 def scale(*knobs):
     """How many times slower than usual the worker runs: the first of the
     environment variables `knobs` that is set, else 3 for a sanitizer build
@@ -57,8 +64,7 @@ def scale(*knobs):
     for k in knobs:
         if os.environ.get(k):
             return float(os.environ[k])
-    raw = os.path.abspath(os.environ.get("SHOAL_BIN", "build/shoal"))
-    return 3.0 if "/san/" in raw else 1.0
+    return 3.0 if sanitized() else 1.0
 
 
 def knob_on(*names):
