@@ -565,24 +565,6 @@ redis_del(struct redis_batch *b, const struct redis_key *k)
 }
 
 size_t
-redis_incr(struct redis_batch *b, const struct redis_key *k)
-{
-	return key_command(b, "INCR", k);
-}
-
-size_t
-redis_expire_new(struct redis_batch *b, const struct redis_key *k,
-    long long seconds)
-{
-	size_t	 i = command(b, "EXPIRE", 4);
-
-	redis_arg(b, i, 1, k->s, strlen(k->s));
-	redis_arg_int(b, i, 2, seconds);
-	redis_arg(b, i, 3, "NX", 2);
-	return i;
-}
-
-size_t
 redis_set(struct redis_batch *b, const struct redis_key *k, const void *value,
     size_t len, enum redis_set_when when, int64_t ttl_ms)
 {

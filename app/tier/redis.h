@@ -143,10 +143,6 @@ size_t	redis_ping(struct redis_batch *);
 size_t	redis_get(struct redis_batch *, const struct redis_key *);
 size_t	redis_pttl(struct redis_batch *, const struct redis_key *);
 size_t	redis_del(struct redis_batch *, const struct redis_key *);
-size_t	redis_incr(struct redis_batch *, const struct redis_key *);
-/* EXPIRE key seconds NX: a lifetime only for a key that has none. */
-size_t	redis_expire_new(struct redis_batch *, const struct redis_key *,
-	    long long seconds);
 /* SET key value [NX|XX] [PX ttl_ms]; ttl_ms 0: no expiry. */
 size_t	redis_set(struct redis_batch *, const struct redis_key *, const void *,
 	    size_t len, enum redis_set_when, int64_t ttl_ms);

@@ -47,7 +47,8 @@ shoal_password_valid(const char *pw)
 	return user_password_valid(pw);
 }
 
-/* Hashes password into a new user record for name. */
+/* Checks name and password and hashes the password into a new user
+ * record for name. */
 static enum shoal_status
 user_record(struct arena *a, const char *name, const char *password,
     unsigned char **bytes, size_t *len)
@@ -55,6 +56,8 @@ user_record(struct arena *a, const char *name, const char *password,
 	char		 hash[crypto_pwhash_STRBYTES];
 	Shoal__User	 u;
 
+	if (!user_name_valid(name) || !user_password_valid(password))
+		return SHOAL_REJECT;
 	switch (pwhash_str(hash, password)) {
 	case PWHASH_OK:
 		break;
@@ -84,8 +87,6 @@ user_create(struct redis *s, struct arena *a, const char *prefix,
 	size_t			 len, i;
 	enum shoal_status	 st;
 
-	if (!user_name_valid(name) || !user_password_valid(password))
-		return SHOAL_REJECT;
 	if ((st = user_record(a, name, password, &bytes, &len)) != SHOAL_OK)
 		return st;
 	key_user(&key, prefix, name);
@@ -113,8 +114,6 @@ user_set_password(struct redis *s, struct arena *a, const char *prefix,
 	size_t			 len, i;
 	enum shoal_status	 st;
 
-	if (!user_name_valid(name) || !user_password_valid(password))
-		return SHOAL_REJECT;
 	if ((st = user_record(a, name, password, &bytes, &len)) != SHOAL_OK)
 		return st;
 	key_user(&key, prefix, name);
