@@ -28,8 +28,30 @@ def proc_state(pid):
 
 
 def alive(pid):
+    """False once the whole process is gone. A killed multi-threaded
+    process shows its first thread as a zombie while the other threads are
+    still exiting and its files (listening socket included) still open, so
+    a zombie counts as dead only when no other thread of it is left."""
     s = proc_state(pid)
-    return s is not None and s not in ("Z", "X")
+    if s is None:
+        return False
+    if s not in ("Z", "X"):
+        return True
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(t != str(pid) and proc_state_of_task(pid, t) not in (None, "Z", "X")
+               for t in tasks)
+
+
+def proc_state_of_task(pid, tid):
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(")") + 2:].split()[0]
 
 
 def wait_dead(pid, timeout):

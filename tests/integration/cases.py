@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import fcgi, procs, resp
+from harness import fcgi, ports, procs, resp
 from harness.core import TestFailure, check, check_eq, excerpt, new_name, non_json_lines
 from harness.runner import Tests, time_limit
 from harness.stack import OwnWorker
@@ -1109,6 +1109,13 @@ def user_stays_signed_in_when_a_worker_server_is_killed(ctx):
         os.kill(pid, signal.SIGKILL)
     for pid in victims:
         check(procs.wait_dead(pid, 5), f"pid {pid} still alive after SIGKILL")
+    # Its listening socket closes with its last thread; until then the
+    # kernel still queues connections for it that nobody will answer.
+    port = ctx.server_port(1)
+    deadline = time.monotonic() + 5
+    while ports.accept_queue(port) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    check(ports.accept_queue(port) is None, f"port {port} still listening 5 s after SIGKILL")
     for i in range(20):
         r = home_signed_in(b, name)
         check(served_pid(r) not in victims,
