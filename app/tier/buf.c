@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "oom.h"
 
@@ -15,13 +16,25 @@ buf_init(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->arena = NULL;
+}
+
+void
+buf_init_arena(struct buf *b, struct arena *a)
+{
+	buf_init(b);
+	b->arena = a;
 }
 
 void
 buf_free(struct buf *b)
 {
-	free(b->data);
+	struct arena	*a = b->arena;
+
+	if (a == NULL)
+		free(b->data);
 	buf_init(b);
+	b->arena = a;
 }
 
 void
@@ -47,7 +60,16 @@ buf_reserve(struct buf *b, size_t extra)
 			oom();
 		cap *= 2;
 	}
-	b->data = xrealloc(b->data, cap);
+	if (b->arena != NULL) {
+		/* The old block stays in the arena: at most as much again as
+		 * the final size, since the capacity doubles. */
+		char	*p = arena_alloc(b->arena, cap);
+
+		if (b->len > 0)
+			memcpy(p, b->data, b->len);
+		b->data = p;
+	} else
+		b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 }
 

@@ -2,6 +2,10 @@
  * buf.h - a growable byte buffer for responses and log lines. A buffer owns
  * its memory (malloc) and is reused across requests by buf_reset(), so it
  * grows to the largest response once and then stays.
+ *
+ * A buffer made by buf_init_arena() grows in a request's arena instead: it
+ * is for what a handler builds during one request (a JSON document), and
+ * its memory goes with the arena; buf_free() only forgets it.
  */
 #ifndef BUF_H
 #define BUF_H
@@ -9,13 +13,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+struct arena;
+
 struct buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+	struct arena	*arena;		/* NULL: malloc */
 };
 
 void	buf_init(struct buf *);
+void	buf_init_arena(struct buf *, struct arena *);
 void	buf_free(struct buf *);
 void	buf_reset(struct buf *);
 void	buf_reserve(struct buf *, size_t extra);

@@ -1,5 +1,6 @@
 /*
- * html.c - HTML and JSON string escaping (see html.h).
+ * html.c - HTML and JSON string escaping, and the UTF-8 check they share
+ * (see html.h).
  */
 #include <stdint.h>
 #include <string.h>
@@ -75,12 +76,30 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-void
-json_string(struct buf *b, const char *s, size_t len)
+int
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, n;
+
+	while (i < len) {
+		if ((n = utf8_len(u + i, len - i)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+/*
+ * The one JSON string escaper. strict: stop at the first byte that is not
+ * valid UTF-8 and return -1; otherwise write U+FFFD for it.
+ */
+static int
+json_escape(struct buf *b, const char *s, size_t len, int strict)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
-	size_t	 i = 0, n;
+	size_t	 i = 0, n, start = b->len;
 
 	buf_reserve(b, len + 2);
 	buf_putc(b, '"');
@@ -91,23 +110,45 @@ json_string(struct buf *b, const char *s, size_t len)
 			buf_putc(b, '\\');
 			buf_putc(b, (char)c);
 			i++;
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c == 0x7f || c == '<' || c == '>' ||
+		    c == '&') {
+			/* < > & too: no "</script>" or "<!--" if the JSON is
+			 * ever inlined in a page. */
 			char	 esc[6] = { '\\', 'u', '0', '0',
 			    hex[c >> 4], hex[c & 15] };
 
 			buf_put(b, esc, sizeof esc);
 			i++;
-		} else if (c == '<') {
-			/* Keeps "</script>" harmless if JSON is ever inlined. */
-			buf_puts(b, "\\u003c");
-			i++;
 		} else if ((n = utf8_len(u + i, len - i)) == 0) {
+			if (strict) {
+				b->len = start;
+				return -1;
+			}
 			buf_puts(b, "\\ufffd");
 			i++;
+		} else if (n == 3 && c == 0xe2 && u[i + 1] == 0x80 &&
+		    (u[i + 2] == 0xa8 || u[i + 2] == 0xa9)) {
+			/* U+2028, U+2029: line ends to JavaScript before
+			 * ES2019, so a string literal would break there. */
+			buf_puts(b, u[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+			i += n;
 		} else {
 			buf_put(b, s + i, n);
 			i += n;
 		}
 	}
 	buf_putc(b, '"');
+	return 0;
+}
+
+void
+json_string(struct buf *b, const char *s, size_t len)
+{
+	(void)json_escape(b, s, len, 0);
+}
+
+int
+json_string_strict(struct buf *b, const char *s, size_t len)
+{
+	return json_escape(b, s, len, 1);
 }

@@ -1,5 +1,6 @@
 /*
- * test_arena.c - arena.h: the per-request bump allocator.
+ * test_arena.c - arena.h: the per-request bump allocator, and buf.h's
+ * buffers that grow in one.
  */
 #include <sys/wait.h>
 
@@ -17,6 +18,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "record.h"
 
 #define BIG	(16 * 1024)	/* arena.c's chunk size */
@@ -271,6 +273,36 @@ overflowing_calloc_aborts(void **state)
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+/*
+ * A buffer on an arena keeps its bytes as it grows past several chunks,
+ * and buf_free leaves the memory to the arena (a free() of arena memory
+ * would be caught by ASan or valgrind, which run these tests).
+ */
+static void
+buffer_grows_in_the_arena(void **state)
+{
+	struct arena	 a;
+	struct buf	 b;
+	size_t		 i;
+
+	(void)state;
+	arena_init(&a);
+	buf_init_arena(&b, &a);
+	for (i = 0; i < 3 * BIG; i++)
+		buf_putc(&b, (char)('a' + i % 26));
+	assert_int_equal(b.len, 3 * BIG);
+	for (i = 0; i < 3 * BIG; i++)
+		if (b.data[i] != (char)('a' + i % 26))
+			fail_msg("byte %zu lost while growing", i);
+	assert_int_equal(strlen(buf_cstr(&b)), 3 * BIG);
+	buf_free(&b);
+	assert_null(b.data);
+	assert_ptr_equal(b.arena, &a);
+	buf_puts(&b, "again");
+	assert_string_equal(buf_cstr(&b), "again");
+	arena_free(&a);
+}
+
 int
 main(void)
 {
@@ -284,6 +316,7 @@ main(void)
 		cmocka_unit_test(printf_formats_into_the_arena),
 		cmocka_unit_test(protobuf_allocator_unpacks),
 		cmocka_unit_test(overflowing_calloc_aborts),
+		cmocka_unit_test(buffer_grows_in_the_arena),
 	};
 
 	if (sodium_init() < 0)

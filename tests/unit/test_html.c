@@ -1,5 +1,5 @@
 /*
- * test_html.c - html.h: HTML escaping and JSON string literals.
+ * test_html.c - html.h: HTML escaping, JSON string literals, UTF-8.
  *
  * The JSON checks use jsoncheck.h, a validator and decoder independent of
  * the code under test.
@@ -153,12 +153,50 @@ json_control_characters_are_escaped(void **state)
 	assert_string_equal(buf_cstr(&b), "\"a\\u0000b\"");
 }
 
+/* Safe inside a page: no markup character, no JavaScript line end. */
 static void
-json_less_than_is_escaped(void **state)
+json_markup_and_line_separators_are_escaped(void **state)
 {
 	(void)state;
-	assert_string_equal(JS("</script>"), "\"\\u003c/script>\"");
+	assert_string_equal(JS("</script>"), "\"\\u003c/script\\u003e\"");
 	assert_string_equal(JS("<!--"), "\"\\u003c!--\"");
+	assert_string_equal(JS("a&b>c"), "\"a\\u0026b\\u003ec\"");
+	assert_string_equal(JS("\xe2\x80\xa8|\xe2\x80\xa9"),
+	    "\"\\u2028|\\u2029\"");
+	/* Their neighbours are plain text. */
+	assert_string_equal(JS("\xe2\x80\xa7\xe2\x80\xaa"),
+	    "\"\xe2\x80\xa7\xe2\x80\xaa\"");
+	assert_string_equal(JS("'"), "\"'\"");
+}
+
+/* The strict form refuses what the lenient one would replace. */
+static void
+json_strict_refuses_invalid_utf8(void **state)
+{
+	static const char *const bad[] = {
+		"\x80", "a\xbf", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xe2\x82", "ok\xff", "\xc3",
+	};
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		buf_reset(&b);
+		buf_puts(&b, "[");
+		assert_int_equal(json_string_strict(&b, bad[i], strlen(bad[i])),
+		    -1);
+		/* Nothing of the refused string is left behind. */
+		assert_string_equal(buf_cstr(&b), "[");
+		assert_false(utf8_valid(bad[i], strlen(bad[i])));
+	}
+	buf_reset(&b);
+	assert_int_equal(json_string_strict(&b, "caf\xc3\xa9<\x01", 7), 0);
+	assert_string_equal(buf_cstr(&b), "\"caf\xc3\xa9\\u003c\\u0001\"");
+	assert_true(utf8_valid("caf\xc3\xa9", 5));
+	assert_true(utf8_valid("", 0));
+	/* len, not the NUL, ends the text. */
+	assert_true(utf8_valid("a\0b", 3));
+	assert_false(utf8_valid("a\0\xff", 3));
 }
 
 static void
@@ -289,7 +327,8 @@ main(void)
 		cmocka_unit_test(html_escape_long_input),
 		cmocka_unit_test(json_quotes_and_backslash),
 		cmocka_unit_test(json_control_characters_are_escaped),
-		cmocka_unit_test(json_less_than_is_escaped),
+		cmocka_unit_test(json_markup_and_line_separators_are_escaped),
+		cmocka_unit_test(json_strict_refuses_invalid_utf8),
 		cmocka_unit_test(json_valid_utf8_is_kept),
 		cmocka_unit_test(json_invalid_utf8_becomes_replacement),
 		cmocka_unit_test(json_round_trips_valid_text),
