@@ -62,7 +62,7 @@ is(const char *name, size_t len, const char *want)
 }
 
 static const char *
-resolve_global(void *ctx, const char *name, size_t len)
+resolve_global(void *ctx, const char *name, size_t len, int *html)
 {
 	struct page_globals	*g = ctx;
 	const char		*url;
@@ -80,14 +80,16 @@ resolve_global(void *ctx, const char *name, size_t len)
 		return shoal_user(g->r);
 	if (is(name, len, "csrf"))	/* made only for pages with a form */
 		return shoal_csrf_token(g->r);
-	if (is(name, len, "content"))
+	if (is(name, len, "content")) {
+		*html = 1;	/* the page, which the tier rendered */
 		return g->content;
+	}
 	return NULL;
 }
 
 void
-shoal_render(struct shoal_req *r, int status, const char *name,
-    const struct shoal_var *vars)
+shoal_render_view(struct shoal_req *r, int status, const char *name,
+    const struct shoal_view *view)
 {
 	const struct template	*page = templates_find(name);
 	const struct template	*layout = templates_find("layout");
@@ -103,13 +105,32 @@ shoal_render(struct shoal_req *r, int status, const char *name,
 		return;
 	r->private_page = 1;
 	if (layout == NULL || page == layout) {
-		template_render(page, &r->t->body, vars, resolve_global, &g);
+		template_render(page, &r->t->body, view, resolve_global, &g);
 		return;
 	}
 	buf_reset(content);
-	template_render(page, content, vars, resolve_global, &g);
+	template_render(page, content, view, resolve_global, &g);
 	g.content = buf_cstr(content);
-	template_render(layout, &r->t->body, vars, resolve_global, &g);
+	template_render(layout, &r->t->body, view, resolve_global, &g);
+}
+
+/* Until the example app renders views: its variables as one view, raw
+ * under {{&name}} as they were. */
+static struct shoal_view *
+vars_view(struct shoal_req *r, const struct shoal_var *vars)
+{
+	struct shoal_view	*v = shoal_view(r);
+
+	for (; vars != NULL && vars->name != NULL; vars++)
+		shoal_set_html(v, vars->name, vars->value);
+	return v;
+}
+
+void
+shoal_render(struct shoal_req *r, int status, const char *name,
+    const struct shoal_var *vars)
+{
+	shoal_render_view(r, status, name, vars_view(r, vars));
 }
 
 char *
@@ -125,7 +146,7 @@ shoal_render_fragment(struct shoal_req *r, const char *name,
 		return arena_strdup(&r->t->arena, "");
 	}
 	buf_reset(b);
-	template_render(t, b, vars, resolve_global, &g);
+	template_render(t, b, vars_view(r, vars), resolve_global, &g);
 	return arena_strndup(&r->t->arena, b->data, b->len);
 }
 

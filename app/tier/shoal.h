@@ -4,7 +4,8 @@
  * An application is a route table (shoal_routes, defined by the app), one
  * handler per route and one template per page under templates/. A handler
  * reads the request, reads or changes the session, and ends with exactly one
- * response call (shoal_render, shoal_redirect, shoal_json or shoal_error).
+ * response call (shoal_render, shoal_json_send, shoal_redirect, shoal_error
+ * or shoal_fail).
  *
  * Memory: every pointer the tier hands to a handler, and everything a handler
  * gets from shoal_alloc(), lives until the end of the request and is freed by
@@ -36,8 +37,8 @@ struct shoal_route {
 /* Defined by the application, ended by an entry whose path is NULL. */
 extern const struct shoal_route shoal_routes[];
 
-/* A name and a value for a template; the value is HTML-escaped unless the
- * template writes {{&name}}. A list of them ends with a NULL name. */
+/* Until the example app renders views: a name and a value, ended by a NULL
+ * name; the value is written raw under {{&name}}. */
 struct shoal_var {
 	const char	*name;
 	const char	*value;
@@ -126,10 +127,55 @@ enum shoal_status shoal_change_password(struct shoal_req *,
     const char *current, const char *fresh)
     __attribute__((warn_unused_result));
 
+/*
+ * A view: the data a template renders (see template.h for the syntax). A
+ * view, its items and the text shoal_set_int makes live until the request
+ * ends. shoal_set and shoal_set_html keep the pointers they are given, names
+ * and values alike, not copies: pass string constants or what shoal_alloc,
+ * shoal_strdup or shoal_printf returned, never a buffer on the stack. A
+ * NULL value is "". Setting a name again replaces what it was bound to.
+ */
+struct shoal_view;
+
+struct shoal_view *shoal_view(struct shoal_req *);
+void	shoal_set(struct shoal_view *, const char *name, const char *value);
+void	shoal_set_int(struct shoal_view *, const char *name, long long);
+/* HTML the app vouches for: {{&name}} writes it unescaped ({{name}} still
+ * escapes it). Never pass text that came from a user. */
+void	shoal_set_html(struct shoal_view *, const char *name, const char *html);
+/* Appends an item to the list `list` (made on the first call) and returns
+ * the item's view, to fill; {{#list}}..{{/list}} renders once per item. */
+struct shoal_view *shoal_add(struct shoal_view *, const char *list);
+
+/*
+ * A JSON document, written call by call; the writer escapes strings (also
+ * < > & U+2028 U+2029, so the JSON is safe inside HTML) and places commas.
+ * Inside an object every call takes a key; at the top level and inside an
+ * array the key is NULL. A misuse (a key where none belongs or none where
+ * one must be, an end with nothing open, more than 16 levels, a string or
+ * key that is not valid UTF-8, more than one top-level value) is remembered
+ * and makes shoal_json_send answer 500 and log why; the calls after it do
+ * nothing. The writer lives until the request ends.
+ */
+struct shoal_json;
+
+struct shoal_json *shoal_json_new(struct shoal_req *);
+void	shoal_json_object(struct shoal_json *, const char *key);
+void	shoal_json_array(struct shoal_json *, const char *key);
+void	shoal_json_end(struct shoal_json *);
+/* A NULL value writes null. */
+void	shoal_json_str(struct shoal_json *, const char *key, const char *value);
+void	shoal_json_int(struct shoal_json *, const char *key, long long);
+void	shoal_json_bool(struct shoal_json *, const char *key, int);
+
 /* Responses: call exactly one. */
+void	shoal_render_view(struct shoal_req *, int status, const char *template,
+	    const struct shoal_view *);
 void	shoal_render(struct shoal_req *, int status, const char *template,
 	    const struct shoal_var *vars);
+void	shoal_json_send(struct shoal_req *, int status, struct shoal_json *);
 void	shoal_redirect(struct shoal_req *, const char *location);
+/* A fixed body, written as it is (the tier's health checks). */
 void	shoal_json(struct shoal_req *, int status, const char *body);
 void	shoal_error(struct shoal_req *, int status, const char *reason);
 /* The reply for a status the tier itself chose (503 when Redis is down...). */

@@ -1,9 +1,9 @@
 /*
  * template.c - page templates (see template.h).
  *
- * A template is parsed once into a list of parts: literal text, an escaped
- * variable or a raw variable. Rendering walks the parts; nothing is parsed
- * on the request path.
+ * A template is parsed once into a list of parts: literal text, a value,
+ * or the start or end of a section; a section start knows where its end
+ * is. Rendering walks the parts; nothing is parsed on the request path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "oom.h"
 #include "shoal.h"
 #include "template.h"
+#include "view.h"
 
 #define TEMPLATE_MAX_PARTS	256
 #define TEMPLATE_MAX_NAME	64
@@ -25,8 +26,8 @@ enum part_kind {
 	PART_TEXT,
 	PART_VAR,	/* {{name}} */
 	PART_RAW,	/* {{&name}} */
-	PART_IF,	/* {{#name}}: what follows, if name is set and not "" */
-	PART_UNLESS,	/* {{^name}}: what follows, if name is unset or "" */
+	PART_IF,	/* {{#name}}: once per item, or once if set, not "" */
+	PART_UNLESS,	/* {{^name}}: once if unset, "" or no items */
 	PART_END,	/* {{/name}} */
 };
 
@@ -64,20 +65,46 @@ add_part(struct template *t, enum part_kind kind, const char *text,
 	return 0;
 }
 
+/* Line of p in text, from 1, for error messages. */
+static unsigned
+line_of(const char *text, const char *p)
+{
+	unsigned	 n = 1;
+
+	for (; text < p; text++)
+		if (*text == '\n')
+			n++;
+	return n;
+}
+
+static const char *
+sigil(enum part_kind kind)
+{
+	return kind == PART_UNLESS ? "^" : "#";
+}
+
+/*
+ * Parses text into parts, matching each {{/name}} with the section it
+ * closes. A refusal is one line in err that names the template and the
+ * line of the tag at fault (for a section never closed, the line where it
+ * opens).
+ */
 struct template *
 template_parse(const char *name, const char *text, size_t len, char *err,
     size_t errsz)
 {
 	struct template	*t = xcalloc(1, sizeof *t);
-	const char	*p = text, *end = text + len, *open, *close, *n;
+	const char	*p = text, *end = text + len, *open = text, *close, *n;
 	enum part_kind	 kind;
-	size_t		 i, open_sections[TEMPLATE_MAX_DEPTH], depth = 0;
+	size_t		 i, sections[TEMPLATE_MAX_DEPTH], depth = 0;
+	struct part	*o;
 
 	t->name = name;
 	t->parts = xcalloc(TEMPLATE_MAX_PARTS, sizeof *t->parts);
 	while (p < end) {
 		open = memmem(p, (size_t)(end - p), "{{", 2);
 		if (open == NULL) {
+			open = end;
 			if (add_part(t, PART_TEXT, p, (size_t)(end - p)) != 0)
 				goto too_many;
 			break;
@@ -87,8 +114,8 @@ template_parse(const char *name, const char *text, size_t len, char *err,
 			goto too_many;
 		close = memmem(open, (size_t)(end - open), "}}", 2);
 		if (close == NULL) {
-			snprintf(err, errsz, "template %s: \"{{\" without "
-			    "\"}}\"", name);
+			snprintf(err, errsz, "template %s line %u: \"{{\" "
+			    "without \"}}\"", name, line_of(text, open));
 			goto fail;
 		}
 		n = open + 2;
@@ -122,39 +149,51 @@ template_parse(const char *name, const char *text, size_t len, char *err,
 		if (*n == '@' && close - n == 1)
 			goto bad_name;
 		if (kind == PART_END) {
-			struct part *o;
-
-			if (depth == 0)
-				goto unbalanced;
-			o = &t->parts[open_sections[--depth]];
+			if (depth == 0) {
+				snprintf(err, errsz, "template %s line %u: "
+				    "{{/%.*s}} closes no section", name,
+				    line_of(text, open), (int)(close - n), n);
+				goto fail;
+			}
+			o = &t->parts[sections[--depth]];
 			if (o->len != (size_t)(close - n) ||
-			    memcmp(o->text, n, o->len) != 0)
-				goto unbalanced;
+			    memcmp(o->text, n, o->len) != 0) {
+				snprintf(err, errsz, "template %s line %u: "
+				    "{{/%.*s}} closes {{%s%.*s}} of line %u",
+				    name, line_of(text, open), (int)(close - n),
+				    n, sigil(o->kind), (int)o->len, o->text,
+				    line_of(text, o->text));
+				goto fail;
+			}
 			o->end = t->nparts;
 		} else if (kind == PART_IF || kind == PART_UNLESS) {
-			if (depth == TEMPLATE_MAX_DEPTH)
-				goto unbalanced;
-			open_sections[depth++] = t->nparts;
+			if (depth == TEMPLATE_MAX_DEPTH) {
+				snprintf(err, errsz, "template %s line %u: "
+				    "sections nest deeper than %d", name,
+				    line_of(text, open), TEMPLATE_MAX_DEPTH);
+				goto fail;
+			}
+			sections[depth++] = t->nparts;
 		}
 		if (add_part(t, kind, n, (size_t)(close - n)) != 0)
 			goto too_many;
 		p = close + 2;
 	}
-	if (depth != 0)
-		goto unbalanced;
+	if (depth != 0) {
+		o = &t->parts[sections[depth - 1]];
+		snprintf(err, errsz, "template %s line %u: {{%s%.*s}} is not "
+		    "closed", name, line_of(text, o->text), sigil(o->kind),
+		    (int)o->len, o->text);
+		goto fail;
+	}
 	return t;
-unbalanced:
-	snprintf(err, errsz, "template %s: sections do not match (or nest "
-	    "deeper than %d) near offset %zu", name, TEMPLATE_MAX_DEPTH,
-	    (size_t)(p - text));
-	goto fail;
 bad_name:
-	snprintf(err, errsz, "template %s: bad variable name at offset %zu",
-	    name, (size_t)(p - text));
+	snprintf(err, errsz, "template %s line %u: bad name in a tag", name,
+	    line_of(text, open));
 	goto fail;
 too_many:
-	snprintf(err, errsz, "template %s: more than %d parts", name,
-	    TEMPLATE_MAX_PARTS);
+	snprintf(err, errsz, "template %s line %u: more than %d parts", name,
+	    line_of(text, open), TEMPLATE_MAX_PARTS);
 fail:
 	template_free(t);
 	return NULL;
@@ -169,51 +208,120 @@ template_free(struct template *t)
 	free(t);
 }
 
-static const char *
-lookup(const struct shoal_var *vars, const char *name, size_t len)
+/*
+ * While rendering: the views whose names are in scope, innermost last.
+ * The view given to template_render is at the bottom; each list section
+ * pushes its item. Sections nest at most TEMPLATE_MAX_DEPTH deep (the
+ * parser sees to it), so the stack cannot overflow.
+ */
+struct render {
+	struct buf		*b;
+	const struct shoal_view	*stack[TEMPLATE_MAX_DEPTH + 1];
+	size_t			 depth;
+	template_resolver	 resolve;
+	void			*ctx;
+};
+
+/* The innermost view that binds the name, then the resolver. */
+static void
+lookup(const struct render *rs, const struct part *p, struct view_value *v)
 {
-	for (; vars != NULL && vars->name != NULL; vars++)
-		if (strncmp(vars->name, name, len) == 0 &&
-		    vars->name[len] == '\0')
-			return vars->value ? vars->value : "";
-	return NULL;
+	size_t	 i;
+	int	 html = 0;
+
+	for (i = rs->depth; i > 0; i--)
+		if (view_get(rs->stack[i - 1], p->text, p->len, v) !=
+		    VIEW_UNSET)
+			return;
+	v->kind = VIEW_UNSET;
+	v->items = NULL;
+	if (rs->resolve != NULL &&
+	    (v->text = rs->resolve(rs->ctx, p->text, p->len, &html)) != NULL)
+		v->kind = html ? VIEW_HTML : VIEW_TEXT;
+}
+
+/* What makes {{#name}} show and {{^name}} hide. */
+static int
+shown(const struct view_value *v)
+{
+	switch (v->kind) {
+	case VIEW_TEXT:
+	case VIEW_HTML:
+		return v->text[0] != '\0';
+	case VIEW_LIST:
+		return v->items != NULL;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Renders parts [from, to). A section renders its inside in place, once
+ * per item for a list: each part is visited once per time it is output,
+ * and output is only ever appended, so rendering is linear in its size.
+ */
+static void
+render_parts(struct render *rs, const struct template *t, size_t from,
+    size_t to)
+{
+	const struct part	*p;
+	const struct shoal_view	*item;
+	struct view_value	 v;
+	size_t			 i;
+
+	for (i = from; i < to; i++) {
+		p = &t->parts[i];
+		if (p->kind == PART_TEXT) {
+			buf_put(rs->b, p->text, p->len);
+			continue;
+		}
+		lookup(rs, p, &v);
+		switch (p->kind) {
+		case PART_IF:
+			if (v.kind == VIEW_LIST)
+				for (item = v.items; item != NULL;
+				    item = view_next(item)) {
+					rs->stack[rs->depth++] = item;
+					render_parts(rs, t, i + 1, p->end);
+					rs->depth--;
+				}
+			else if (shown(&v))
+				render_parts(rs, t, i + 1, p->end);
+			i = p->end;
+			break;
+		case PART_UNLESS:
+			if (!shown(&v))
+				render_parts(rs, t, i + 1, p->end);
+			i = p->end;
+			break;
+		case PART_RAW:
+			/* Raw only what the tier or shoal_set_html vouched
+			 * for; a plain value is escaped all the same. */
+			if (v.kind == VIEW_HTML)
+				buf_puts(rs->b, v.text);
+			else if (v.kind == VIEW_TEXT)
+				html_escape(rs->b, v.text, strlen(v.text));
+			break;
+		default:
+			if (v.kind == VIEW_TEXT || v.kind == VIEW_HTML)
+				html_escape(rs->b, v.text, strlen(v.text));
+		}
+	}
 }
 
 void
 template_render(const struct template *t, struct buf *b,
-    const struct shoal_var *vars, template_resolver resolve, void *ctx)
+    const struct shoal_view *view, template_resolver resolve, void *ctx)
 {
-	const struct part	*p;
-	const char		*v;
+	struct render	 rs;
 
-	for (p = t->parts; p < t->parts + t->nparts; p++) {
-		if (p->kind == PART_TEXT) {
-			buf_put(b, p->text, p->len);
-			continue;
-		}
-		if (p->kind == PART_END)
-			continue;
-		if ((v = lookup(vars, p->text, p->len)) == NULL &&
-		    resolve != NULL)
-			v = resolve(ctx, p->text, p->len);
-		switch (p->kind) {
-		case PART_IF:
-			if (v == NULL || *v == '\0')
-				p = t->parts + p->end;
-			break;
-		case PART_UNLESS:
-			if (v != NULL && *v != '\0')
-				p = t->parts + p->end;
-			break;
-		case PART_RAW:
-			if (v != NULL)
-				buf_puts(b, v);
-			break;
-		default:
-			if (v != NULL)
-				html_escape(b, v, strlen(v));
-		}
-	}
+	memset(&rs, 0, sizeof rs);
+	rs.b = b;
+	rs.resolve = resolve;
+	rs.ctx = ctx;
+	if (view != NULL)
+		rs.stack[rs.depth++] = view;
+	render_parts(&rs, t, 0, t->nparts);
 }
 
 static struct template	*loaded[TEMPLATES_MAX];

@@ -2,14 +2,23 @@
  * template.h - the page templates, compiled into the binary from
  * app/example/templates/ by tools/embed and parsed once at start.
  *
- * Syntax: {{name}} is replaced by the variable's value, HTML-escaped;
- * {{&name}} inserts it as it is (for fragments the handler escaped itself).
- * {{#name}}...{{/name}} keeps what is inside only when name is set and not
- * empty; {{^name}}...{{/name}} only when it is not. {{@style.css}} is the
- * URL of an asset (its name may also hold '.' and '-'), resolved like a
- * variable called "@style.css". A variable that is not given renders as
- * nothing. If a template called
- * "layout" exists, every other page is rendered into its {{&content}}.
+ * A template renders a view (view.h, filled by the handler through shoal.h).
+ * Syntax:
+ *   {{name}}       the value, HTML-escaped
+ *   {{&name}}      the value as it is, only for HTML the tier built or a
+ *                  handler set with shoal_set_html(); any other value is
+ *                  escaped all the same
+ *   {{#name}}..{{/name}}   for a list, the inside once per item, names
+ *                  looked up in the item first and then outwards in the
+ *                  enclosing items and the view; for a value, the inside
+ *                  once when it is set and not ""
+ *   {{^name}}..{{/name}}   the inside once when name is unset, "" or a list
+ *                  without items
+ *   {{@style.css}} the URL of an asset (its name may also hold '.' and
+ *                  '-'), resolved like a value called "@style.css"
+ * Sections nest at most 8 deep. A name bound nowhere renders as nothing. If
+ * a template called "layout" exists, every other page is rendered into its
+ * {{&content}}.
  */
 #ifndef TEMPLATE_H
 #define TEMPLATE_H
@@ -17,7 +26,7 @@
 #include <stddef.h>
 
 struct buf;
-struct shoal_var;
+struct shoal_view;
 
 struct template_source {
 	const char	*name;
@@ -35,17 +44,19 @@ struct template	*template_parse(const char *name, const char *text,
 		    size_t len, char *err, size_t errsz);
 void		 template_free(struct template *);
 /*
- * Resolves a variable that vars does not give, only when the template
+ * Resolves a name that no view in scope binds, only when the template
  * reaches it (so a costly value, such as a CSRF token, is made only for a
- * page that shows it). Returns NULL for an unknown name.
+ * page that shows it). Returns NULL for an unknown name. *html starts at 0;
+ * the resolver sets it to 1 for HTML the tier built (the layout's content),
+ * which {{&name}} then writes as it is.
  */
 typedef const char *(*template_resolver)(void *ctx, const char *name,
-		    size_t len);
+		    size_t len, int *html);
 
-/* Appends the rendered template. Variables are looked up first in vars,
- * then through resolve (either may be NULL). */
+/* Appends the rendered template. Names are looked up in the views in
+ * scope, then through resolve (view and resolve may be NULL). */
 void		 template_render(const struct template *, struct buf *,
-		    const struct shoal_var *vars, template_resolver resolve,
+		    const struct shoal_view *view, template_resolver resolve,
 		    void *ctx);
 
 /* The set of all embedded templates, parsed once at start. */
