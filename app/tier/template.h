@@ -1,6 +1,6 @@
 /*
- * template.h - the page templates, compiled into the binary from
- * app/example/templates/ by tools/embed and parsed once at start.
+ * template.h - the page templates, compiled into the binary from the app's
+ * templates/ folder by tools/embed and parsed once at start.
  *
  * Syntax: {{name}} is replaced by the variable's value, HTML-escaped;
  * {{&name}} inserts it as it is (for fragments the handler escaped itself).
@@ -17,16 +17,8 @@
 #include <stddef.h>
 
 struct buf;
+struct shoal_template;
 struct shoal_var;
-
-struct template_source {
-	const char	*name;
-	const char	*text;
-	size_t		 len;
-};
-
-/* Generated into build/gen/templates.c, ended by a NULL name. */
-extern const struct template_source template_sources[];
 
 struct template;
 
@@ -48,8 +40,9 @@ void		 template_render(const struct template *, struct buf *,
 		    const struct shoal_var *vars, template_resolver resolve,
 		    void *ctx);
 
-/* The set of all embedded templates, parsed once at start. */
-int		 templates_load(char *err, size_t errsz)
+/* The app's templates (ended by a NULL name), parsed once at start. */
+int		 templates_load(const struct shoal_template *, char *err,
+		    size_t errsz)
 		    __attribute__((warn_unused_result));
 const struct template *templates_find(const char *name);
 void		 templates_free(void);
