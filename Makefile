@@ -1,6 +1,7 @@
 # shoal: a stateless FastCGI tier with sessions in Redis.
 #
-#   make            build build/shoal
+#   make            build build/shoal (the example shop, app/example)
+#   make APP=DIR    build the app in DIR instead, as build/NAME
 #   make run        install what is missing, build, run the local stack
 #   make check      install what is missing, build, run every test
 #   make check SANITIZE=1   the same, built with ASan and UBSan into build/san
@@ -10,6 +11,8 @@
 -include config.mk
 
 CC      ?= cc
+# The app to build (see below): the example shop unless APP says.
+APP     ?= app/example
 PKGS    := fcgi hiredis libprotobuf-c libsodium libseccomp
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/san
@@ -39,7 +42,8 @@ HARDEN_CPPFLAGS := $(if $(SANFLAGS)$(findstring _FORTIFY_SOURCE,$(CPPFLAGS)),,$(
 override CFLAGS := $(HARDEN_CFLAGS) $(CFLAGS)
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(HARDEN_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) \
            $(SANFLAGS) $(WARN) \
-           -Iapp/tier -isystem $(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Iapp/tier -isystem $(BUILD)/gen -isystem $(BUILD)/gen/$(APP) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS) $(SANFLAGS)
 
@@ -48,19 +52,28 @@ PROTO_C     := $(PROTOS:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.c)
 PROTO_H     := $(PROTO_C:.c=.h)
 PROTO_O     := $(PROTO_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
 
-TIER_SRC    := $(filter-out app/tier/main.c,$(wildcard app/tier/*.c))
+TIER_SRC    := $(wildcard app/tier/*.c)
 TIER_O      := $(TIER_SRC:%.c=$(BUILD)/obj/%.o)
-APP_SRC     := $(wildcard app/example/*.c)
+
+# The app: its handlers (main.c calls shoal_main), its own .proto for the
+# session data, templates/ and static/. The example shop unless APP says.
+APP_NAME    := $(notdir $(APP))
+BIN         := $(BUILD)/$(if $(filter app/example,$(APP)),shoal,$(APP_NAME))
+APP_SRC     := $(wildcard $(APP)/*.c)
 APP_O       := $(APP_SRC:%.c=$(BUILD)/obj/%.o)
-TEMPLATES   := $(wildcard app/example/templates/*.html)
-TEMPLATES_O := $(BUILD)/obj/gen/templates.o
+APP_PROTOS  := $(wildcard $(APP)/*.proto)
+APP_PROTO_C := $(APP_PROTOS:$(APP)/%.proto=$(BUILD)/gen/$(APP)/%.pb-c.c)
+APP_PROTO_H := $(APP_PROTO_C:.c=.h)
+APP_PROTO_O := $(APP_PROTO_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+TEMPLATES   := $(wildcard $(APP)/templates/*.html)
+TEMPLATES_O := $(BUILD)/obj/gen/$(APP)/templates.o
 SCRIPTS     := $(wildcard app/tier/lua/*.lua)
 SCRIPTS_O   := $(BUILD)/obj/gen/lua.o
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
 # the build flavour: the stack serves them from there.
-STATIC_SRC  := $(wildcard app/example/static/*)
+STATIC_SRC  := $(wildcard $(APP)/static/*)
 STATIC_OUT  := build/static
 
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -72,7 +85,7 @@ VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 	resilience soak bench clean
 .SECONDARY:
 
-all: $(BUILD)/shoal $(STATIC_OUT)/manifest
+all: $(BIN) $(STATIC_OUT)/manifest
 
 deps:
 	@tools/deps
@@ -81,9 +94,13 @@ $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --proto_path=. --c_out=$(BUILD)/gen $<
 
-$(BUILD)/gen/templates.c: $(TEMPLATES) tools/embed
+$(BUILD)/gen/$(APP)/%.pb-c.c $(BUILD)/gen/$(APP)/%.pb-c.h: $(APP)/%.proto
+	@mkdir -p $(BUILD)/gen/$(APP)
+	protoc-c --proto_path=$(APP) --c_out=$(BUILD)/gen/$(APP) $<
+
+$(BUILD)/gen/$(APP)/templates.c: $(TEMPLATES) tools/embed
 	@mkdir -p $(dir $@)
-	tools/embed template.h template_source template_sources \
+	tools/embed shoal.h shoal_template app_templates \
 	    $(TEMPLATES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/lua.c: $(SCRIPTS) tools/embed
@@ -93,14 +110,14 @@ $(BUILD)/gen/lua.c: $(SCRIPTS) tools/embed
 
 $(STATIC_OUT)/manifest: $(STATIC_SRC) tools/fingerprint
 	rm -rf $(STATIC_OUT)
-	tools/fingerprint app/example/static $(STATIC_OUT)
+	tools/fingerprint $(APP)/static $(STATIC_OUT)
 
 # Generated code is compiled without -Werror: we do not own its warnings.
-$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(PROTO_H)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(PROTO_H) $(APP_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(CFLAGS) $(SANFLAGS) -I$(BUILD)/gen -Iapp/tier -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c $(PROTO_H)
+$(BUILD)/obj/%.o: %.c $(PROTO_H) $(APP_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSHOAL_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
 
@@ -108,19 +125,21 @@ $(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/shoal: $(BUILD)/obj/app/tier/main.o $(APP_O) $(TEMPLATES_O) $(LIBTIER)
+$(BIN): $(APP_O) $(APP_PROTO_O) $(TEMPLATES_O) $(LIBTIER)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBTIER)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
-# The request path runs the example app's routes and templates.
-$(BUILD)/tests/test_request: tests/unit/test_request.c $(APP_O) $(TEMPLATES_O) \
-    $(LIBTIER)
+# The request path runs the example app's routes and templates (all of the
+# app but its main()).
+SHOP_O := $(filter-out %/main.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/example/*.c))) \
+          $(BUILD)/obj/gen/app/example/shop.pb-c.o $(BUILD)/obj/gen/app/example/templates.o
+$(BUILD)/tests/test_request: tests/unit/test_request.c $(SHOP_O) $(LIBTIER)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(APP_O) $(TEMPLATES_O) $(LIBTIER) \
-	    $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -isystem $(BUILD)/gen/app/example -o $@ $< $(SHOP_O) \
+	    $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
 run: deps all
 	deploy/local/run

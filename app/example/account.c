@@ -43,6 +43,7 @@ page_sessions(struct shoal_req *r)
 		    { "agent", list[i].user_agent[0] ? list[i].user_agent :
 		      "unknown" },
 		    { "current", list[i].current ? "1" : "" },
+		    { "remembered", list[i].remembered ? "1" : "" },
 		    { NULL, NULL } }));
 	shoal_render(r, 200, "sessions", (struct shoal_var[]){
 	    { "title", "Your sessions" },

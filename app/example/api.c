@@ -7,7 +7,7 @@
 char *
 session_json(struct shoal_req *r)
 {
-	const Shoal__AppData	*d = shoal_data(r);
+	const Shop__SessionData	*d = shoal_data(r);
 	const char		*user = shoal_user(r);
 	char			*cart = "";
 	size_t			 i;

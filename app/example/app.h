@@ -5,6 +5,12 @@
 #define APP_H
 
 #include "shoal.h"
+#include "shop.pb-c.h"
+
+/* routes.c */
+extern const struct shoal_route shop_routes[];
+/* Generated from templates/ by the build (tools/embed). */
+extern const struct shoal_template app_templates[];
 
 void	page_home(struct shoal_req *);
 void	page_login(struct shoal_req *);
@@ -34,11 +40,10 @@ struct cart_change {
 
 /* Reads item and qty from the form; NULL when they are not valid. */
 const char *cart_parse(struct shoal_req *, struct cart_change *);
-enum shoal_change_result cart_add(struct shoal_req *, Shoal__AppData *,
-	    void *);
-enum shoal_change_result cart_remove(struct shoal_req *, Shoal__AppData *,
-	    void *);
-unsigned long cart_count(const Shoal__AppData *);
+enum shoal_change_result cart_add(struct shoal_req *, void *data, void *);
+enum shoal_change_result cart_remove(struct shoal_req *, void *data, void *);
+void	cart_merge(struct shoal_req *, void *into, const void *guest);
+unsigned long cart_count(const Shop__SessionData *);
 /* The session as JSON: {"user":..,"cart":{..},"csrf":..,"expires_in":..} */
 char	*session_json(struct shoal_req *);
 

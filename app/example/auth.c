@@ -16,6 +16,15 @@ form(struct shoal_req *r, int status, const char *page, const char *title,
 	    { NULL, NULL } });
 }
 
+/* The "remember me" checkbox. */
+static unsigned
+flags(struct shoal_req *r)
+{
+	const char	*v = shoal_form(r, "remember");
+
+	return v != NULL && v[0] == '1' && v[1] == '\0' ? SHOAL_REMEMBER : 0;
+}
+
 void
 page_login(struct shoal_req *r)
 {
@@ -40,8 +49,9 @@ page_login_post(struct shoal_req *r)
 		    "password.");
 		return;
 	}
-	switch ((st = shoal_login(r, name, pw))) {
+	switch ((st = shoal_login(r, name, pw, flags(r)))) {
 	case SHOAL_OK:
+		shoal_flash(r, SHOAL_FLASH_SUCCESS, "You are signed in.");
 		shoal_redirect(r, "/");
 		break;
 	case SHOAL_BAD_PASSWORD:
@@ -69,8 +79,9 @@ page_signup_post(struct shoal_req *r)
 		    "to 128 characters.");
 		return;
 	}
-	switch ((st = shoal_signup(r, name, pw))) {
+	switch ((st = shoal_signup(r, name, pw, flags(r)))) {
 	case SHOAL_OK:
+		shoal_flash(r, SHOAL_FLASH_SUCCESS, "Your account is ready.");
 		shoal_redirect(r, "/");
 		break;
 	case SHOAL_TAKEN:
@@ -91,5 +102,6 @@ page_logout_post(struct shoal_req *r)
 		shoal_fail(r, st);
 		return;
 	}
+	shoal_flash(r, SHOAL_FLASH_INFO, "You are signed out.");
 	shoal_redirect(r, "/");
 }

@@ -1,6 +1,8 @@
 /*
  * cart.c - the shopping cart: pages, and the changes to the session record
- * they describe. The tier applies a change with compare-and-set and, when
+ * they describe. Guests have a cart too: the first item a visitor adds
+ * starts a guest session, and signing in takes the cart along
+ * (cart_merge). The tier applies a change with compare-and-set and, when
  * another request wrote first, applies it again to the fresh record, so
  * cart_add() and cart_remove() look only at the record and their argument.
  */
@@ -10,7 +12,7 @@
 #include "app.h"
 
 static long
-find(const Shoal__AppData *d, const char *item)
+find(const Shop__SessionData *d, const char *item)
 {
 	size_t	 i;
 
@@ -21,7 +23,7 @@ find(const Shoal__AppData *d, const char *item)
 }
 
 unsigned long
-cart_count(const Shoal__AppData *d)
+cart_count(const Shop__SessionData *d)
 {
 	unsigned long	 n = 0;
 	size_t		 i;
@@ -31,11 +33,30 @@ cart_count(const Shoal__AppData *d)
 	return n;
 }
 
-enum shoal_change_result
-cart_add(struct shoal_req *r, Shoal__AppData *d, void *arg)
+/* Appends a line for item; the caller checked there is room. */
+static void
+append_line(struct shoal_req *r, Shop__SessionData *d, const char *item,
+    unsigned qty)
 {
+	Shop__CartLine		**lines, *line;
+
+	line = shoal_alloc(r, sizeof *line);
+	shop__cart_line__init(line);
+	line->item = shoal_strdup(r, item);
+	line->qty = qty;
+	lines = shoal_alloc(r, (d->n_cart + 1) * sizeof *lines);
+	if (d->n_cart > 0)
+		memcpy(lines, d->cart, d->n_cart * sizeof *lines);
+	lines[d->n_cart++] = line;
+	d->cart = lines;
+}
+
+enum shoal_change_result
+cart_add(struct shoal_req *r, void *data, void *arg)
+{
+	Shop__SessionData	*d = data;
 	const struct cart_change *c = arg;
-	Shoal__CartLine		**lines, *line;
+	Shop__CartLine		*line;
 	long			 i = find(d, c->item);
 
 	if (i >= 0) {
@@ -47,21 +68,14 @@ cart_add(struct shoal_req *r, Shoal__AppData *d, void *arg)
 	}
 	if (d->n_cart >= CART_MAX_LINES)
 		return SHOAL_REJECTED;
-	line = shoal_alloc(r, sizeof *line);
-	shoal__cart_line__init(line);
-	line->item = shoal_strdup(r, c->item);
-	line->qty = c->qty;
-	lines = shoal_alloc(r, (d->n_cart + 1) * sizeof *lines);
-	if (d->n_cart > 0)
-		memcpy(lines, d->cart, d->n_cart * sizeof *lines);
-	lines[d->n_cart++] = line;
-	d->cart = lines;
+	append_line(r, d, c->item, c->qty);
 	return SHOAL_CHANGED;
 }
 
 enum shoal_change_result
-cart_remove(struct shoal_req *r, Shoal__AppData *d, void *arg)
+cart_remove(struct shoal_req *r, void *data, void *arg)
 {
+	Shop__SessionData	*d = data;
 	const struct cart_change *c = arg;
 	long			 i = find(d, c->item);
 
@@ -72,6 +86,34 @@ cart_remove(struct shoal_req *r, Shoal__AppData *d, void *arg)
 	    (d->n_cart - (size_t)i - 1) * sizeof *d->cart);
 	d->n_cart--;
 	return SHOAL_CHANGED;
+}
+
+/*
+ * A guest's cart joins the cart of the session a sign-in starts: each of
+ * its lines added, within the cart's limits (what does not fit is left
+ * out rather than failing the sign-in).
+ */
+void
+cart_merge(struct shoal_req *r, void *into, const void *guest)
+{
+	Shop__SessionData	*d = into;
+	const Shop__SessionData	*g = guest;
+	size_t			 k;
+	long			 i;
+	unsigned		 qty;
+
+	for (k = 0; k < g->n_cart; k++) {
+		if (g->cart[k]->item == NULL || g->cart[k]->item[0] == '\0' ||
+		    g->cart[k]->qty == 0)
+			continue;
+		qty = g->cart[k]->qty > CART_MAX_QTY ? CART_MAX_QTY :
+		    g->cart[k]->qty;
+		if ((i = find(d, g->cart[k]->item)) >= 0) {
+			d->cart[i]->qty = d->cart[i]->qty + qty > CART_MAX_QTY ?
+			    CART_MAX_QTY : d->cart[i]->qty + qty;
+		} else if (d->n_cart < CART_MAX_LINES)
+			append_line(r, d, g->cart[k]->item, qty);
+	}
 }
 
 /* Item: 1-64 bytes, no control characters. Quantity: 1-999, default 1. */
@@ -116,10 +158,13 @@ change_and_redirect(struct shoal_req *r, shoal_change_fn fn)
 	}
 	c.item = shoal_form(r, "item");
 	st = shoal_session_change(r, fn, &c);
-	if (st == SHOAL_OK)
+	if (st == SHOAL_OK) {
+		if (fn == cart_add)
+			shoal_flash(r, SHOAL_FLASH_SUCCESS, shoal_printf(r,
+			    "Added %u of %s to the cart.", c.qty, c.item));
 		shoal_redirect(r, "/cart");
-	else if (st == SHOAL_ANONYMOUS)
-		shoal_redirect(r, "/login");
+	} else if (st == SHOAL_ANONYMOUS)
+		shoal_redirect(r, "/cart");
 	else if (st == SHOAL_REJECT)
 		shoal_error(r, 409, "the cart is full");
 	else
@@ -141,14 +186,10 @@ page_cart_remove(struct shoal_req *r)
 void
 page_cart(struct shoal_req *r)
 {
-	const Shoal__AppData	*d = shoal_data(r);
+	const Shop__SessionData	*d = shoal_data(r);
 	char			*rows = "";
 	size_t			 i;
 
-	if (shoal_user(r) == NULL) {
-		shoal_redirect(r, "/login");
-		return;
-	}
 	for (i = 0; i < d->n_cart; i++)
 		rows = shoal_printf(r, "%s%s", rows,
 		    shoal_render_fragment(r, "cart_line", (struct shoal_var[]){

@@ -3,7 +3,7 @@
  */
 #include "app.h"
 
-const struct shoal_route shoal_routes[] = {
+const struct shoal_route shop_routes[] = {
 	{ SHOAL_GET,	"/",			page_home },
 	{ SHOAL_GET,	"/login",		page_login },
 	{ SHOAL_POST,	"/login",		page_login_post },

@@ -66,6 +66,20 @@ static const struct config_entry entries[] = {
 	  "seconds a session lives without a request" },
 	{ "SHOAL_SESSION_MAX", INT(session_max), 1, 315360000, "604800",
 	  "seconds a session lives at most, however active" },
+	{ "SHOAL_REMEMBER_IDLE", INT(remember_idle), 1, 31536000, "2592000",
+	  "seconds a \"remember me\" session lives without a request" },
+	{ "SHOAL_REMEMBER_MAX", INT(remember_max), 1, 315360000, "7776000",
+	  "seconds a \"remember me\" session lives at most" },
+	{ "SHOAL_GUEST_IDLE", INT(guest_idle), 1, 31536000, "86400",
+	  "seconds a guest session (a visitor not signed in who changed "
+	  "something) lives without a request" },
+	{ "SHOAL_GUEST_MAX", INT(guest_max), 1, 315360000, "604800",
+	  "seconds a guest session lives at most" },
+	{ "SHOAL_GUEST_MAX_BYTES", INT(guest_max_bytes), 64, 16384, "4096",
+	  "largest guest session record, in bytes (a larger change: 413)" },
+	{ "SHOAL_GUEST_RATE", INT(guest_rate), 1, 1000000, "30",
+	  "guest sessions created per address (IPv6: per /64) per minute "
+	  "before 429" },
 	{ "SHOAL_COOKIE_NAME", STR(cookie_name), 1, 64, "sid",
 	  "name of the session cookie" },
 	{ "SHOAL_COOKIE_SECURE", BOOL(cookie_secure), 0, 1, "1",
@@ -394,6 +408,17 @@ config_load(struct config *cfg, char *err, size_t errsz)
 		    cfg->session_max);
 		goto fail;
 	}
+	if (cfg->remember_idle > cfg->remember_max) {
+		snprintf(err, errsz, "SHOAL_REMEMBER_IDLE: %ld is longer than "
+		    "SHOAL_REMEMBER_MAX (%ld)", cfg->remember_idle,
+		    cfg->remember_max);
+		goto fail;
+	}
+	if (cfg->guest_idle > cfg->guest_max) {
+		snprintf(err, errsz, "SHOAL_GUEST_IDLE: %ld is longer than "
+		    "SHOAL_GUEST_MAX (%ld)", cfg->guest_idle, cfg->guest_max);
+		goto fail;
+	}
 	if (strspn(cfg->cookie_name, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
 	    strlen(cfg->cookie_name)) {
@@ -416,6 +441,8 @@ config_load(struct config *cfg, char *err, size_t errsz)
 	    cfg->cookie_name);
 	cfg->csrf_cookie = xmalloc(strlen(cfg->session_cookie) + 6);
 	sprintf(cfg->csrf_cookie, "%s_csrf", cfg->session_cookie);
+	cfg->flash_cookie = xmalloc(strlen(cfg->session_cookie) + 7);
+	sprintf(cfg->flash_cookie, "%s_flash", cfg->session_cookie);
 	return 0;
 fail:
 	config_free(cfg);
@@ -448,6 +475,7 @@ config_free(struct config *cfg)
 	free(cfg->trusted_proxies);
 	free(cfg->session_cookie);
 	free(cfg->csrf_cookie);
+	free(cfg->flash_cookie);
 	memset(cfg, 0, sizeof *cfg);
 }
 

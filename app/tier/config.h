@@ -37,6 +37,12 @@ struct config {
 	long	 threads;
 	long	 session_idle;		/* seconds */
 	long	 session_max;		/* seconds */
+	long	 remember_idle;		/* seconds, "remember me" sessions */
+	long	 remember_max;		/* seconds */
+	long	 guest_idle;		/* seconds, guest sessions */
+	long	 guest_max;		/* seconds */
+	long	 guest_max_bytes;	/* largest guest record */
+	long	 guest_rate;		/* guests created per address a minute */
 	char	*cookie_name;
 	long	 cookie_secure;		/* 0 or 1 */
 	char	*static_base;		/* URL prefix of the CDN origin */
@@ -63,6 +69,7 @@ struct config {
 	 * and without Domain, so no subdomain can plant one. */
 	char	*session_cookie;
 	char	*csrf_cookie;
+	char	*flash_cookie;
 };
 
 /*

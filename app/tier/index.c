@@ -54,6 +54,36 @@ clean_agent(struct arena *a, const char *ua)
 	return out;
 }
 
+/* As long as the longest-lived session could: the list's own lifetime. */
+static int64_t
+index_lifetime_ms(const struct config *cfg)
+{
+	long	 max = cfg->session_max > cfg->remember_max ?
+		    cfg->session_max : cfg->remember_max;
+
+	return (int64_t)max * 1000;
+}
+
+/*
+ * What follows the creation time in an entry's meta: "\tKIND\tUSER AGENT"
+ * with KIND "u" or "r" (remembered), or "\tUSER AGENT" as written before
+ * sessions had kinds. A user agent never holds a tab (clean_agent).
+ */
+static void
+parse_meta(struct shoal_session_info *info, const char *rest)
+{
+	info->user_agent = "";
+	info->remembered = 0;
+	if (*rest != '\t')
+		return;
+	rest++;
+	if ((rest[0] == 'u' || rest[0] == 'r') && rest[1] == '\t') {
+		info->remembered = rest[0] == 'r';
+		rest += 2;
+	}
+	info->user_agent = rest;
+}
+
 /* Adds a DEL of each hash's record to the batch. */
 static void
 delete_records(struct redis_batch *b, const char *prefix,
@@ -129,7 +159,7 @@ enum shoal_status
 index_create(struct redis *s, struct arena *a, const struct config *cfg,
     const char *user, const struct sid *sid, const void *record, size_t len,
     int64_t ttl_ms, int64_t expires_s, const char *user_agent,
-    int64_t generation)
+    int remembered, int64_t generation)
 {
 	struct index_keys	 k;
 	struct redis_batch	 b;
@@ -143,14 +173,14 @@ index_create(struct redis *s, struct arena *a, const struct config *cfg,
 	keys_for(&k, cfg->key_prefix, user);
 	key_session(&key, cfg->key_prefix, hash);
 	key_user_generation(&gen, cfg->key_prefix, user);
-	meta = arena_printf(a, "%lld\t%s", (long long)time(NULL),
-	    clean_agent(a, user_agent));
+	meta = arena_printf(a, "%lld\t%s\t%s", (long long)time(NULL),
+	    remembered ? "r" : "u", clean_agent(a, user_agent));
 
 	redis_batch_init(&b, a, 0);
 	set = redis_set(&b, &key, record, len, REDIS_SET_IF_NEW, ttl_ms);
 	/* The list lives as long as its longest-lived session could. */
 	add = script_index_add(&b, &k.list, &k.meta, &gen, now_ms(), hash,
-	    expires_s * 1000, meta, (int64_t)cfg->session_max * 1000,
+	    expires_s * 1000, meta, index_lifetime_ms(cfg),
 	    INDEX_MAX_SESSIONS, generation);
 	if (redis_run(s, &b) != 0)
 		return redis_status(s, "session create");
@@ -215,7 +245,7 @@ index_list(struct redis *s, struct arena *a, const struct config *cfg,
 	char			*tab;
 	enum shoal_status	 st;
 	size_t			 m, i, live = 0, ndead = 0;
-	int64_t			 now = now_ms(), idle = cfg->session_idle * 1000;
+	int64_t			 now = now_ms(), idle;
 
 	*list = NULL;
 	*n = 0;
@@ -256,7 +286,9 @@ index_list(struct redis *s, struct arena *a, const struct config *cfg,
 		info[live].id = out->elem[2 * i].str;
 		info[live].created = strtoll(out->elem[2 * i + 1].str, &tab,
 		    10);
-		info[live].user_agent = *tab == '\t' ? tab + 1 : "";
+		parse_meta(&info[live], tab);
+		idle = (info[live].remembered ? cfg->remember_idle :
+		    cfg->session_idle) * 1000;
 		/* The TTL was last pushed back to the idle window when the
 		 * session was last seen (to within the refresh step). */
 		info[live].last_seen = (now - (idle - ttl->integer)) / 1000;

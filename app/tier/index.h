@@ -31,7 +31,7 @@ enum shoal_status index_create(struct redis *, struct arena *,
 		    const struct config *, const char *user, const struct sid *,
 		    const void *record, size_t len, int64_t ttl_ms,
 		    int64_t expires_s, const char *user_agent,
-		    int64_t generation);
+		    int remembered, int64_t generation);
 /* One round trip: deletes the record and its index entry. */
 enum shoal_status index_remove(struct redis *, struct arena *,
 		    const struct config *, const char *user, const char *hash);

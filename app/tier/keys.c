@@ -102,3 +102,9 @@ key_source_signup(struct redis_key *k, const char *prefix, const char *source)
 {
 	source_key(k, prefix, source, ":signup");
 }
+
+void
+key_source_guest(struct redis_key *k, const char *prefix, const char *source)
+{
+	source_key(k, prefix, source, ":guests");
+}

@@ -54,5 +54,7 @@ void	key_source_signin(struct redis_key *, const char *prefix,
 	    const char *source);
 void	key_source_signup(struct redis_key *, const char *prefix,
 	    const char *source);
+void	key_source_guest(struct redis_key *, const char *prefix,
+	    const char *source);
 
 #endif

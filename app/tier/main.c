@@ -1,6 +1,7 @@
 /*
- * main.c - the shoal command: serve (the default), keygen, user add,
- * version, --help.
+ * main.c - the shoal command, shoal_main(): serve an app (the default),
+ * keygen, user add, session list/revoke, version, --help. An app's main()
+ * calls it with the app (shoal.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,8 +181,32 @@ cmd_session(const struct config *cfg, int argc, char **argv)
 	return rc;
 }
 
+/* What an app must give; a missing part is a build mistake. */
 static int
-serve(const struct config *cfg, const char *listen)
+app_check(const struct shoal_app *app)
+{
+	const char	*missing = NULL;
+
+	if (app == NULL)
+		missing = "the app";
+	else if (app->name == NULL || app->name[0] == '\0')
+		missing = "a name";
+	else if (app->routes == NULL)
+		missing = "routes";
+	else if (app->templates == NULL)
+		missing = "templates";
+	else if (app->data == NULL ||
+	    app->data->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
+		missing = "a session data message descriptor";
+	if (missing == NULL)
+		return 0;
+	fprintf(stderr, "shoal: struct shoal_app: %s is missing\n", missing);
+	return -1;
+}
+
+static int
+serve(const struct shoal_app *app, const struct config *cfg,
+    const char *listen)
 {
 	struct keyring	*keys = xcalloc(1, sizeof *keys);
 	char		 err[512];
@@ -208,27 +233,29 @@ serve(const struct config *cfg, const char *listen)
 		free(keys);
 		return bad_config(line);
 	}
-	if (templates_load(err, sizeof err) != 0) {
+	if (templates_load(app->templates, err, sizeof err) != 0) {
 		fprintf(stderr, "shoal: %s\n", err);
 		keyring_free(keys);
 		free(keys);
 		return 1;
 	}
 	users_init();
-	rc = worker_run(cfg, keys, listen);
+	rc = worker_run(app, cfg, keys, listen);
 	templates_free();
 	assets_free();
 	return rc;
 }
 
 int
-main(int argc, char **argv)
+shoal_main(int argc, char **argv, const struct shoal_app *app)
 {
 	struct config	 cfg;
 	char		 err[512];
 	const char	*listen = NULL;
 	int		 rc;
 
+	if (app_check(app) != 0)
+		return 2;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "shoal: libsodium failed to initialise\n");
 		return 1;
@@ -259,7 +286,7 @@ main(int argc, char **argv)
 	else if (argc == 4)
 		rc = cmd_user_add(&cfg, argv[3]);
 	else
-		rc = serve(&cfg, listen);
+		rc = serve(app, &cfg, listen);
 	config_free(&cfg);
 	return rc;
 }

@@ -14,8 +14,8 @@
  * it then refuses: a record that decodes must encode into one that decodes,
  * so such a record is refused whole.
  */
-static int
-unknown_fields_sane(const ProtobufCMessage *m)
+int
+record_message_sane(const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor	*d = m->descriptor;
 	const ProtobufCFieldDescriptor		*f;
@@ -37,14 +37,14 @@ unknown_fields_sane(const ProtobufCMessage *m)
 			n = *(const size_t *)((const char *)m +
 			    f->quantifier_offset);
 			for (k = 0; k < n; k++)
-				if (!unknown_fields_sane(sub[k]))
+				if (!record_message_sane(sub[k]))
 					return 0;
 		} else {
 			const ProtobufCMessage *sub =
 			    *(const ProtobufCMessage *const *)
 			    ((const char *)m + f->offset);
 
-			if (sub != NULL && !unknown_fields_sane(sub))
+			if (sub != NULL && !record_message_sane(sub))
 				return 0;
 		}
 	}
@@ -59,16 +59,25 @@ record_session_decode(struct arena *a, const void *data, size_t len)
 	if (len == 0 || len > RECORD_MAX_BYTES)
 		return NULL;
 	s = shoal__session__unpack(&a->pb, len, data);
-	if (s == NULL || !unknown_fields_sane(&s->base))
+	if (s == NULL || !record_message_sane(&s->base))
 		return NULL;
 	/* A record from a future layout we cannot read safely, or one
-	 * missing what every session has: not ours to use. */
-	if (s->schema != RECORD_SCHEMA || s->user == NULL ||
-	    !user_name_valid(s->user) || s->version == 0)
+	 * missing what every session has: not ours to use. A guest has no
+	 * user; everyone else has a valid one. */
+	if (s->schema != RECORD_SCHEMA || s->user == NULL || s->version == 0)
 		return NULL;
-	if (s->app == NULL) {
-		s->app = arena_alloc(a, sizeof *s->app);
-		shoal__app_data__init(s->app);
+	switch (s->kind) {
+	case SHOAL__KIND__GUEST:
+		if (s->user[0] != '\0')
+			return NULL;
+		break;
+	case SHOAL__KIND__USER:
+	case SHOAL__KIND__REMEMBERED:
+		if (!user_name_valid(s->user))
+			return NULL;
+		break;
+	default:
+		return NULL;
 	}
 	return s;
 }
@@ -100,7 +109,7 @@ record_user_decode(struct arena *a, const void *data, size_t len)
 	if (len == 0 || len > RECORD_MAX_BYTES)
 		return NULL;
 	u = shoal__user__unpack(&a->pb, len, data);
-	if (u == NULL || !unknown_fields_sane(&u->base))
+	if (u == NULL || !record_message_sane(&u->base))
 		return NULL;
 	if (u->schema != RECORD_SCHEMA || u->name == NULL || u->name[0] == '\0' ||
 	    u->password_hash == NULL || u->password_hash[0] == '\0')

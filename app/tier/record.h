@@ -23,6 +23,9 @@ struct record_bytes {
 #define RECORD_SCHEMA		1
 #define RECORD_MAX_BYTES	16384	/* larger values are not ours */
 
+/* 0 for a decoded message that would not decode again once encoded. */
+int		 record_message_sane(const ProtobufCMessage *);
+
 /* NULL when the bytes are not a session record we can use. */
 Shoal__Session	*record_session_decode(struct arena *, const void *, size_t);
 /* Encodes into arena memory; sets *len. */

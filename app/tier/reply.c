@@ -8,6 +8,7 @@
 #include "assets.h"
 #include "config.h"
 #include "csrf.h"
+#include "flash.h"
 #include "html.h"
 #include "log.h"
 #include "request.h"
@@ -53,6 +54,9 @@ begin(struct shoal_req *r, int status, const char *content_type)
 struct page_globals {
 	struct shoal_req	*r;
 	const char		*content;	/* the page, inside the layout */
+	int			 flash_taken;
+	const char		*flash;		/* this page's one-time message */
+	const char		*flash_level;
 };
 
 static int
@@ -84,6 +88,16 @@ resolve_global(void *ctx, const char *name, size_t len, int *html)
 		*html = 1;	/* the page, which the tier rendered */
 		return g->content;
 	}
+	if (is(name, len, "flash") || is(name, len, "flash_level")) {
+		/* Taken (and cleared) only by a page that shows it. */
+		if (!g->flash_taken) {
+			g->flash = flash_take(g->r, &g->flash_level);
+			g->flash_taken = 1;
+		}
+		if (g->flash == NULL)
+			return NULL;
+		return len == 5 ? g->flash : g->flash_level;
+	}
 	return NULL;
 }
 
@@ -93,7 +107,7 @@ shoal_render_view(struct shoal_req *r, int status, const char *name,
 {
 	const struct template	*page = templates_find(name);
 	const struct template	*layout = templates_find("layout");
-	struct page_globals	 g = { r, NULL };
+	struct page_globals	 g = { r, NULL, 0, NULL, NULL };
 	struct buf		*content = &r->t->scratch;
 
 	if (page == NULL) {
@@ -138,7 +152,7 @@ shoal_render_fragment(struct shoal_req *r, const char *name,
     const struct shoal_var *vars)
 {
 	const struct template	*t = templates_find(name);
-	struct page_globals	 g = { r, NULL };
+	struct page_globals	 g = { r, NULL, 0, NULL, NULL };
 	struct buf		*b = &r->t->scratch;
 
 	if (t == NULL) {
@@ -214,6 +228,10 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 		r->extra_header = shoal_printf(r, "Retry-After: %lld",
 		    (long long)(r->retry_after > 0 ? r->retry_after : 1));
 		break;
+	case SHOAL_TOO_LARGE:
+		shoal_error(r, 413, "too much to keep without an account: "
+		    "sign in first");
+		break;
 	case SHOAL_INTERNAL:
 	case SHOAL_OK:
 		shoal_error(r, 500, "internal error");
@@ -241,30 +259,58 @@ shoal_json_string(struct shoal_req *r, const char *s)
 	return arena_strndup(&r->t->arena, b->data, b->len);
 }
 
+/* A cookie; max_age < 0: none, the cookie ends with the browser session. */
 static void
 cookie_header(struct shoal_req *r, struct buf *h, const char *name,
     const char *value, long max_age)
 {
-	buf_printf(h, "Set-Cookie: %s=%s; Path=/; Max-Age=%ld; HttpOnly; "
-	    "SameSite=Lax%s\r\n", name, value, max_age,
+	buf_printf(h, "Set-Cookie: %s=%s; Path=/; ", name, value);
+	if (max_age >= 0)
+		buf_printf(h, "Max-Age=%ld; ", max_age);
+	buf_printf(h, "HttpOnly; SameSite=Lax%s\r\n",
 	    r->t->cfg->cookie_secure ? "; Secure" : "");
+}
+
+/*
+ * How long the browser keeps a session's cookie: a signed-in session
+ * without "remember me" until the browser closes (the record's own idle
+ * and absolute limits end it sooner); the others their absolute lifetime.
+ */
+static long
+session_cookie_age(const struct shoal_req *r)
+{
+	const struct config	*cfg = r->t->cfg;
+
+	switch (r->sid.kind) {
+	case SID_GUEST:
+		return cfg->guest_max;
+	case SID_REMEMBERED:
+		return cfg->remember_max;
+	default:
+		return -1;
+	}
 }
 
 static void
 session_cookies(struct shoal_req *r, struct buf *h)
 {
 	const struct config	*cfg = r->t->cfg;
-	char			 value[SID_COOKIE_LEN + 1];
+	char			 value[SID_COOKIE_MAX + 1];
 
-	if (r->new_cookie && r->state == SESSION_LIVE &&
+	if (r->new_cookie && r->state != SESSION_NONE &&
 	    sid_encode(&r->sid, r->t->keys, value, sizeof value) == 0)
 		cookie_header(r, h, cfg->session_cookie, value,
-		    cfg->session_max);
+		    session_cookie_age(r));
 	else if (r->clear_cookie)
 		cookie_header(r, h, cfg->session_cookie, "", 0);
 	if (r->new_nonce != NULL)
 		cookie_header(r, h, cfg->csrf_cookie, r->new_nonce,
 		    CSRF_COOKIE_MAX_AGE);
+	if (r->flash_out != NULL)
+		cookie_header(r, h, cfg->flash_cookie, r->flash_out,
+		    FLASH_MAX_AGE);
+	else if (r->flash_read)
+		cookie_header(r, h, cfg->flash_cookie, "", 0);
 }
 
 /*

@@ -12,8 +12,6 @@
 #include "keyring.h"
 #include "request.h"
 
-static const Shoal__AppData empty_app = SHOAL__APP_DATA__INIT;
-
 void
 req_init(struct shoal_req *r, struct thread_ctx *t, const struct req_input *in)
 {
@@ -106,21 +104,10 @@ shoal_user(const struct shoal_req *r)
 	return r->state == SESSION_LIVE ? r->session->user : NULL;
 }
 
-const Shoal__AppData *
-shoal_data(const struct shoal_req *r)
+int
+shoal_guest(const struct shoal_req *r)
 {
-	return r->state == SESSION_LIVE ? r->session->app : &empty_app;
-}
-
-int64_t
-shoal_expires_in(const struct shoal_req *r)
-{
-	int64_t	 left, idle = r->t->cfg->session_idle;
-
-	if (r->state != SESSION_LIVE)
-		return 0;
-	left = r->session->expires - (int64_t)time(NULL);
-	return left < idle ? left : idle;
+	return r->state == SESSION_GUEST;
 }
 
 /* The anonymous CSRF nonce from its cookie, or NULL. */

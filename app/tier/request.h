@@ -23,6 +23,7 @@ struct redis;
 /* What one worker thread owns: nothing here is shared with another thread. */
 struct thread_ctx {
 	unsigned		 id;
+	const struct shoal_app	*app;
 	const struct config	*cfg;
 	const struct keyring	*keys;
 	struct redis		*redis;		/* the primary */
@@ -51,7 +52,8 @@ struct req_input {
 
 enum session_state {
 	SESSION_NONE = 0,	/* no or invalid cookie: anonymous */
-	SESSION_LIVE,		/* record loaded */
+	SESSION_GUEST,		/* a guest's record loaded: not signed in */
+	SESSION_LIVE,		/* a signed-in user's record loaded */
 };
 
 struct shoal_req {
@@ -67,10 +69,13 @@ struct shoal_req {
 	struct redis_key		 key;		/* of the session record */
 	Shoal__Session		*session;	/* NULL when anonymous */
 	struct record_bytes	 raw;		/* the bytes session came from */
+	void			*data;		/* the app's message, once decoded */
 	char			*csrf;		/* token for this response */
 	int			 new_cookie;	/* send the session cookie */
 	int			 clear_cookie;	/* expire the session cookie */
 	char			*new_nonce;	/* send this anonymous CSRF nonce */
+	char			*flash_out;	/* send this flash cookie value */
+	int			 flash_read;	/* shown: clear the flash cookie */
 
 	/* response */
 	int			 status;

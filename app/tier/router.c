@@ -61,12 +61,13 @@ builtin(struct shoal_req *r)
 
 /* The route for the path, and whether the path exists for another method. */
 static const struct shoal_route *
-find_route(const char *path, enum shoal_method m, int *other_method)
+find_route(const struct shoal_route *routes, const char *path,
+    enum shoal_method m, int *other_method)
 {
 	const struct shoal_route	*rt;
 
 	*other_method = 0;
-	for (rt = shoal_routes; rt->path != NULL; rt++) {
+	for (rt = routes; rt->path != NULL; rt++) {
 		if (strcmp(rt->path, path) != 0)
 			continue;
 		if (rt->method == m)
@@ -171,7 +172,8 @@ req_handle(struct shoal_req *r)
 		return;
 	if (parse_input(r) != 0)
 		return;
-	if ((rt = find_route(r->in.path, r->method, &other)) == NULL) {
+	if ((rt = find_route(r->t->app->routes, r->in.path, r->method,
+	    &other)) == NULL) {
 		if (other) {
 			shoal_error(r, 405, "method not allowed");
 			r->extra_header = r->method == SHOAL_GET ?

@@ -18,6 +18,7 @@ static const char *const script_names[NSCRIPTS] = {
 	[SCRIPT_BUDGET_TAKE] = "budget_take",
 	[SCRIPT_BUDGET_RETURN] = "budget_return",
 	[SCRIPT_PASSWORD_SET] = "password_set",
+	[SCRIPT_GUEST_CLAIM] = "guest_claim",
 };
 
 const struct script_source *
@@ -68,6 +69,17 @@ script_session_cas(struct redis_batch *b, const struct redis_key *k,
 	redis_arg(b, i, 1, old, oldlen);
 	redis_arg(b, i, 2, new, newlen);
 	redis_arg_int(b, i, 3, ttl_ms);
+	return i;
+}
+
+size_t
+script_guest_claim(struct redis_batch *b, const struct redis_key *k,
+    const void *seen, size_t seenlen)
+{
+	size_t	 i = redis_batch_add(b, SCRIPT_GUEST_CLAIM, 1, 2);
+
+	key_arg(b, i, 0, k);
+	redis_arg(b, i, 1, seen, seenlen);
 	return i;
 }
 

@@ -22,6 +22,7 @@ enum script_id {
 	SCRIPT_BUDGET_TAKE,
 	SCRIPT_BUDGET_RETURN,
 	SCRIPT_PASSWORD_SET,
+	SCRIPT_GUEST_CLAIM,
 	NSCRIPTS
 };
 
@@ -43,6 +44,8 @@ size_t	script_session_load(struct redis_batch *, const struct redis_key *,
 size_t	script_session_cas(struct redis_batch *, const struct redis_key *,
 	    const void *old, size_t oldlen, const void *new, size_t newlen,
 	    int64_t ttl_ms);
+size_t	script_guest_claim(struct redis_batch *, const struct redis_key *,
+	    const void *seen, size_t seenlen);
 size_t	script_index_add(struct redis_batch *, const struct redis_key *index,
 	    const struct redis_key *meta, const struct redis_key *generation,
 	    int64_t now_ms, const char *hash, int64_t expires_ms,

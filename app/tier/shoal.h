@@ -1,11 +1,16 @@
 /*
  * shoal.h - everything an application built on shoal needs from the tier.
  *
- * An application is a route table (shoal_routes, defined by the app), one
- * handler per route and one template per page under templates/. A handler
- * reads the request, reads or changes the session, and ends with exactly one
- * response call (shoal_render, shoal_json_send, shoal_redirect, shoal_error
- * or shoal_fail).
+ * An application is a value, struct shoal_app: its route table, its
+ * templates (generated from its templates/ folder by the build), the
+ * Protobuf message it keeps in each session (its own .proto) and how a
+ * guest's data joins a user's at sign-in. Its main() is one call:
+ *
+ *	int main(int argc, char **argv) { return shoal_main(argc, argv, &app); }
+ *
+ * A handler reads the request, reads or changes the session, and ends with
+ * exactly one response call (shoal_render, shoal_json_send, shoal_redirect,
+ * shoal_error or shoal_fail).
  *
  * Memory: every pointer the tier hands to a handler, and everything a handler
  * gets from shoal_alloc(), lives until the end of the request and is freed by
@@ -17,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/session.pb-c.h"
+#include <protobuf-c/protobuf-c.h>
 
 struct shoal_req;
 
@@ -34,8 +39,35 @@ struct shoal_route {
 	shoal_handler		 handler;
 };
 
-/* Defined by the application, ended by an entry whose path is NULL. */
-extern const struct shoal_route shoal_routes[];
+/* A template: the build embeds each file of the app's templates/ folder. */
+struct shoal_template {
+	const char	*name;		/* the file name without ".html" */
+	const char	*text;
+	size_t		 len;
+};
+
+/*
+ * At sign-in or sign-up, a guest's data joins the new session of the user:
+ * into is that session's data (the app's message, empty), guest the
+ * guest's. It runs once per sign-in that takes the guest's data over, and
+ * may run again on a fresh `into` when another request changed the guest
+ * meanwhile, so it must depend only on its arguments.
+ */
+typedef void (*shoal_merge_fn)(struct shoal_req *, void *into,
+    const void *guest);
+
+struct shoal_app {
+	const char			*name;		/* in logs */
+	const struct shoal_route	*routes;	/* ended by a NULL path */
+	const struct shoal_template	*templates;	/* ended by a NULL name */
+	const ProtobufCMessageDescriptor *data;		/* session data */
+	shoal_merge_fn			 merge;		/* NULL: a guest's data
+							   is dropped at sign-in */
+};
+
+/* Runs the shoal command (serve, keygen, ...) for app; returns the exit
+ * status. */
+int	shoal_main(int argc, char **argv, const struct shoal_app *app);
 
 /* Until the example app renders views: a name and a value, ended by a NULL
  * name; the value is written raw under {{&name}}. */
@@ -55,19 +87,32 @@ char		*shoal_strdup(struct shoal_req *, const char *);
 char		*shoal_printf(struct shoal_req *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
-/* Session. shoal_user() is NULL for an anonymous visitor; shoal_data() is
- * never NULL (an empty AppData for anonymous visitors). */
+/*
+ * Session. shoal_user() is NULL unless a user signed in. shoal_guest() is 1
+ * for a visitor who has not signed in but changed the session data (a guest
+ * session). shoal_data() is the app's session message (struct shoal_app
+ * .data), decoded; never NULL: an empty message when there is no session.
+ * Read it only; change it through shoal_session_change().
+ */
 const char	*shoal_user(const struct shoal_req *);
-const Shoal__AppData *shoal_data(const struct shoal_req *);
+int		 shoal_guest(const struct shoal_req *);
+const void	*shoal_data(struct shoal_req *);
 int64_t		 shoal_expires_in(const struct shoal_req *);
+int		 shoal_remembered(const struct shoal_req *);
 const char	*shoal_csrf_token(struct shoal_req *);
 
 /*
- * A change to the session's application data. It edits `data` in place and
- * returns SHOAL_CHANGED, SHOAL_UNCHANGED or SHOAL_REJECTED. The tier may call
- * it more than once, each time on a fresh copy of the record (when another
- * request wrote in between), so it must depend only on `data` and `arg`.
- * Allocate what it adds with shoal_alloc(req, ...).
+ * A change to the session's application data. It edits `data` (the app's
+ * message) in place and returns SHOAL_CHANGED, SHOAL_UNCHANGED or
+ * SHOAL_REJECTED. The tier may call it more than once, each time on a fresh
+ * copy of the record (when another request wrote in between), so it must
+ * depend only on `data` and `arg`. Allocate what it adds with
+ * shoal_alloc(req, ...).
+ *
+ * A visitor without a session gets a guest session on the first change
+ * that returns SHOAL_CHANGED (a few per address per minute, and at most
+ * SHOAL_GUEST_MAX_BYTES: SHOAL_THROTTLED, SHOAL_TOO_LARGE); reading and
+ * SHOAL_UNCHANGED cost no Redis command.
  */
 enum shoal_change_result {
 	SHOAL_UNCHANGED = 0,
@@ -75,7 +120,7 @@ enum shoal_change_result {
 	SHOAL_REJECTED,
 };
 typedef enum shoal_change_result (*shoal_change_fn)(struct shoal_req *,
-    Shoal__AppData *data, void *arg);
+    void *data, void *arg);
 
 enum shoal_status {
 	SHOAL_OK = 0,
@@ -88,19 +133,27 @@ enum shoal_status {
 	SHOAL_THROTTLED,	/* too many attempts; try later */
 	SHOAL_INTERNAL,		/* Redis said what it never should (logged) */
 	SHOAL_BUSY,		/* no turn to hash a password; try again */
+	SHOAL_TOO_LARGE,	/* a guest's session would outgrow its cap */
 };
 
 enum shoal_status shoal_session_change(struct shoal_req *, shoal_change_fn,
     void *arg) __attribute__((warn_unused_result));
 
-/* Accounts. Names are 3-32 of a-z 0-9 _ -; passwords 8-128 bytes.
- * Sign-in and sign-up issue a new session and its cookie. */
+/*
+ * Accounts. Names are 3-32 of a-z 0-9 _ -; passwords 8-128 bytes.
+ * Sign-in and sign-up issue a new session and its cookie; a guest's data
+ * joins it (struct shoal_app .merge) and the guest session ends. With
+ * SHOAL_REMEMBER the session has the longer SHOAL_REMEMBER_* lifetimes and
+ * a cookie that outlives the browser session; without, the cookie ends
+ * when the browser closes.
+ */
+#define SHOAL_REMEMBER	0x1
 int	shoal_user_name_valid(const char *);
 int	shoal_password_valid(const char *);
 enum shoal_status shoal_signup(struct shoal_req *, const char *name,
-    const char *password) __attribute__((warn_unused_result));
+    const char *password, unsigned flags) __attribute__((warn_unused_result));
 enum shoal_status shoal_login(struct shoal_req *, const char *name,
-    const char *password) __attribute__((warn_unused_result));
+    const char *password, unsigned flags) __attribute__((warn_unused_result));
 enum shoal_status shoal_logout(struct shoal_req *)
     __attribute__((warn_unused_result));
 
@@ -111,6 +164,7 @@ struct shoal_session_info {
 	int64_t		 last_seen;	/* unix seconds, to within a minute */
 	const char	*user_agent;
 	int		 current;	/* 1 for the session of this request */
+	int		 remembered;	/* 1 for a "remember me" session */
 };
 
 enum shoal_status shoal_sessions(struct shoal_req *,
@@ -126,6 +180,19 @@ enum shoal_status shoal_revoke_others(struct shoal_req *, size_t *ended)
 enum shoal_status shoal_change_password(struct shoal_req *,
     const char *current, const char *fresh)
     __attribute__((warn_unused_result));
+
+/*
+ * A one-time message for the next page this browser shows, typically set
+ * before a redirect ("Item added"): the layout shows it once as {{flash}}
+ * (and {{flash_level}}: "info", "success" or "error"). It travels in a
+ * signed cookie, so it costs no Redis command; at most 200 bytes.
+ */
+enum shoal_flash_level {
+	SHOAL_FLASH_INFO = 0,
+	SHOAL_FLASH_SUCCESS,
+	SHOAL_FLASH_ERROR,
+};
+void	shoal_flash(struct shoal_req *, enum shoal_flash_level, const char *);
 
 /*
  * A view: the data a template renders (see template.h for the syntax). A

@@ -19,15 +19,18 @@ sid_mac(unsigned char mac[crypto_auth_BYTES], const struct key *k,
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)sid_label,
 	    sizeof sid_label);
 	crypto_auth_hmacsha512256_update(&st, &s->kid, 1);
+	if (s->kind != SID_USER)
+		crypto_auth_hmacsha512256_update(&st, &s->kind, 1);
 	crypto_auth_hmacsha512256_update(&st, s->id, sizeof s->id);
 	crypto_auth_hmacsha512256_final(&st, mac);
 	sodium_memzero(&st, sizeof st);
 }
 
 void
-sid_new(struct sid *s, const struct keyring *kr)
+sid_new(struct sid *s, const struct keyring *kr, enum sid_kind kind)
 {
 	s->kid = keyring_signer(kr)->id;
+	s->kind = (uint8_t)kind;
 	randombytes_buf(s->id, sizeof s->id);
 }
 
@@ -35,35 +38,51 @@ int
 sid_encode(const struct sid *s, const struct keyring *kr, char *out,
     size_t outsz)
 {
-	unsigned char		 raw[SID_RAW_BYTES];
+	unsigned char		 raw[SID_KIND_RAW_BYTES];
 	const struct key	*k = keyring_find(kr, s->kid);
+	size_t			 n = 0;
 
-	if (k == NULL)
+	if (k == NULL || s->kind > SID_REMEMBERED)
 		return -1;
-	raw[0] = s->kid;
-	memcpy(raw + 1, s->id, SID_BYTES);
-	sid_mac(raw + 1 + SID_BYTES, k, s);
-	return b64url_encode(out, outsz, raw, sizeof raw);
+	raw[n++] = s->kid;
+	if (s->kind != SID_USER)
+		raw[n++] = s->kind;
+	memcpy(raw + n, s->id, SID_BYTES);
+	n += SID_BYTES;
+	sid_mac(raw + n, k, s);
+	return b64url_encode(out, outsz, raw, n + crypto_auth_BYTES);
 }
 
 int
 sid_verify(struct sid *s, const struct keyring *kr, const char *value,
     size_t len)
 {
-	unsigned char		 raw[SID_RAW_BYTES], mac[crypto_auth_BYTES];
+	unsigned char		 raw[SID_KIND_RAW_BYTES], mac[crypto_auth_BYTES];
 	const struct key	*k;
 	struct sid		 cand;
+	size_t			 want, n = 1;
 
-	if (len != SID_COOKIE_LEN)
+	if (len == SID_COOKIE_LEN)
+		want = SID_RAW_BYTES;
+	else if (len == SID_KIND_COOKIE_LEN)
+		want = SID_KIND_RAW_BYTES;
+	else
 		return -1;
-	if (b64url_decode(raw, sizeof raw, value, len) != SID_RAW_BYTES)
+	if (b64url_decode(raw, sizeof raw, value, len) != (long)want)
 		return -1;
 	if ((k = keyring_find(kr, raw[0])) == NULL)
 		return -1;
 	cand.kid = raw[0];
-	memcpy(cand.id, raw + 1, SID_BYTES);
+	cand.kind = SID_USER;
+	if (want == SID_KIND_RAW_BYTES) {
+		/* The long form is only for the kinds that need it. */
+		if (raw[1] != SID_GUEST && raw[1] != SID_REMEMBERED)
+			return -1;
+		cand.kind = raw[n++];
+	}
+	memcpy(cand.id, raw + n, SID_BYTES);
 	sid_mac(mac, k, &cand);
-	if (sodium_memcmp(mac, raw + 1 + SID_BYTES, sizeof mac) != 0)
+	if (sodium_memcmp(mac, raw + n + SID_BYTES, sizeof mac) != 0)
 		return -1;
 	*s = cand;
 	return 0;

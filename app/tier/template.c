@@ -328,11 +328,11 @@ static struct template	*loaded[TEMPLATES_MAX];
 static size_t		 nloaded;
 
 int
-templates_load(char *err, size_t errsz)
+templates_load(const struct shoal_template *sources, char *err, size_t errsz)
 {
-	const struct template_source	*s;
+	const struct shoal_template	*s;
 
-	for (s = template_sources; s->name != NULL; s++) {
+	for (s = sources; s->name != NULL; s++) {
 		if (nloaded == TEMPLATES_MAX) {
 			snprintf(err, errsz, "more than %d templates",
 			    TEMPLATES_MAX);

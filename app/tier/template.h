@@ -1,6 +1,6 @@
 /*
- * template.h - the page templates, compiled into the binary from
- * app/example/templates/ by tools/embed and parsed once at start.
+ * template.h - the page templates, compiled into the binary from the app's
+ * templates/ folder by tools/embed and parsed once at start.
  *
  * A template renders a view (view.h, filled by the handler through shoal.h).
  * Syntax:
@@ -26,16 +26,8 @@
 #include <stddef.h>
 
 struct buf;
+struct shoal_template;
 struct shoal_view;
-
-struct template_source {
-	const char	*name;
-	const char	*text;
-	size_t		 len;
-};
-
-/* Generated into build/gen/templates.c, ended by a NULL name. */
-extern const struct template_source template_sources[];
 
 struct template;
 
@@ -59,8 +51,9 @@ void		 template_render(const struct template *, struct buf *,
 		    const struct shoal_view *view, template_resolver resolve,
 		    void *ctx);
 
-/* The set of all embedded templates, parsed once at start. */
-int		 templates_load(char *err, size_t errsz)
+/* The app's templates (ended by a NULL name), parsed once at start. */
+int		 templates_load(const struct shoal_template *, char *err,
+		    size_t errsz)
 		    __attribute__((warn_unused_result));
 const struct template *templates_find(const char *name);
 void		 templates_free(void);

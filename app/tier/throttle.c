@@ -60,8 +60,8 @@ source_of(struct arena *a, const char *addr)
 }
 
 /* Seconds to wait, from a budget_take reply; 0 when within budget. */
-static int64_t
-wait_of(const struct redis_value *v)
+int64_t
+throttle_wait(const struct redis_value *v)
 {
 	if (v->type != REDIS_VALUE_INT || v->integer <= 0)
 		return 0;
@@ -96,8 +96,8 @@ throttle_login_begin(struct redis *s, struct arena *a,
 	if (b.reply[u].type != REDIS_VALUE_INT ||
 	    b.reply[i].type != REDIS_VALUE_INT)
 		return redis_bad_reply(s, "sign-in throttle", "not a number");
-	wait = wait_of(&b.reply[u]) > wait_of(&b.reply[i]) ?
-	    wait_of(&b.reply[u]) : wait_of(&b.reply[i]);
+	wait = throttle_wait(&b.reply[u]) > throttle_wait(&b.reply[i]) ?
+	    throttle_wait(&b.reply[u]) : throttle_wait(&b.reply[i]);
 	if (wait == 0)
 		return SHOAL_OK;
 	*retry_after = wait;
@@ -147,8 +147,19 @@ throttle_signup(struct redis *s, struct arena *a, const struct config *cfg,
 		return redis_status(s, "sign-up throttle");
 	if (b.reply[i].type != REDIS_VALUE_INT)
 		return redis_bad_reply(s, "sign-up throttle", "not a number");
-	if ((*retry_after = wait_of(&b.reply[i])) == 0)
+	if ((*retry_after = throttle_wait(&b.reply[i])) == 0)
 		return SHOAL_OK;
 	log_event("warn", "sign-up throttled: too many from one address");
 	return SHOAL_THROTTLED;
+}
+
+size_t
+throttle_guest_take(struct redis_batch *b, struct arena *a,
+    const struct config *cfg, const char *addr)
+{
+	struct redis_key	*source = arena_alloc(a, sizeof *source);
+	const struct redis_key	*by_source[1] = { source };
+
+	key_source_guest(source, cfg->key_prefix, source_of(a, addr));
+	return script_budget_take(b, by_source, &cfg->guest_rate, 1, 60);
 }

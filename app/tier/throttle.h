@@ -33,6 +33,8 @@
 struct arena;
 struct config;
 struct redis;
+struct redis_batch;
+struct redis_value;
 
 /* The address attempts are counted against. */
 const char	*throttle_client(struct shoal_req *);
@@ -50,5 +52,13 @@ void		 throttle_login_ok(struct redis *, struct arena *,
 enum shoal_status throttle_signup(struct redis *, struct arena *,
 		    const struct config *, const char *addr,
 		    int64_t *retry_after);
+/*
+ * Adds to b the count of one guest session created from addr
+ * (SHOAL_GUEST_RATE a minute); returns the index of its reply, which
+ * throttle_wait() turns into the seconds to wait (0: within the budget).
+ */
+size_t		 throttle_guest_take(struct redis_batch *, struct arena *,
+		    const struct config *, const char *addr);
+int64_t		 throttle_wait(const struct redis_value *);
 
 #endif

@@ -477,7 +477,8 @@ wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
 }
 
 int
-worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
+worker_run(const struct shoal_app *app, const struct config *cfg,
+    struct keyring *keys, const char *listen)
 {
 	struct keyring		*live = keys;	/* ours to free */
 	struct worker_thread	*w;
@@ -530,6 +531,7 @@ worker_run(const struct config *cfg, struct keyring *keys, const char *listen)
 	w = xcalloc((size_t)cfg->threads, sizeof *w);
 	for (i = 0; i < cfg->threads; i++) {
 		w[i].ctx.id = (unsigned)i;
+		w[i].ctx.app = app;
 		w[i].ctx.cfg = cfg;
 		w[i].ctx.keys = keys;
 		atomic_store(&w[i].keys_in_use, NULL);

@@ -8,10 +8,12 @@
 
 struct config;
 struct keyring;
+struct shoal_app;
 
 /* listen: NULL to use fd 0 (spawn-fcgi), else "HOST:PORT" or a socket path.
  * keys is heap-allocated and becomes the worker's: SIGHUP replaces it, and
  * the worker frees it. Returns the process exit status. */
-int	worker_run(const struct config *, struct keyring *, const char *listen);
+int	worker_run(const struct shoal_app *, const struct config *,
+	    struct keyring *, const char *listen);
 
 #endif

@@ -16,10 +16,6 @@
 #include "json.h"
 #include "jsoncheck.h"
 #include "shoal.h"
-#include "template.h"
-
-/* json.c sends through reply.c, which links template.c: no templates. */
-const struct template_source template_sources[] = { { NULL, NULL, 0 } };
 
 /* What the writer should make of the calls so far. */
 struct model {

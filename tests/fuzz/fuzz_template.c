@@ -15,9 +15,6 @@
 #include "template.h"
 #include "view.h"
 
-/* template.c refers to the embedded set; the fuzzer has none. */
-const struct template_source template_sources[] = { { NULL, NULL, 0 } };
-
 static const char *
 resolve(void *ctx, const char *name, size_t len, int *html)
 {

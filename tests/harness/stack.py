@@ -59,6 +59,7 @@ TEST_BUDGETS = {
     "SHOAL_LOGIN_MAX_FAILS_SOURCE": "1000000",
     "SHOAL_LOGIN_MAX_FAILS_USER": "1000000",
     "SHOAL_HASH_WAIT_MS": "30000",
+    "SHOAL_GUEST_RATE": "1000000",
 }
 
 
@@ -110,6 +111,7 @@ class Stack:
         self.worker_base = int(env["SHOAL_WORKER_PORT_BASE"])
         self.cookie = env.get("SHOAL_COOKIE_NAME") or "sid"
         self.csrf_cookie = self.cookie + "_csrf"
+        self.flash_cookie = self.cookie + "_flash"
         self.prefix = env.get("SHOAL_KEY_PREFIX", "shoal:")
         self.max_body = int(env.get("SHOAL_MAX_BODY") or 65536)
         self.redis_user = "admin"
@@ -230,6 +232,13 @@ class Stack:
     def server_ids(self):
         return sorted(int(m.group(1)) for m in
                       (re.fullmatch(r"server-(\d+)\.pid", f) for f in self.pid_files()) if m)
+
+    def env_int(self, name, default):
+        """A numeric SHOAL_* setting the workers run with."""
+        try:
+            return int(self.env.get(name, default))
+        except ValueError:
+            return default
 
     def server_pids(self, k):
         return self.pids(f"server-{k}")

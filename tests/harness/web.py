@@ -231,13 +231,17 @@ class Browser:
         check(r.status == 200, f"GET /api/session: {r.describe()}")
         return r.json()
 
-    def signup(self, name, password, expect=303):
-        return self._form("/signup", {"username": name, "password": password},
-                          expect, f"POST /signup {name!r}")
+    def signup(self, name, password, expect=303, remember=False):
+        form = {"username": name, "password": password}
+        if remember:
+            form["remember"] = "1"
+        return self._form("/signup", form, expect, f"POST /signup {name!r}")
 
-    def login(self, name, password, expect=303):
-        return self._form("/login", {"username": name, "password": password},
-                          expect, f"POST /login {name!r}")
+    def login(self, name, password, expect=303, remember=False):
+        form = {"username": name, "password": password}
+        if remember:
+            form["remember"] = "1"
+        return self._form("/login", form, expect, f"POST /login {name!r}")
 
     def _form(self, path, form, expect, what):
         tok = self.token(path)

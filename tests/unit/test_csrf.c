@@ -39,7 +39,7 @@ setup(void **state)
 	    unit_keyring(&f.b, ids_b, 1) != 0 ||
 	    unit_keyring(&f.ba, ids_ba, 2) != 0)
 		return -1;
-	sid_new(&f.s, &f.a);
+	sid_new(&f.s, &f.a, SID_USER);
 	csrf_nonce_new(f.nonce, sizeof f.nonce);
 	*state = &f;
 	return 0;
@@ -81,7 +81,7 @@ session_token_fails_for_another_sid(void **state)
 	assert_int_equal(csrf_session_token(&f->a, &f->s, t, sizeof t), 0);
 	other.id[0] ^= 0x80;
 	assert_int_equal(csrf_session_check(&f->a, &other, t), -1);
-	sid_new(&fresh, &f->a);
+	sid_new(&fresh, &f->a, SID_USER);
 	assert_int_equal(csrf_session_check(&f->a, &fresh, t), -1);
 }
 
@@ -291,7 +291,7 @@ token_with_non_ascii_byte_fails(void **state)
 	int		 tries = 0;
 
 	do {
-		sid_new(&s, &f->a);
+		sid_new(&s, &f->a, SID_USER);
 		assert_int_equal(csrf_session_token(&f->a, &s, t, sizeof t), 0);
 		assert_true(++tries < 1000);
 	} while ((us = strchr(t, '_')) == NULL);

@@ -23,10 +23,6 @@
 #include "log.h"
 #include "request.h"
 #include "shoal.h"
-#include "template.h"
-
-/* reply.c, which sends the answer, links template.c: no templates here. */
-const struct template_source template_sources[] = { { NULL, NULL, 0 } };
 
 static struct arena	 a;
 

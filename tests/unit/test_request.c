@@ -36,6 +36,16 @@
 #include "sid.h"
 #include "template.h"
 #include "unit.h"
+#include "../../app/example/app.h"
+
+/* The example shop, as its main() gives it to the tier. */
+static const struct shoal_app shop = {
+	.name = "shop",
+	.routes = shop_routes,
+	.templates = app_templates,
+	.data = &shop__session_data__descriptor,
+	.merge = cart_merge,
+};
 
 #define RESP_MAX_HEADERS	32
 #define PATH_LIMIT		2048	/* router.c: longer is 414 */
@@ -155,6 +165,7 @@ tier_open(struct tier *tr, const char *const *settings)
 		config_free(&tr->cfg);
 		return -1;
 	}
+	tr->t->app = &shop;
 	tr->t->cfg = &tr->cfg;
 	tr->t->keys = &tr->keys;
 	arena_init(&tr->t->arena);
@@ -494,7 +505,7 @@ forged_session_cookie(char out[SID_COOKIE_LEN + 1])
 
 	unit_key_line(text, sizeof text, 1, 1);
 	assert_int_equal(keyring_parse(&other, text, err, sizeof err), 0);
-	sid_new(&s, &other);
+	sid_new(&s, &other, SID_USER);
 	assert_int_equal(sid_encode(&s, &other, out, SID_COOKIE_LEN + 1), 0);
 	keyring_free(&other);
 }
@@ -789,17 +800,17 @@ bad_session_cookie_is_anonymous_and_cleared(void **state)
 
 	forged_session_cookie(bad[0]);
 	/* Ours, with one character of the MAC changed. */
-	sid_new(&s, &tr->keys);
+	sid_new(&s, &tr->keys, SID_USER);
 	assert_int_equal(sid_encode(&s, &tr->keys, bad[1], sizeof bad[1]), 0);
 	bad[1][SID_COOKIE_LEN - 10] = unit_b64url_other(
 	    bad[1][SID_COOKIE_LEN - 10], 1);
 	/* Signed by a key id we do not have. */
 	assert_int_equal(unit_keyring(&two, (const uint8_t[]){ 2 }, 1), 0);
-	sid_new(&s, &two);
+	sid_new(&s, &two, SID_USER);
 	assert_int_equal(sid_encode(&s, &two, bad[2], sizeof bad[2]), 0);
 	keyring_free(&two);
 	/* Ours, cut short. */
-	sid_new(&s, &tr->keys);
+	sid_new(&s, &tr->keys, SID_USER);
 	assert_int_equal(sid_encode(&s, &tr->keys, bad[3], sizeof bad[3]), 0);
 	bad[3][SID_COOKIE_LEN - 1] = '\0';
 	snprintf(bad[4], sizeof bad[4], "not-a-session");
@@ -1516,7 +1527,7 @@ main(void)
 
 	if (sodium_init() < 0)
 		return 1;
-	if (templates_load(err, sizeof err) != 0) {
+	if (templates_load(app_templates, err, sizeof err) != 0) {
 		fprintf(stderr, "templates_load: %s\n", err);
 		return 1;
 	}

@@ -1,0 +1,19 @@
+/*
+ * main.c - the example shop as a shoal app: its routes, its templates, the
+ * session data it keeps (shop.proto) and how a guest's cart joins a user's.
+ */
+#include "app.h"
+
+static const struct shoal_app shop = {
+	.name = "shop",
+	.routes = shop_routes,
+	.templates = app_templates,
+	.data = &shop__session_data__descriptor,
+	.merge = cart_merge,
+};
+
+int
+main(int argc, char **argv)
+{
+	return shoal_main(argc, argv, &shop);
+}
