@@ -22,8 +22,8 @@ void
 page_sessions(struct shoal_req *r)
 {
 	struct shoal_session_info	*list;
+	struct shoal_view		*v, *row;
 	enum shoal_status		 st;
-	char				*rows = "";
 	size_t				 n, i;
 
 	if (shoal_user(r) == NULL) {
@@ -34,22 +34,20 @@ page_sessions(struct shoal_req *r)
 		shoal_fail(r, st);
 		return;
 	}
-	for (i = 0; i < n; i++)
-		rows = shoal_printf(r, "%s%s", rows,
-		    shoal_render_fragment(r, "session_row", (struct shoal_var[]){
-		    { "id", list[i].id },
-		    { "created", when(r, list[i].created) },
-		    { "last_seen", when(r, list[i].last_seen) },
-		    { "agent", list[i].user_agent[0] ? list[i].user_agent :
-		      "unknown" },
-		    { "current", list[i].current ? "1" : "" },
-		    { "remembered", list[i].remembered ? "1" : "" },
-		    { NULL, NULL } }));
-	shoal_render(r, 200, "sessions", (struct shoal_var[]){
-	    { "title", "Your sessions" },
-	    { "rows", rows },
-	    { "others", n > 1 ? "1" : "" },
-	    { NULL, NULL } });
+	v = shoal_view(r);
+	shoal_set(v, "title", "Your sessions");
+	shoal_set(v, "others", n > 1 ? "1" : NULL);
+	for (i = 0; i < n; i++) {
+		row = shoal_add(v, "rows");
+		shoal_set(row, "id", list[i].id);
+		shoal_set(row, "created", when(r, list[i].created));
+		shoal_set(row, "last_seen", when(r, list[i].last_seen));
+		shoal_set(row, "agent", list[i].user_agent[0] ?
+		    list[i].user_agent : "unknown");
+		shoal_set(row, "current", list[i].current ? "1" : NULL);
+		shoal_set(row, "remembered", list[i].remembered ? "1" : NULL);
+	}
+	shoal_render(r, 200, "sessions", v);
 }
 
 void
@@ -82,11 +80,12 @@ static void
 password_form(struct shoal_req *r, int status, const char *error,
     const char *done)
 {
-	shoal_render(r, status, "password", (struct shoal_var[]){
-	    { "title", "Change password" },
-	    { "error", error },
-	    { "done", done },
-	    { NULL, NULL } });
+	struct shoal_view	*v = shoal_view(r);
+
+	shoal_set(v, "title", "Change password");
+	shoal_set(v, "error", error);
+	shoal_set(v, "done", done);
+	shoal_render(r, status, "password", v);
 }
 
 void

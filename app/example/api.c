@@ -4,28 +4,46 @@
  */
 #include "app.h"
 
-char *
-session_json(struct shoal_req *r)
+/* {"user":..,"cart":{"item":qty,..},"csrf":..,"expires_in":..} */
+static void
+send_session(struct shoal_req *r, int status)
 {
 	const Shop__SessionData	*d = shoal_data(r);
-	const char		*user = shoal_user(r);
-	char			*cart = "";
+	struct shoal_json	*j = shoal_json_new(r);
 	size_t			 i;
 
-	for (i = 0; i < d->n_cart; i++)
-		cart = shoal_printf(r, "%s%s%s:%u", cart, i ? "," : "",
-		    shoal_json_string(r, d->cart[i]->item), d->cart[i]->qty);
-	return shoal_printf(r, "{\"user\":%s,\"cart\":{%s},\"csrf\":%s,"
-	    "\"expires_in\":%lld}",
-	    user ? shoal_json_string(r, user) : "null", cart,
-	    shoal_json_string(r, shoal_csrf_token(r)),
-	    (long long)shoal_expires_in(r));
+	shoal_json_object(j, NULL);
+	shoal_json_str(j, "user", shoal_user(r));
+	shoal_json_object(j, "cart");
+	for (i = 0; i < d->n_cart; i++) {
+		/* cart_parse lets in UTF-8 only; a line from before it did
+		 * is left out rather than failing the whole answer. */
+		if (!shoal_utf8_valid(d->cart[i]->item))
+			continue;
+		shoal_json_int(j, d->cart[i]->item, d->cart[i]->qty);
+	}
+	shoal_json_end(j);
+	shoal_json_str(j, "csrf", shoal_csrf_token(r));
+	shoal_json_int(j, "expires_in", shoal_expires_in(r));
+	shoal_json_end(j);
+	shoal_json_send(r, status, j);
+}
+
+static void
+send_error(struct shoal_req *r, int status, const char *why)
+{
+	struct shoal_json	*j = shoal_json_new(r);
+
+	shoal_json_object(j, NULL);
+	shoal_json_str(j, "error", why);
+	shoal_json_end(j);
+	shoal_json_send(r, status, j);
 }
 
 void
 api_session(struct shoal_req *r)
 {
-	shoal_json(r, 200, session_json(r));
+	send_session(r, 200);
 }
 
 void
@@ -36,19 +54,18 @@ api_cart_add(struct shoal_req *r)
 	enum shoal_status	 st;
 
 	if (bad != NULL) {
-		shoal_json(r, 400, shoal_printf(r, "{\"error\":%s}",
-		    shoal_json_string(r, bad)));
+		send_error(r, 400, bad);
 		return;
 	}
 	switch ((st = shoal_session_change(r, cart_add, &c))) {
 	case SHOAL_OK:
-		shoal_json(r, 200, session_json(r));
+		send_session(r, 200);
 		break;
 	case SHOAL_ANONYMOUS:
-		shoal_json(r, 401, "{\"error\":\"sign in first\"}");
+		send_error(r, 401, "sign in first");
 		break;
 	case SHOAL_REJECT:
-		shoal_json(r, 409, "{\"error\":\"the cart is full\"}");
+		send_error(r, 409, "the cart is full");
 		break;
 	default:
 		shoal_fail(r, st);

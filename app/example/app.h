@@ -44,7 +44,5 @@ enum shoal_change_result cart_add(struct shoal_req *, void *data, void *);
 enum shoal_change_result cart_remove(struct shoal_req *, void *data, void *);
 void	cart_merge(struct shoal_req *, void *into, const void *guest);
 unsigned long cart_count(const Shop__SessionData *);
-/* The session as JSON: {"user":..,"cart":{..},"csrf":..,"expires_in":..} */
-char	*session_json(struct shoal_req *);
 
 #endif

@@ -7,13 +7,12 @@ static void
 form(struct shoal_req *r, int status, const char *page, const char *title,
     const char *error)
 {
-	const char	*name = shoal_form(r, "username");
+	struct shoal_view	*v = shoal_view(r);
 
-	shoal_render(r, status, page, (struct shoal_var[]){
-	    { "title", title },
-	    { "error", error },
-	    { "username", name ? name : "" },
-	    { NULL, NULL } });
+	shoal_set(v, "title", title);
+	shoal_set(v, "error", error);
+	shoal_set(v, "username", shoal_form(r, "username"));
+	shoal_render(r, status, page, v);
 }
 
 /* The "remember me" checkbox. */

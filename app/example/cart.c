@@ -116,7 +116,10 @@ cart_merge(struct shoal_req *r, void *into, const void *guest)
 	}
 }
 
-/* Item: 1-64 bytes, no control characters. Quantity: 1-999, default 1. */
+/*
+ * Item: 1-64 bytes of UTF-8 (the JSON API sends it as a string), no control
+ * characters. Quantity: 1-999, default 1.
+ */
 const char *
 cart_parse(struct shoal_req *r, struct cart_change *c)
 {
@@ -128,6 +131,8 @@ cart_parse(struct shoal_req *r, struct cart_change *c)
 
 	if (item == NULL || item[0] == '\0' || strlen(item) > CART_ITEM_MAX)
 		return "item must be 1 to 64 bytes";
+	if (!shoal_utf8_valid(item))
+		return "item must be UTF-8 text";
 	for (p = item; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return "item must not contain control characters";
@@ -187,17 +192,16 @@ void
 page_cart(struct shoal_req *r)
 {
 	const Shop__SessionData	*d = shoal_data(r);
-	char			*rows = "";
+	struct shoal_view	*v = shoal_view(r), *line;
 	size_t			 i;
 
-	for (i = 0; i < d->n_cart; i++)
-		rows = shoal_printf(r, "%s%s", rows,
-		    shoal_render_fragment(r, "cart_line", (struct shoal_var[]){
-		    { "item", d->cart[i]->item },
-		    { "qty", shoal_printf(r, "%u", d->cart[i]->qty) },
-		    { NULL, NULL } }));
-	shoal_render(r, 200, "cart", (struct shoal_var[]){
-	    { "title", "Cart" },
-	    { "lines", rows },
-	    { NULL, NULL } });
+	shoal_set(v, "title", "Cart");
+	/* The table around the lines shows only when there are some. */
+	shoal_set(v, "has_lines", d->n_cart > 0 ? "1" : NULL);
+	for (i = 0; i < d->n_cart; i++) {
+		line = shoal_add(v, "lines");
+		shoal_set(line, "item", d->cart[i]->item);
+		shoal_set_int(line, "qty", d->cart[i]->qty);
+	}
+	shoal_render(r, 200, "cart", v);
 }

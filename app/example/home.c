@@ -6,11 +6,9 @@
 void
 page_home(struct shoal_req *r)
 {
-	const char	*count = shoal_printf(r, "%lu",
-	    cart_count(shoal_data(r)));
+	struct shoal_view	*v = shoal_view(r);
 
-	shoal_render(r, 200, "home", (struct shoal_var[]){
-	    { "title", "Home" },
-	    { "cart_count", count },
-	    { NULL, NULL } });
+	shoal_set(v, "title", "Home");
+	shoal_set_int(v, "cart_count", (long long)cart_count(shoal_data(r)));
+	shoal_render(r, 200, "home", v);
 }

@@ -154,6 +154,12 @@ shoal_json_bool(struct shoal_json *j, const char *key, int yes)
 	value_end(j);
 }
 
+int
+shoal_utf8_valid(const char *s)
+{
+	return utf8_valid(s, strlen(s));
+}
+
 const char *
 json_result(struct shoal_json *j, size_t *len, const char **why)
 {

@@ -9,7 +9,6 @@
 #include "config.h"
 #include "csrf.h"
 #include "flash.h"
-#include "html.h"
 #include "log.h"
 #include "request.h"
 #include "template.h"
@@ -102,7 +101,7 @@ resolve_global(void *ctx, const char *name, size_t len, int *html)
 }
 
 void
-shoal_render_view(struct shoal_req *r, int status, const char *name,
+shoal_render(struct shoal_req *r, int status, const char *name,
     const struct shoal_view *view)
 {
 	const struct template	*page = templates_find(name);
@@ -126,42 +125,6 @@ shoal_render_view(struct shoal_req *r, int status, const char *name,
 	template_render(page, content, view, resolve_global, &g);
 	g.content = buf_cstr(content);
 	template_render(layout, &r->t->body, view, resolve_global, &g);
-}
-
-/* Until the example app renders views: its variables as one view, raw
- * under {{&name}} as they were. */
-static struct shoal_view *
-vars_view(struct shoal_req *r, const struct shoal_var *vars)
-{
-	struct shoal_view	*v = shoal_view(r);
-
-	for (; vars != NULL && vars->name != NULL; vars++)
-		shoal_set_html(v, vars->name, vars->value);
-	return v;
-}
-
-void
-shoal_render(struct shoal_req *r, int status, const char *name,
-    const struct shoal_var *vars)
-{
-	shoal_render_view(r, status, name, vars_view(r, vars));
-}
-
-char *
-shoal_render_fragment(struct shoal_req *r, const char *name,
-    const struct shoal_var *vars)
-{
-	const struct template	*t = templates_find(name);
-	struct page_globals	 g = { r, NULL, 0, NULL, NULL };
-	struct buf		*b = &r->t->scratch;
-
-	if (t == NULL) {
-		log_event("error", "no template called %s", name);
-		return arena_strdup(&r->t->arena, "");
-	}
-	buf_reset(b);
-	template_render(t, b, vars_view(r, vars), resolve_global, &g);
-	return arena_strndup(&r->t->arena, b->data, b->len);
 }
 
 void
@@ -239,27 +202,6 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 	}
 }
 
-char *
-shoal_html_escape(struct shoal_req *r, const char *s)
-{
-	struct buf	*b = &r->t->scratch;
-
-	buf_reset(b);
-	html_escape(b, s, strlen(s));
-	return arena_strndup(&r->t->arena, b->data, b->len);
-}
-
-char *
-shoal_json_string(struct shoal_req *r, const char *s)
-{
-	struct buf	*b = &r->t->scratch;
-
-	buf_reset(b);
-	json_string(b, s, strlen(s));
-	return arena_strndup(&r->t->arena, b->data, b->len);
-}
-
-/* A cookie; max_age < 0: none, the cookie ends with the browser session. */
 static void
 cookie_header(struct shoal_req *r, struct buf *h, const char *name,
     const char *value, long max_age)

@@ -69,13 +69,6 @@ struct shoal_app {
  * status. */
 int	shoal_main(int argc, char **argv, const struct shoal_app *app);
 
-/* Until the example app renders views: a name and a value, ended by a NULL
- * name; the value is written raw under {{&name}}. */
-struct shoal_var {
-	const char	*name;
-	const char	*value;
-};
-
 /* Request. Field values are decoded, NUL-terminated, NULL when absent. */
 const char	*shoal_path(const struct shoal_req *);
 enum shoal_method shoal_method(const struct shoal_req *);
@@ -234,12 +227,16 @@ void	shoal_json_end(struct shoal_json *);
 void	shoal_json_str(struct shoal_json *, const char *key, const char *value);
 void	shoal_json_int(struct shoal_json *, const char *key, long long);
 void	shoal_json_bool(struct shoal_json *, const char *key, int);
+/* 1 when s is well-formed UTF-8, as every JSON string must be: check text
+ * from outside before keeping it for a JSON answer. */
+int	shoal_utf8_valid(const char *s);
 
-/* Responses: call exactly one. */
-void	shoal_render_view(struct shoal_req *, int status, const char *template,
-	    const struct shoal_view *);
+/*
+ * Responses: call exactly one. shoal_render sends the page `template`
+ * rendered from view (NULL for none), inside the layout.
+ */
 void	shoal_render(struct shoal_req *, int status, const char *template,
-	    const struct shoal_var *vars);
+	    const struct shoal_view *view);
 void	shoal_json_send(struct shoal_req *, int status, struct shoal_json *);
 void	shoal_redirect(struct shoal_req *, const char *location);
 /* A fixed body, written as it is (the tier's health checks). */
@@ -247,14 +244,5 @@ void	shoal_json(struct shoal_req *, int status, const char *body);
 void	shoal_error(struct shoal_req *, int status, const char *reason);
 /* The reply for a status the tier itself chose (503 when Redis is down...). */
 void	shoal_fail(struct shoal_req *, enum shoal_status);
-
-/* Renders a template without the layout into a string, e.g. one row of a
- * list, to pass on as a {{&raw}} variable. */
-char	*shoal_render_fragment(struct shoal_req *, const char *template,
-	    const struct shoal_var *vars);
-
-/* Helpers to build fragments and JSON. Results live until the request ends. */
-char	*shoal_html_escape(struct shoal_req *, const char *);
-char	*shoal_json_string(struct shoal_req *, const char *);
 
 #endif

@@ -328,6 +328,19 @@ invalid_utf8_is_refused(void **state)
 	}
 }
 
+/* What handlers check text with before they keep it for JSON. */
+static void
+utf8_check_for_handlers(void **state)
+{
+	(void)state;
+	assert_true(shoal_utf8_valid(""));
+	assert_true(shoal_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80 <&>"));
+	assert_false(shoal_utf8_valid("caf\xc3"));
+	assert_false(shoal_utf8_valid("\xed\xa0\x80"));
+	assert_false(shoal_utf8_valid("\xc0\xaf"));
+	assert_false(shoal_utf8_valid("ok\xff"));
+}
+
 /* 16 levels are fine, the 17th is refused, whatever mix of the two. */
 static void
 depth_is_limited_to_16(void **state)
@@ -520,6 +533,7 @@ main(void)
 		cmocka_unit_test(strings_and_keys_are_escaped),
 		cmocka_unit_test(misuse_is_refused_with_a_reason),
 		cmocka_unit_test(invalid_utf8_is_refused),
+		cmocka_unit_test(utf8_check_for_handlers),
 		cmocka_unit_test(depth_is_limited_to_16),
 		cmocka_unit_test(send_answers_or_fails_loudly),
 		cmocka_unit_test(large_document),

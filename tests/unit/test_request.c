@@ -29,6 +29,7 @@
 #include "config.h"
 #include "csrf.h"
 #include "http.h"
+#include "jsoncheck.h"
 #include "keyring.h"
 #include "log.h"
 #include "redis.h"
@@ -895,6 +896,55 @@ post_without_csrf_token_is_403(void **state)
 	assert_error(run(tr, &in), 403, "missing or invalid CSRF token");
 }
 
+/*
+ * The JSON API answers with the writer: valid JSON, strings escaped, and a
+ * refused item explained as JSON. Items that are not UTF-8 are refused
+ * before they could reach a JSON answer (and before any Redis command).
+ */
+static void
+api_answers_are_json(void **state)
+{
+	struct tier		*tr = *state;
+	struct browser		 b;
+	struct req_input	 in;
+	const struct resp	*rs;
+	char			 body[256];
+	size_t			 i;
+	static const struct {
+		const char	*form, *error;
+	} bad[] = {
+		{ "item=%FF", "item must be UTF-8 text" },
+		{ "item=caf%C3", "item must be UTF-8 text" },
+		{ "item=%ED%A0%80", "item must be UTF-8 text" },
+		{ "item=", "item must be 1 to 64 bytes" },
+		{ "item=a%01b", "item must not contain control characters" },
+		{ "item=a&qty=0", "qty must be 1 to 999" },
+	};
+
+	in = request("GET", "/api/session");
+	rs = run(tr, &in);
+	want(rs, 200);
+	assert_int_equal(jc_json_doc(rs->body, rs->body_len), 0);
+	assert_true(body_has(rs, "{\"user\":null,\"cart\":{},\"csrf\":\""));
+	assert_true(body_has(rs, ",\"expires_in\":0}\n"));
+
+	browse(tr, "/login", &b);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		in = form_post("/api/cart/add", b.cookie, bad[i].form);
+		in.csrf_header = b.token;
+		rs = run(tr, &in);
+		want(rs, 400);
+		assert_string_equal(hdr(rs, "Content-Type"), "application/json");
+		assert_int_equal(jc_json_doc(rs->body, rs->body_len), 0);
+		snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", bad[i].error);
+		assert_string_equal(rs->body, body);
+		/* The form refuses the same. */
+		snprintf(body, sizeof body, "csrf=%s&%s", b.token, bad[i].form);
+		in = form_post("/cart/add", b.cookie, body);
+		assert_error(run(tr, &in), 400, bad[i].error);
+	}
+}
+
 static void
 post_with_wrong_csrf_token_is_403(void **state)
 {
@@ -1504,6 +1554,7 @@ main(void)
 		T(cookie_of_another_name_is_left_alone),
 		T(post_without_csrf_token_is_403),
 		T(post_with_wrong_csrf_token_is_403),
+		T(api_answers_are_json),
 		T(post_with_valid_csrf_token_passes),
 		T(csrf_nonce_length_limit),
 		T(path_length_limit),
