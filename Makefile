@@ -147,6 +147,17 @@ run: deps all
 unit: $(UNIT_BIN)
 	@tools/run-unit $(UNIT_BIN)
 
+# The example is the default app: naming it builds nothing more.
+.PHONY: app-check
+app-check: all
+	@if $(MAKE) --no-print-directory -q APP=app/example all; then \
+	    echo "app-check: make APP=app/example builds what make built"; \
+	    echo "1 passed, 0 failed"; \
+	else \
+	    echo "app-check: make APP=app/example would build something else"; \
+	    echo "0 passed, 1 failed"; exit 1; \
+	fi
+
 # Every kept fuzz input (seeds and past crashes) replayed against the
 # parsers; tests/fuzz/run without -r fuzzes for real (see its README).
 fuzz-regress:
@@ -178,7 +189,7 @@ soak: deps all
 	SOAK=1 SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
 
 check: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit app-check
 	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory deploy-check

@@ -2,6 +2,7 @@
  * flash.c - one-time messages in a signed cookie (see flash.h).
  */
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -14,7 +15,9 @@
 #include "log.h"
 #include "request.h"
 
-#define FLASH_RAW_MAX	(2 + FLASH_TEXT_MAX + crypto_auth_BYTES)
+/* key id, level, expiry (4 bytes, unix seconds), text, MAC */
+#define FLASH_HEAD	6
+#define FLASH_RAW_MAX	(FLASH_HEAD + FLASH_TEXT_MAX + crypto_auth_BYTES)
 #define FLASH_VALUE_MAX	B64URL_LEN(FLASH_RAW_MAX)
 
 static const char flash_label[] = "shoal-flash";
@@ -60,11 +63,18 @@ flash_encode(struct shoal_req *r, enum shoal_flash_level level,
 
 	if ((unsigned)level >= sizeof level_names / sizeof level_names[0])
 		return NULL;
+	uint32_t		 expires = (uint32_t)time(NULL) + FLASH_MAX_AGE;
+
 	raw[0] = k->id;
 	raw[1] = (unsigned char)level;
-	memcpy(raw + 2, text, n);
-	flash_mac(raw + 2 + n, k, raw, 2 + n);
-	if (b64url_encode(out, sizeof out, raw, 2 + n + crypto_auth_BYTES) != 0)
+	raw[2] = (unsigned char)(expires >> 24);
+	raw[3] = (unsigned char)(expires >> 16);
+	raw[4] = (unsigned char)(expires >> 8);
+	raw[5] = (unsigned char)expires;
+	memcpy(raw + FLASH_HEAD, text, n);
+	flash_mac(raw + FLASH_HEAD + n, k, raw, FLASH_HEAD + n);
+	if (b64url_encode(out, sizeof out, raw,
+	    FLASH_HEAD + n + crypto_auth_BYTES) != 0)
 		return NULL;
 	return arena_strdup(&r->t->arena, out);
 }
@@ -91,6 +101,7 @@ flash_take(struct shoal_req *r, const char **level)
 	const char		*v;
 	size_t			 vlen, n;
 	long			 len;
+	uint32_t		 expires;
 
 	if (r->in.cookie == NULL ||
 	    !http_cookie_get(r->in.cookie, strlen(r->in.cookie),
@@ -100,14 +111,19 @@ flash_take(struct shoal_req *r, const char **level)
 	r->flash_read = 1;
 	if (vlen > FLASH_VALUE_MAX ||
 	    (len = b64url_decode(raw, sizeof raw, v, vlen)) < 0 ||
-	    (size_t)len < 2 + crypto_auth_BYTES ||
+	    (size_t)len < FLASH_HEAD + crypto_auth_BYTES ||
 	    (k = keyring_find(r->t->keys, raw[0])) == NULL ||
 	    raw[1] >= sizeof level_names / sizeof level_names[0])
 		return NULL;
-	n = (size_t)len - 2 - crypto_auth_BYTES;
-	flash_mac(mac, k, raw, 2 + n);
-	if (sodium_memcmp(mac, raw + 2 + n, sizeof mac) != 0)
+	n = (size_t)len - FLASH_HEAD - crypto_auth_BYTES;
+	flash_mac(mac, k, raw, FLASH_HEAD + n);
+	if (sodium_memcmp(mac, raw + FLASH_HEAD + n, sizeof mac) != 0)
+		return NULL;
+	/* A value kept past its minute (a copy replayed) is not shown. */
+	expires = (uint32_t)raw[2] << 24 | (uint32_t)raw[3] << 16 |
+	    (uint32_t)raw[4] << 8 | raw[5];
+	if ((int64_t)expires < (int64_t)time(NULL))
 		return NULL;
 	*level = level_names[raw[1]];
-	return arena_strndup(&r->t->arena, (const char *)raw + 2, n);
+	return arena_strndup(&r->t->arena, (const char *)raw + FLASH_HEAD, n);
 }

@@ -3,10 +3,11 @@
  *
  * The message travels in a cookie of its own, so a visitor without a
  * session pays no Redis command for it, and the next page pays none either.
- * The cookie value is base64url(key id || level || text || MAC), MAC =
- * HMAC-SHA-512/256 under the keyring's key of "shoal-flash" and the rest:
- * nobody else can put words on our pages, not even a sibling domain that
- * can set cookies for ours. It lives a minute, and is cleared when shown.
+ * The cookie value is base64url(key id || level || expiry || text || MAC),
+ * MAC = HMAC-SHA-512/256 under the keyring's key of "shoal-flash" and the
+ * rest: nobody else can put words on our pages, not even a sibling domain
+ * that can set cookies for ours. It lives a minute (the expiry, 4 bytes of
+ * unix seconds, bounds a replayed copy too), and is cleared when shown.
  */
 #ifndef FLASH_H
 #define FLASH_H

@@ -17,7 +17,7 @@
 
 /*
  * Ready when Redis takes a write: a tiny one with a short life, so a Redis
- * at its maxmemory (which refuses writes and so every sign-in and cart
+ * at its maxmemory (which refuses writes and so every sign-in and session
  * change, while reads still work) shows here and in the log.
  */
 static void

@@ -99,6 +99,12 @@ defaults_when_nothing_is_set(void **state)
 	assert_int_equal(cfg.threads, 4);
 	assert_int_equal(cfg.session_idle, 1800);
 	assert_int_equal(cfg.session_max, 604800);
+	assert_int_equal(cfg.remember_idle, 2592000);
+	assert_int_equal(cfg.remember_max, 7776000);
+	assert_int_equal(cfg.guest_idle, 86400);
+	assert_int_equal(cfg.guest_max, 604800);
+	assert_int_equal(cfg.guest_max_bytes, 4096);
+	assert_int_equal(cfg.guest_rate, 30);
 	assert_string_equal(cfg.cookie_name, "sid");
 	assert_int_equal(cfg.cookie_secure, 1);
 	assert_string_equal(cfg.static_base, "/static");
@@ -110,8 +116,10 @@ defaults_when_nothing_is_set(void **state)
 	assert_int_equal(cfg.drain_seconds, 20);
 	assert_string_equal(cfg.session_cookie, "__Host-sid");
 	assert_string_equal(cfg.csrf_cookie, "__Host-sid_csrf");
+	assert_string_equal(cfg.flash_cookie, "__Host-sid_flash");
 	config_free(&cfg);
 	assert_null(cfg.redis);
+	assert_null(cfg.flash_cookie);
 }
 
 static void
@@ -200,6 +208,101 @@ idle_longer_than_max_is_rejected(void **state)
 	/* Against the default maximum too. */
 	unsetenv("SHOAL_SESSION_MAX");
 	load_fails("SHOAL_SESSION_IDLE", "604801");
+}
+
+/* The same for the lifetimes of remembered and guest sessions: the error
+ * names the setting that was given, and only its own pair counts. */
+static void
+remember_and_guest_idle_longer_than_max_is_rejected(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "SHOAL_REMEMBER_IDLE", "SHOAL_REMEMBER_MAX" },
+		{ "SHOAL_GUEST_IDLE", "SHOAL_GUEST_MAX" },
+	};
+	struct config	 cfg;
+	const char	*err;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		setenv(pairs[i][1], "100", 1);
+		err = load_fails(pairs[i][0], "101");
+		assert_non_null(strstr(err, pairs[i][1]));
+		load_accepts(pairs[i][0], "100", &cfg);	/* equal is fine */
+		config_free(&cfg);
+		/* A maximum set below the default idle time. */
+		unsetenv(pairs[i][1]);
+		setenv(pairs[i][0], "100", 1);
+		err = load_fails(pairs[i][1], "99");
+		assert_non_null(strstr(err, pairs[i][0]));
+		unsetenv(pairs[i][0]);
+		err = load_fails(pairs[i][1], "1");
+		assert_non_null(strstr(err, pairs[i][0]));
+	}
+	/* Against the default maxima. */
+	load_fails("SHOAL_REMEMBER_IDLE", "7776001");
+	load_fails("SHOAL_GUEST_IDLE", "604801");
+	load_accepts("SHOAL_GUEST_IDLE", "604800", &cfg);
+	config_free(&cfg);
+	/* The session's pair does not bind the others. */
+	setenv("SHOAL_SESSION_IDLE", "60", 1);
+	setenv("SHOAL_SESSION_MAX", "60", 1);
+	setenv("SHOAL_GUEST_IDLE", "600", 1);
+	setenv("SHOAL_GUEST_MAX", "600", 1);
+	load_ok(&cfg);
+	assert_int_equal(cfg.remember_idle, 2592000);
+	assert_int_equal(cfg.guest_idle, 600);
+	assert_int_equal(cfg.guest_max, 600);
+	config_free(&cfg);
+}
+
+/* Each new setting at its bounds: the ends are accepted, one past is not.
+ * An idle time is tried with its maximum raised out of the way. */
+static void
+remember_and_guest_settings_are_range_checked(void **state)
+{
+	static const struct {
+		const char	*name, *min, *max, *below, *above;
+		size_t		 off;
+		const char	*with;
+	} settings[] = {
+		{ "SHOAL_REMEMBER_IDLE", "1", "31536000", "0", "31536001",
+		  offsetof(struct config, remember_idle),
+		  "SHOAL_REMEMBER_MAX" },
+		{ "SHOAL_REMEMBER_MAX", "2592000", "315360000", "0",
+		  "315360001", offsetof(struct config, remember_max), NULL },
+		{ "SHOAL_GUEST_IDLE", "1", "31536000", "0", "31536001",
+		  offsetof(struct config, guest_idle), "SHOAL_GUEST_MAX" },
+		{ "SHOAL_GUEST_MAX", "86400", "315360000", "0", "315360001",
+		  offsetof(struct config, guest_max), NULL },
+		{ "SHOAL_GUEST_MAX_BYTES", "64", "16384", "63", "16385",
+		  offsetof(struct config, guest_max_bytes), NULL },
+		{ "SHOAL_GUEST_RATE", "1", "1000000", "0", "1000001",
+		  offsetof(struct config, guest_rate), NULL },
+	};
+	struct config	 cfg;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+		if (settings[i].with != NULL)
+			setenv(settings[i].with, "315360000", 1);
+		load_accepts(settings[i].name, settings[i].min, &cfg);
+		assert_int_equal(*(long *)((char *)&cfg + settings[i].off),
+		    atol(settings[i].min));
+		config_free(&cfg);
+		load_accepts(settings[i].name, settings[i].max, &cfg);
+		assert_int_equal(*(long *)((char *)&cfg + settings[i].off),
+		    atol(settings[i].max));
+		config_free(&cfg);
+		load_fails(settings[i].name, settings[i].below);
+		load_fails(settings[i].name, settings[i].above);
+		load_fails(settings[i].name, "-1");
+		load_fails(settings[i].name, "1e3");
+		load_fails(settings[i].name, "");
+		if (settings[i].with != NULL)
+			unsetenv(settings[i].with);
+	}
 }
 
 static void
@@ -451,11 +554,16 @@ secure_cookies_carry_host_prefix(void **state)
 	assert_int_equal(cfg.cookie_secure, 0);
 	assert_string_equal(cfg.session_cookie, "sid");
 	assert_string_equal(cfg.csrf_cookie, "sid_csrf");
+	assert_string_equal(cfg.flash_cookie, "sid_flash");
 	config_free(&cfg);
 	setenv("SHOAL_COOKIE_NAME", "app", 1);
 	load_accepts("SHOAL_COOKIE_SECURE", "0", &cfg);
 	assert_string_equal(cfg.session_cookie, "app");
 	assert_string_equal(cfg.csrf_cookie, "app_csrf");
+	assert_string_equal(cfg.flash_cookie, "app_flash");
+	config_free(&cfg);
+	load_accepts("SHOAL_COOKIE_SECURE", "1", &cfg);
+	assert_string_equal(cfg.flash_cookie, "__Host-app_flash");
 	config_free(&cfg);
 }
 
@@ -534,6 +642,9 @@ usage_lists_every_setting(void **state)
 		"SHOAL_HASH_CONCURRENCY", "SHOAL_HASH_WAIT_MS",
 		"SHOAL_TRUSTED_PROXIES",
 		"SHOAL_THREADS", "SHOAL_SESSION_IDLE", "SHOAL_SESSION_MAX",
+		"SHOAL_REMEMBER_IDLE", "SHOAL_REMEMBER_MAX",
+		"SHOAL_GUEST_IDLE", "SHOAL_GUEST_MAX",
+		"SHOAL_GUEST_MAX_BYTES", "SHOAL_GUEST_RATE",
 		"SHOAL_COOKIE_NAME", "SHOAL_COOKIE_SECURE", "SHOAL_STATIC_BASE",
 		"SHOAL_MAX_BODY", "SHOAL_MAX_COOKIE", "SHOAL_KEY_PREFIX",
 		"SHOAL_SERVED_BY", "SHOAL_REDIS_TIMEOUT_MS",
@@ -572,6 +683,11 @@ main(void)
 		    clear_env),
 		cmocka_unit_test_setup(idle_longer_than_max_is_rejected,
 		    clear_env),
+		cmocka_unit_test_setup(
+		    remember_and_guest_idle_longer_than_max_is_rejected,
+		    clear_env),
+		cmocka_unit_test_setup(
+		    remember_and_guest_settings_are_range_checked, clear_env),
 		cmocka_unit_test_setup(redis_address_forms, clear_env),
 		cmocka_unit_test_setup(address_lists_are_checked, clear_env),
 		cmocka_unit_test_setup(sentinel_credentials, clear_env),

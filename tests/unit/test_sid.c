@@ -38,7 +38,7 @@ setup(void **state)
 	    unit_keyring(&f.b, ids_b, 1) != 0 ||
 	    unit_keyring(&f.ba, ids_ba, 2) != 0)
 		return -1;
-	sid_new(&f.s, &f.a);
+	sid_new(&f.s, &f.a, SID_USER);
 	if (sid_encode(&f.s, &f.a, f.cookie, sizeof f.cookie) != 0)
 		return -1;
 	*state = &f;
@@ -79,8 +79,8 @@ new_ids_are_random_and_signed_by_first_key(void **state)
 	struct fixture	*f = *state;
 	struct sid	 s1, s2;
 
-	sid_new(&s1, &f->ba);
-	sid_new(&s2, &f->ba);
+	sid_new(&s1, &f->ba, SID_USER);
+	sid_new(&s2, &f->ba, SID_USER);
 	assert_int_equal(s1.kid, 2);
 	assert_int_equal(s2.kid, 2);
 	assert_memory_not_equal(s1.id, s2.id, SID_BYTES);
@@ -121,7 +121,7 @@ cookie_with_non_ascii_byte_fails(void **state)
 
 	/* A cookie with a '_' in it (most have one). */
 	do {
-		sid_new(&s, &f->a);
+		sid_new(&s, &f->a, SID_USER);
 		assert_int_equal(sid_encode(&s, &f->a, c, sizeof c), 0);
 		assert_true(++tries < 1000);
 	} while ((us = strchr(c, '_')) == NULL);
@@ -226,7 +226,7 @@ rotation_old_key_still_verifies_until_dropped(void **state)
 		struct sid	 s;
 		char		 c[SID_COOKIE_LEN + 1];
 
-		sid_new(&s, &f->ba);
+		sid_new(&s, &f->ba, SID_USER);
 		assert_int_equal(sid_encode(&s, &f->ba, c, sizeof c), 0);
 		assert_int_equal(sid_verify(&got, &f->ba, c, SID_COOKIE_LEN), 0);
 		assert_int_equal(sid_verify(&got, &f->b, c, SID_COOKIE_LEN), 0);
@@ -278,6 +278,276 @@ encode_checks_key_and_room(void **state)
 	assert_int_equal(sid_encode(&s, &f->b, c, sizeof c), -1);
 	s.kid = 0;
 	assert_int_equal(sid_encode(&s, &f->ba, c, sizeof c), -1);
+}
+
+static const enum sid_kind all_kinds[] = {
+	SID_USER, SID_GUEST, SID_REMEMBERED,
+};
+
+/* A fresh cookie of a kind signed by key 1; returns its length. */
+static size_t
+cookie_of_kind(struct fixture *f, enum sid_kind kind, struct sid *s,
+    char c[SID_COOKIE_MAX + 1])
+{
+	sid_new(s, &f->a, kind);
+	assert_int_equal(sid_encode(s, &f->a, c, SID_COOKIE_MAX + 1), 0);
+	return strlen(c);
+}
+
+/*
+ * The MAC as sid.h spells it: HMAC-SHA-512/256 under the key of the label
+ * "shoal-sid" (with its NUL) and the bytes before the MAC. Lets a test sign
+ * layouts sid_encode never makes, to show that sid_verify refuses them for
+ * their layout and not for their MAC.
+ */
+static void
+sign_raw(const struct keyring *kr, unsigned char *raw, size_t n)
+{
+	static const char		 label[] = "shoal-sid";
+	const struct key		*k = keyring_find(kr, raw[0]);
+	crypto_auth_hmacsha512256_state	 st;
+
+	assert_non_null(k);
+	crypto_auth_hmacsha512256_init(&st, k->bytes, sizeof k->bytes);
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)label,
+	    sizeof label);
+	crypto_auth_hmacsha512256_update(&st, raw, n);
+	crypto_auth_hmacsha512256_final(&st, raw + n);
+}
+
+/* Signs raw[0..n) and writes the cookie; returns its length. */
+static size_t
+cookie_of_raw(const struct keyring *kr, unsigned char *raw, size_t n,
+    char c[SID_COOKIE_MAX + 1])
+{
+	sign_raw(kr, raw, n);
+	assert_int_equal(b64url_encode(c, SID_COOKIE_MAX + 1, raw,
+	    n + crypto_auth_BYTES), 0);
+	return strlen(c);
+}
+
+/* A signed-in session keeps the short form; the others carry their kind. */
+static void
+every_kind_round_trips_at_its_length(void **state)
+{
+	struct fixture	*f = *state;
+	char		 c[SID_COOKIE_MAX + 1];
+	struct sid	 s, got;
+	size_t		 i, len, want;
+
+	assert_int_equal(SID_KIND_COOKIE_LEN, 88);
+	assert_int_equal(SID_COOKIE_MAX, 88);
+	for (i = 0; i < sizeof all_kinds / sizeof all_kinds[0]; i++) {
+		want = all_kinds[i] == SID_USER ? SID_COOKIE_LEN :
+		    SID_KIND_COOKIE_LEN;
+		len = cookie_of_kind(f, all_kinds[i], &s, c);
+		assert_int_equal(s.kind, all_kinds[i]);
+		assert_int_equal(len, want);
+		assert_int_equal(strspn(c, unit_b64url_alphabet), len);
+		memset(&got, 0xaa, sizeof got);
+		assert_int_equal(sid_verify(&got, &f->ba, c, len), 0);
+		assert_int_equal(got.kid, 1);
+		assert_int_equal(got.kind, all_kinds[i]);
+		assert_memory_equal(got.id, s.id, SID_BYTES);
+		/* Re-encoded, the same cookie. */
+		{
+			char	 again[SID_COOKIE_MAX + 1];
+
+			assert_int_equal(sid_encode(&got, &f->a, again,
+			    sizeof again), 0);
+			assert_string_equal(again, c);
+		}
+		/* Only at its own length. */
+		assert_int_equal(sid_verify(&got, &f->a, c, len - 1), -1);
+		/* Room for the characters but not the NUL. */
+		assert_int_equal(sid_encode(&s, &f->a, c, want), -1);
+	}
+	/* The sign_raw of this file is sid.c's MAC. */
+	{
+		unsigned char	 raw[SID_KIND_RAW_BYTES];
+		char		 t[SID_COOKIE_MAX + 1];
+
+		for (i = 0; i < sizeof all_kinds / sizeof all_kinds[0]; i++) {
+			size_t	 n = 0;
+
+			len = cookie_of_kind(f, all_kinds[i], &s, c);
+			raw[n++] = s.kid;
+			if (all_kinds[i] != SID_USER)
+				raw[n++] = s.kind;
+			memcpy(raw + n, s.id, SID_BYTES);
+			n += SID_BYTES;
+			assert_int_equal(cookie_of_raw(&f->a, raw, n, t), len);
+			assert_string_equal(t, c);
+		}
+	}
+}
+
+static void
+encode_refuses_unknown_kind(void **state)
+{
+	struct fixture	*f = *state;
+	char		 c[SID_COOKIE_MAX + 1];
+	struct sid	 s = f->s;
+
+	s.kind = 3;
+	assert_int_equal(sid_encode(&s, &f->a, c, sizeof c), -1);
+	s.kind = 255;
+	assert_int_equal(sid_encode(&s, &f->a, c, sizeof c), -1);
+}
+
+/*
+ * The long form is only for guest and remembered sessions: kind byte 0 (a
+ * second spelling of a signed-in session) or an unknown kind is refused
+ * even under a MAC our key made.
+ */
+static void
+long_form_with_other_kind_byte_fails(void **state)
+{
+	static const uint8_t	 bad[] = { SID_USER, 3, 4, 0x80, 0xff };
+	struct fixture		*f = *state;
+	unsigned char		 raw[SID_KIND_RAW_BYTES];
+	char			 c[SID_COOKIE_MAX + 1];
+	struct sid		 got;
+	size_t			 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		raw[0] = 1;
+		raw[1] = bad[i];
+		memcpy(raw + 2, f->s.id, SID_BYTES);
+		assert_int_equal(cookie_of_raw(&f->a, raw, 2 + SID_BYTES, c),
+		    SID_KIND_COOKIE_LEN);
+		if (sid_verify(&got, &f->ba, c, SID_KIND_COOKIE_LEN) == 0)
+			fail_msg("long form with kind byte %u verified",
+			    bad[i]);
+	}
+	/* The same layout with a kind that needs it verifies. */
+	raw[1] = SID_GUEST;
+	assert_int_equal(cookie_of_raw(&f->a, raw, 2 + SID_BYTES, c),
+	    SID_KIND_COOKIE_LEN);
+	assert_int_equal(sid_verify(&got, &f->ba, c, SID_KIND_COOKIE_LEN), 0);
+	assert_int_equal(got.kind, SID_GUEST);
+}
+
+/* A guest cannot make itself a remembered session: the MAC covers the
+ * kind, and the same for every other change of kind. */
+static void
+changed_kind_byte_fails(void **state)
+{
+	struct fixture	*f = *state;
+	unsigned char	 raw[SID_KIND_RAW_BYTES];
+	char		 c[SID_COOKIE_MAX + 1], t[SID_COOKIE_MAX + 1];
+	struct sid	 s, got;
+	size_t		 i, j;
+
+	for (i = 1; i < sizeof all_kinds / sizeof all_kinds[0]; i++)
+		for (j = 1; j < sizeof all_kinds / sizeof all_kinds[0]; j++) {
+			if (i == j)
+				continue;
+			assert_int_equal(cookie_of_kind(f, all_kinds[i], &s, c),
+			    SID_KIND_COOKIE_LEN);
+			assert_int_equal(b64url_decode(raw, sizeof raw, c,
+			    SID_KIND_COOKIE_LEN), SID_KIND_RAW_BYTES);
+			assert_int_equal(raw[1], all_kinds[i]);
+			raw[1] = (unsigned char)all_kinds[j];
+			assert_int_equal(b64url_encode(t, sizeof t, raw,
+			    sizeof raw), 0);
+			if (sid_verify(&got, &f->ba, t,
+			    SID_KIND_COOKIE_LEN) == 0)
+				fail_msg("kind %d cookie verified as kind %d",
+				    all_kinds[i], all_kinds[j]);
+		}
+}
+
+/*
+ * One form's bytes in the other's frame: a signed-in cookie with a kind
+ * byte put in (any kind), and a guest or remembered cookie with its kind
+ * byte taken out. None verifies: no session has two spellings, and no
+ * kind is had for a cookie of another.
+ */
+static void
+reframed_cookie_fails(void **state)
+{
+	struct fixture	*f = *state;
+	unsigned char	 raw[SID_KIND_RAW_BYTES], re[SID_KIND_RAW_BYTES];
+	char		 c[SID_COOKIE_MAX + 1], t[SID_COOKIE_MAX + 1];
+	struct sid	 s, got;
+	unsigned	 kind;
+	size_t		 i;
+
+	assert_int_equal(b64url_decode(raw, sizeof raw, f->cookie,
+	    SID_COOKIE_LEN), SID_RAW_BYTES);
+	for (kind = 0; kind < 256; kind++) {
+		re[0] = raw[0];
+		re[1] = (unsigned char)kind;
+		memcpy(re + 2, raw + 1, SID_RAW_BYTES - 1);
+		assert_int_equal(b64url_encode(t, sizeof t, re, sizeof re), 0);
+		if (sid_verify(&got, &f->ba, t, SID_KIND_COOKIE_LEN) == 0)
+			fail_msg("signed-in cookie verified with kind byte %u "
+			    "put in", kind);
+	}
+	for (i = 1; i < sizeof all_kinds / sizeof all_kinds[0]; i++) {
+		assert_int_equal(cookie_of_kind(f, all_kinds[i], &s, c),
+		    SID_KIND_COOKIE_LEN);
+		assert_int_equal(b64url_decode(raw, sizeof raw, c,
+		    SID_KIND_COOKIE_LEN), SID_KIND_RAW_BYTES);
+		re[0] = raw[0];
+		memcpy(re + 1, raw + 2, SID_KIND_RAW_BYTES - 2);
+		assert_int_equal(b64url_encode(t, sizeof t, re, SID_RAW_BYTES),
+		    0);
+		if (sid_verify(&got, &f->ba, t, SID_COOKIE_LEN) == 0)
+			fail_msg("kind %d cookie verified with its kind byte "
+			    "taken out", all_kinds[i]);
+	}
+}
+
+/* The tampering tests above, on the long form. */
+static void
+long_form_tampering_fails(void **state)
+{
+	struct fixture	*f = *state;
+	unsigned char	 raw[SID_KIND_RAW_BYTES];
+	char		 c[SID_COOKIE_MAX + 1], t[SID_COOKIE_MAX + 1];
+	struct sid	 s, got;
+	size_t		 pos, k, bit;
+
+	assert_int_equal(cookie_of_kind(f, SID_GUEST, &s, c),
+	    SID_KIND_COOKIE_LEN);
+	for (pos = 0; pos < SID_KIND_COOKIE_LEN; pos++)
+		for (k = 1; k < 64; k++) {
+			memcpy(t, c, sizeof t);
+			t[pos] = unit_b64url_other(c[pos], k);
+			if (sid_verify(&got, &f->ba, t,
+			    SID_KIND_COOKIE_LEN) == 0)
+				fail_msg("tampered guest cookie verified: "
+				    "position %zu, '%c' -> '%c'", pos, c[pos],
+				    t[pos]);
+		}
+	assert_int_equal(b64url_decode(raw, sizeof raw, c,
+	    SID_KIND_COOKIE_LEN), SID_KIND_RAW_BYTES);
+	for (bit = 0; bit < 8 * SID_KIND_RAW_BYTES; bit++) {
+		raw[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		assert_int_equal(b64url_encode(t, sizeof t, raw, sizeof raw), 0);
+		if (sid_verify(&got, &f->ba, t, SID_KIND_COOKIE_LEN) == 0)
+			fail_msg("guest cookie with bit %zu flipped verified",
+			    bit);
+		raw[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+	}
+	/* Signed by key 1: not in [2]. */
+	assert_int_equal(sid_verify(&got, &f->b, c, SID_KIND_COOKIE_LEN), -1);
+}
+
+/* The kind does not move the session in Redis: only the ID names it. */
+static void
+hash_does_not_depend_on_kind(void **state)
+{
+	struct fixture	*f = *state;
+	char		 h1[SID_HASH_LEN + 1], h2[SID_HASH_LEN + 1];
+	struct sid	 s = f->s;
+
+	assert_int_equal(sid_hash(&s, h1, sizeof h1), 0);
+	s.kind = SID_REMEMBERED;
+	assert_int_equal(sid_hash(&s, h2, sizeof h2), 0);
+	assert_string_equal(h1, h2);
 }
 
 /* The Redis key of a session, as session.c builds it. */
@@ -363,7 +633,7 @@ store_key_is_stable_per_id_and_distinct_across_ids(void **state)
 		int		 i;
 
 		for (i = 0; i < 100; i++) {
-			sid_new(&s, &f->a);
+			sid_new(&s, &f->a, SID_USER);
 			store_key(&s, "x:", k2, sizeof k2);
 			assert_string_not_equal(k1, k2);
 		}
@@ -410,6 +680,13 @@ main(void)
 		cmocka_unit_test(wrong_lengths_fail),
 		cmocka_unit_test(verify_reads_only_len_bytes),
 		cmocka_unit_test(encode_checks_key_and_room),
+		cmocka_unit_test(every_kind_round_trips_at_its_length),
+		cmocka_unit_test(encode_refuses_unknown_kind),
+		cmocka_unit_test(long_form_with_other_kind_byte_fails),
+		cmocka_unit_test(changed_kind_byte_fails),
+		cmocka_unit_test(reframed_cookie_fails),
+		cmocka_unit_test(long_form_tampering_fails),
+		cmocka_unit_test(hash_does_not_depend_on_kind),
 		cmocka_unit_test(store_key_has_prefix_and_hash_tag),
 		cmocka_unit_test(store_key_does_not_reveal_the_id),
 		cmocka_unit_test(store_key_is_stable_per_id_and_distinct_across_ids),

@@ -5,8 +5,8 @@
 -- Reply    1: deleted, the data is the user's now
 --          0: gone already (another sign-in with the same guest cookie took
 --             it, or it expired): the caller must not keep the data
---          a string: the guest changed since (another tab added to its
---             cart); this is it now, to merge again and claim with
+--          a string: the guest changed since (another tab of it changed
+--             its data); this is it now, to merge again and claim with
 --
 -- Only one sign-in can get 1 for a given record, so a guest's data joins
 -- exactly one session, however many tabs sign in at once.
