@@ -275,6 +275,8 @@ render_parts(struct render *rs, const struct template *t, size_t from,
 			buf_put(rs->b, p->text, p->len);
 			continue;
 		}
+		if (p->kind == PART_END)	/* sections skip past theirs */
+			continue;
 		lookup(rs, p, &v);
 		switch (p->kind) {
 		case PART_IF:
