@@ -17,6 +17,7 @@
 #include "oom.h"
 #include "pwhash.h"
 #include "redis.h"
+#include "route.h"
 #include "template.h"
 #include "users.h"
 #include "worker.h"
@@ -187,6 +188,10 @@ serve(const struct config *cfg, const char *listen)
 	char		 err[512];
 	int		 rc;
 
+	if (route_table_check(shoal_routes, err, sizeof err) != 0) {
+		free(keys);
+		return bad_config(err);
+	}
 	if (cfg->keyring[0] == '\0') {
 		free(keys);
 		return bad_config("SHOAL_KEYRING: is required (path of the "
