@@ -9,8 +9,8 @@
 
 #include "app.h"
 
-static long
-find(const Shoal__AppData *d, const char *item)
+long
+cart_find(const Shoal__AppData *d, const char *item)
 {
 	size_t	 i;
 
@@ -36,7 +36,7 @@ cart_add(struct shoal_req *r, Shoal__AppData *d, void *arg)
 {
 	const struct cart_change *c = arg;
 	Shoal__CartLine		**lines, *line;
-	long			 i = find(d, c->item);
+	long			 i = cart_find(d, c->item);
 
 	if (i >= 0) {
 		line = d->cart[i];
@@ -63,7 +63,7 @@ enum shoal_change_result
 cart_remove(struct shoal_req *r, Shoal__AppData *d, void *arg)
 {
 	const struct cart_change *c = arg;
-	long			 i = find(d, c->item);
+	long			 i = cart_find(d, c->item);
 
 	(void)r;
 	if (i < 0)

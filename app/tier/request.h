@@ -110,6 +110,14 @@ void	req_flush(struct shoal_req *r, req_write_fn, void *ctx);
 /* A strict decimal Content-Length: -1 when absent, -2 when not a number. */
 long long req_content_length(const char *);
 /*
+ * The route of the table for path and method, with its parameters in pm
+ * (spans into path); NULL when there is none, and then *other_method says
+ * whether the path exists for another method (405 rather than 404).
+ */
+const struct shoal_route *req_route_find(const struct shoal_route *,
+	    const char *path, enum shoal_method, struct route_params *pm,
+	    int *other_method);
+/*
  * Decodes the parameters of the matched route into r's arena for
  * shoal_param(); ROUTE_OK, or why a value was refused (the caller answers
  * 400).

@@ -83,13 +83,16 @@ parse_int(const char *s, size_t len, int64_t *out)
 	return 0;
 }
 
-/* RFC 3986 pchar without pct-encoded: what a literal segment may hold. */
+/*
+ * What a literal segment may hold: RFC 3986's pchar without pct-encoded,
+ * and without '*', which would read as a wildcard and is not one.
+ */
 static int
 literal_byte(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') ||
-	    (c != '\0' && strchr("-._~!$&'()*+,;=:@", c) != NULL);
+	    (c != '\0' && strchr("-._~!$&'()+,;=:@", c) != NULL);
 }
 
 static int
@@ -124,7 +127,7 @@ check_literal(const struct seg *g, char *err, size_t errsz)
 		}
 		if (!literal_byte((unsigned char)g->p[i])) {
 			snprintf(err, errsz, "byte 0x%02x in a literal "
-			    "segment (only A-Z a-z 0-9 -._~!$&'()*+,;=:@)",
+			    "segment (only A-Z a-z 0-9 -._~!$&'()+,;=:@)",
 			    (unsigned char)g->p[i]);
 			return -1;
 		}

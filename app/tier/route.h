@@ -14,10 +14,11 @@
  * itself is fine), whose value fits in an int64_t. A segment that does not
  * fit its parameter makes the path not match: the visitor gets 404, never
  * the handler. Names are [a-z_][a-z0-9_]*, unique in a pattern, at most
- * ROUTE_MAX_PARAMS of them. Literal segments hold only what RFC 3986
- * allows in a segment without percent-encoding (A-Z a-z 0-9 -._~!$&'()*+,;=:@)
- * and are never "." or "..". No segment is empty, so no pattern but "/"
- * ends in a slash, and "/a/" does not match "/a" (nor "/a" "/a/").
+ * ROUTE_MAX_PARAMS of them. There are no wildcards. Literal segments hold
+ * only what RFC 3986 allows in a segment without percent-encoding, less
+ * '*' (A-Z a-z 0-9 -._~!$&'()+,;=:@), and are never "." or "..". No segment
+ * is empty, so no pattern but "/" ends in a slash, and "/a/" does not match
+ * "/a" (nor "/a" "/a/").
  *
  * The path is the one the client sent (worker.c reads REQUEST_URI, which
  * neither front decodes or normalises). Matching compares it as it is:

@@ -61,16 +61,14 @@ builtin(struct shoal_req *r)
 }
 
 /*
- * The route of the table for the path and method, its parameters in pm, and
- * whether the path exists for another method. Plain paths go first and cost
- * what they always did, one strcmp per route; patterns with parameters are
- * only tried when no plain path of this method is equal, so a plain
- * "/cart/items/new" wins over "/cart/items/{item}". A path equal to a
- * pattern ("/orders/{id}" sent as it is) is matched as a path, not taken
- * for the pattern itself.
+ * Plain paths go first and cost what they always did, one strcmp per route;
+ * patterns with parameters are only tried when no plain path of this method
+ * is equal, so a plain "/cart/items/new" wins over "/cart/items/{item}"
+ * wherever it stands in the table. A path equal to a pattern ("/x/{id}" sent
+ * as it is) is matched as a path, not taken for the pattern itself.
  */
-static const struct shoal_route *
-find_route(const struct shoal_route *routes, const char *path,
+const struct shoal_route *
+req_route_find(const struct shoal_route *routes, const char *path,
     enum shoal_method m, struct route_params *pm, int *other_method)
 {
 	const struct shoal_route	*rt;
@@ -193,7 +191,7 @@ req_handle(struct shoal_req *r)
 		return;
 	if (parse_input(r) != 0)
 		return;
-	if ((rt = find_route(shoal_routes, r->in.path, r->method, &params,
+	if ((rt = req_route_find(shoal_routes, r->in.path, r->method, &params,
 	    &other)) == NULL) {
 		if (other) {
 			shoal_error(r, 405, "method not allowed");
