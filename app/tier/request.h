@@ -52,9 +52,9 @@ struct req_input {
 
 /* A route parameter as a handler sees it (shoal_param). */
 struct req_param {
-	const char	*name;		/* into the route's pattern, name_len bytes */
+	const char	*name;		/* in the pattern, name_len bytes */
 	size_t		 name_len;
-	const char	*value;		/* decoded, NUL-terminated, in the arena */
+	const char	*value;		/* decoded, NUL-terminated */
 	int64_t		 num;		/* {name:int}: its value; else 0 */
 };
 

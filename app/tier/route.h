@@ -12,16 +12,18 @@
  * {name} matches one non-empty segment of up to ROUTE_MAX_SEGMENT bytes;
  * {name:int} one of the digits 0-9 only, without sign or leading zero ("0"
  * itself is fine), whose value fits in an int64_t. A segment that does not
- * fit its parameter makes the path not match: the visitor gets 404, never
- * the handler. Names are [a-z_][a-z0-9_]*, unique in a pattern, at most
- * ROUTE_MAX_PARAMS of them. There are no wildcards. Literal segments hold
- * only what RFC 3986 allows in a segment without percent-encoding, less
- * '*' (A-Z a-z 0-9 -._~!$&'()+,;=:@), and are never "." or "..". No segment
- * is empty, so no pattern but "/" ends in a slash, and "/a/" does not match
+ * fit its parameter makes the path not match the route: unless another
+ * route matches, the visitor gets 404, never the handler.
+ *
+ * Names are [a-z_][a-z0-9_]*, unique in a pattern, at most ROUTE_MAX_PARAMS
+ * of them. There are no wildcards. Literal segments hold only what RFC 3986
+ * allows in a segment without percent-encoding, less '*'
+ * (A-Z a-z 0-9 -._~!$&'()+,;=:@), and are never "." or "..". No segment is
+ * empty, so no pattern but "/" ends in a slash, and "/a/" does not match
  * "/a" (nor "/a" "/a/").
  *
  * The path is the one the client sent (worker.c reads REQUEST_URI, which
- * neither front decodes or normalises). Matching compares it as it is:
+ * neither front decodes nor normalises). Matching compares it as it is:
  * literals byte for byte (so "/c%61rt" is not "/cart"), integers as
  * digits (so "%31" is not 1). Text parameters are then percent-decoded
  * once (route_decode: "%20" is a space, "+" stays "+"); a value that is
@@ -38,7 +40,7 @@
 
 #define ROUTE_MAX_PARAMS	8	/* parameters in one pattern */
 #define ROUTE_MAX_NAME		32	/* bytes of a parameter's name */
-#define ROUTE_MAX_SEGMENT	256	/* bytes of a parameter's segment, as sent */
+#define ROUTE_MAX_SEGMENT	256	/* bytes of a parameter, as sent */
 
 /* One parameter of a match: spans into the pattern and into the path. */
 struct route_param {
