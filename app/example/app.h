@@ -21,6 +21,7 @@ void	page_logout_post(struct shoal_req *);
 void	page_cart(struct shoal_req *);
 void	page_cart_add(struct shoal_req *);
 void	page_cart_remove(struct shoal_req *);
+void	page_cart_item(struct shoal_req *);
 void	page_sessions(struct shoal_req *);
 void	page_sessions_revoke(struct shoal_req *);
 void	page_password(struct shoal_req *);
@@ -38,6 +39,8 @@ struct cart_change {
 	unsigned	 qty;		/* add: how many; remove: unused */
 };
 
+/* The index of item's line in the cart, or -1. */
+long	cart_find(const Shop__SessionData *, const char *item);
 /* Reads item and qty from the form; NULL when they are not valid. */
 const char *cart_parse(struct shoal_req *, struct cart_change *);
 enum shoal_change_result cart_add(struct shoal_req *, void *data, void *);

@@ -11,8 +11,8 @@
 
 #include "app.h"
 
-static long
-find(const Shop__SessionData *d, const char *item)
+long
+cart_find(const Shop__SessionData *d, const char *item)
 {
 	size_t	 i;
 
@@ -57,7 +57,7 @@ cart_add(struct shoal_req *r, void *data, void *arg)
 	Shop__SessionData	*d = data;
 	const struct cart_change *c = arg;
 	Shop__CartLine		*line;
-	long			 i = find(d, c->item);
+	long			 i = cart_find(d, c->item);
 
 	if (i >= 0) {
 		line = d->cart[i];
@@ -77,7 +77,7 @@ cart_remove(struct shoal_req *r, void *data, void *arg)
 {
 	Shop__SessionData	*d = data;
 	const struct cart_change *c = arg;
-	long			 i = find(d, c->item);
+	long			 i = cart_find(d, c->item);
 
 	(void)r;
 	if (i < 0)
@@ -108,7 +108,7 @@ cart_merge(struct shoal_req *r, void *into, const void *guest)
 			continue;
 		qty = g->cart[k]->qty > CART_MAX_QTY ? CART_MAX_QTY :
 		    g->cart[k]->qty;
-		if ((i = find(d, g->cart[k]->item)) >= 0) {
+		if ((i = cart_find(d, g->cart[k]->item)) >= 0) {
 			d->cart[i]->qty = d->cart[i]->qty + qty > CART_MAX_QTY ?
 			    CART_MAX_QTY : d->cart[i]->qty + qty;
 		} else if (d->n_cart < CART_MAX_LINES)

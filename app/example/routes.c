@@ -13,6 +13,7 @@ const struct shoal_route shop_routes[] = {
 	{ SHOAL_GET,	"/cart",		page_cart },
 	{ SHOAL_POST,	"/cart/add",		page_cart_add },
 	{ SHOAL_POST,	"/cart/remove",		page_cart_remove },
+	{ SHOAL_GET,	"/cart/items/{item}",	page_cart_item },
 	{ SHOAL_GET,	"/account/sessions",	page_sessions },
 	{ SHOAL_POST,	"/account/sessions/revoke", page_sessions_revoke },
 	{ SHOAL_GET,	"/account/password",	page_password },

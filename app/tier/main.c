@@ -18,6 +18,7 @@
 #include "oom.h"
 #include "pwhash.h"
 #include "redis.h"
+#include "route.h"
 #include "template.h"
 #include "users.h"
 #include "worker.h"
@@ -212,6 +213,10 @@ serve(const struct shoal_app *app, const struct config *cfg,
 	char		 err[512];
 	int		 rc;
 
+	if (route_table_check(app->routes, err, sizeof err) != 0) {
+		free(keys);
+		return bad_config(err);
+	}
 	if (cfg->keyring[0] == '\0') {
 		free(keys);
 		return bad_config("SHOAL_KEYRING: is required (path of the "

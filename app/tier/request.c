@@ -48,6 +48,58 @@ shoal_method(const struct shoal_req *r)
 	return r->method;
 }
 
+enum route_error
+req_params_bind(struct shoal_req *r, const struct route_params *m)
+{
+	struct req_param	*p;
+	enum route_error	 e;
+	char			*v;
+	size_t			 i, len;
+
+	p = arena_calloc(&r->t->arena, m->n, sizeof *p);
+	for (i = 0; i < m->n; i++) {
+		v = arena_alloc(&r->t->arena, m->p[i].value_len + 1);
+		e = route_decode(v, m->p[i].value, m->p[i].value_len, &len);
+		if (e != ROUTE_OK)
+			return e;
+		p[i].name = m->p[i].name;
+		p[i].name_len = m->p[i].name_len;
+		p[i].value = v;
+		p[i].num = m->p[i].num;
+	}
+	r->params = p;
+	r->nparams = m->n;
+	return ROUTE_OK;
+}
+
+static const struct req_param *
+param(const struct shoal_req *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nparams; i++)
+		if (strncmp(r->params[i].name, name, r->params[i].name_len) ==
+		    0 && name[r->params[i].name_len] == '\0')
+			return &r->params[i];
+	return NULL;
+}
+
+const char *
+shoal_param(const struct shoal_req *r, const char *name)
+{
+	const struct req_param	*p = param(r, name);
+
+	return p ? p->value : NULL;
+}
+
+int64_t
+shoal_param_int(const struct shoal_req *r, const char *name)
+{
+	const struct req_param	*p = param(r, name);
+
+	return p ? p->num : 0;
+}
+
 static const char *
 field(const struct http_fields *f, const char *name)
 {

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "keys.h"
 #include "record.h"
+#include "route.h"
 #include "shoal.h"
 #include "sid.h"
 
@@ -50,6 +51,14 @@ struct req_input {
 	void		*param_ctx;
 };
 
+/* A route parameter as a handler sees it (shoal_param). */
+struct req_param {
+	const char	*name;		/* in the pattern, name_len bytes */
+	size_t		 name_len;
+	const char	*value;		/* decoded, NUL-terminated */
+	int64_t		 num;		/* {name:int}: its value; else 0 */
+};
+
 enum session_state {
 	SESSION_NONE = 0,	/* no or invalid cookie: anonymous */
 	SESSION_GUEST,		/* a guest's record loaded: not signed in */
@@ -62,6 +71,9 @@ struct shoal_req {
 	enum shoal_method	 method;
 	struct http_fields	 query;
 	struct http_fields	 form;
+	/* Set only on a route with parameters: plain paths pay nothing. */
+	const struct req_param	*params;
+	size_t			 nparams;
 
 	/* session */
 	enum session_state	 state;
@@ -102,6 +114,21 @@ void	req_flush(struct shoal_req *r, req_write_fn, void *ctx);
 
 /* A strict decimal Content-Length: -1 when absent, -2 when not a number. */
 long long req_content_length(const char *);
+/*
+ * The route of the table for path and method, with its parameters in pm
+ * (spans into path); NULL when there is none, and then *other_method says
+ * whether the path exists for another method (405 rather than 404).
+ */
+const struct shoal_route *req_route_find(const struct shoal_route *,
+	    const char *path, enum shoal_method, struct route_params *pm,
+	    int *other_method);
+/*
+ * Decodes the parameters of the matched route into r's arena for
+ * shoal_param(); ROUTE_OK, or why a value was refused (the caller answers
+ * 400).
+ */
+enum route_error req_params_bind(struct shoal_req *,
+	    const struct route_params *);
 /* 0 when the POST carries a valid CSRF token. */
 int	req_csrf_check(struct shoal_req *);
 /* Text for an HTTP status code. */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "request.h"
 #include "redis.h"
+#include "route.h"
 #include "session.h"
 
 #define PATH_MAX_LEN	2048
@@ -59,21 +60,37 @@ builtin(struct shoal_req *r)
 	return 0;
 }
 
-/* The route for the path, and whether the path exists for another method. */
-static const struct shoal_route *
-find_route(const struct shoal_route *routes, const char *path,
-    enum shoal_method m, int *other_method)
+/*
+ * Plain paths go first and cost what they always did, one strcmp per route;
+ * patterns with parameters are only tried when no plain path of this method
+ * is equal, so a plain "/cart/items/new" wins over "/cart/items/{item}"
+ * wherever it stands in the table. A path equal to a pattern ("/x/{id}" sent
+ * as it is) is matched as a path, not taken for the pattern itself.
+ */
+const struct shoal_route *
+req_route_find(const struct shoal_route *routes, const char *path,
+    enum shoal_method m, struct route_params *pm, int *other_method)
 {
 	const struct shoal_route	*rt;
 
 	*other_method = 0;
+	pm->n = 0;
 	for (rt = routes; rt->path != NULL; rt++) {
-		if (strcmp(rt->path, path) != 0)
+		if (strcmp(rt->path, path) != 0 || route_has_params(rt->path))
 			continue;
 		if (rt->method == m)
 			return rt;
 		*other_method = 1;
 	}
+	for (rt = routes; rt->path != NULL; rt++) {
+		if (!route_has_params(rt->path) ||
+		    !route_match(rt->path, path, pm))
+			continue;
+		if (rt->method == m)
+			return rt;
+		*other_method = 1;
+	}
+	pm->n = 0;
 	return NULL;
 }
 
@@ -150,8 +167,10 @@ void
 req_handle(struct shoal_req *r)
 {
 	const struct shoal_route	*rt;
+	struct route_params		 params;
 	const char			*m = r->in.method;
 	enum shoal_status		 st;
+	enum route_error		 re;
 	int				 other;
 
 	if (check_body(r) != 0)
@@ -172,7 +191,7 @@ req_handle(struct shoal_req *r)
 		return;
 	if (parse_input(r) != 0)
 		return;
-	if ((rt = find_route(r->t->app->routes, r->in.path, r->method,
+	if ((rt = req_route_find(r->t->app->routes, r->in.path, r->method, &params,
 	    &other)) == NULL) {
 		if (other) {
 			shoal_error(r, 405, "method not allowed");
@@ -180,6 +199,11 @@ req_handle(struct shoal_req *r)
 			    "Allow: POST" : "Allow: GET, HEAD";
 		} else
 			shoal_error(r, 404, "no such page");
+		return;
+	}
+	if (params.n > 0 && (re = req_params_bind(r, &params)) != ROUTE_OK) {
+		log_event("info", "rejected path: %s", route_strerror(re));
+		shoal_error(r, 400, route_strerror(re));
 		return;
 	}
 	if ((st = session_load(r)) != SHOAL_OK) {

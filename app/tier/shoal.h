@@ -35,7 +35,8 @@ typedef void (*shoal_handler)(struct shoal_req *);
 
 struct shoal_route {
 	enum shoal_method	 method;
-	const char		*path;		/* exact match */
+	/* "/cart", or with parameters "/orders/{id:int}/{note}" (route.h) */
+	const char		*path;
 	shoal_handler		 handler;
 };
 
@@ -69,12 +70,17 @@ struct shoal_app {
  * status. */
 int	shoal_main(int argc, char **argv, const struct shoal_app *app);
 
-/* Request. Field values are decoded, NUL-terminated, NULL when absent. */
+/* Request. Field values are decoded, NUL-terminated, NULL when absent;
+ * the path is as the client sent it. */
 const char	*shoal_path(const struct shoal_req *);
 enum shoal_method shoal_method(const struct shoal_req *);
 const char	*shoal_query(const struct shoal_req *, const char *name);
 const char	*shoal_form(const struct shoal_req *, const char *name);
 const char	*shoal_header(const struct shoal_req *, const char *cgi_name);
+/* A route parameter ({name} or {name:int} in the route's path); NULL / 0
+ * when the route has none of that name. Text is percent-decoded. */
+const char	*shoal_param(const struct shoal_req *, const char *name);
+int64_t		 shoal_param_int(const struct shoal_req *, const char *name);
 void		*shoal_alloc(struct shoal_req *, size_t);
 char		*shoal_strdup(struct shoal_req *, const char *);
 char		*shoal_printf(struct shoal_req *, const char *, ...)

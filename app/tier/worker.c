@@ -137,11 +137,17 @@ read_input(struct worker_thread *w, struct req_input *in)
 	in->method = fcgi_param(req, "REQUEST_METHOD");
 	if (in->method == NULL)
 		in->method = "GET";
-	in->path = fcgi_param(req, "DOCUMENT_URI");
-	if (in->path == NULL && (uri = fcgi_param(req, "REQUEST_URI")) != NULL) {
+	/*
+	 * The path as the client sent it, from REQUEST_URI: nginx's
+	 * DOCUMENT_URI is decoded and normalised, which would decode route
+	 * parameters twice ("%2541" to "A") and route "//cart" as "/cart"
+	 * behind nginx but not behind lighttpd.
+	 */
+	if ((uri = fcgi_param(req, "REQUEST_URI")) != NULL) {
 		q = strchr(uri, '?');
 		in->path = q ? arena_strndup(a, uri, (size_t)(q - uri)) : uri;
-	}
+	} else
+		in->path = fcgi_param(req, "DOCUMENT_URI");
 	if (in->path == NULL || in->path[0] == '\0')
 		in->path = "/";
 	in->query = fcgi_param(req, "QUERY_STRING");

@@ -403,6 +403,41 @@ def cart_add_and_remove_through_forms(ctx):
 
 
 @case
+def cart_items_page_shows_one_line_by_its_path(ctx):
+    """GET /cart/items/{item}: a route parameter, percent-decoded once by the
+    worker behind either front ("%2541" is the item "%41", never "A")."""
+    b, _ = signed_up(ctx, "items")
+    tok = b.token("/cart")
+    for item, qty in (("apple", 2), ("green apple", 3), ("100%", 1),
+                      ("A", 5), ("a+b", 4)):
+        r = b.post("/cart/add", {"item": item, "qty": str(qty), "csrf": tok})
+        check_eq(r.status, 303, f"POST /cart/add {item!r} status")
+    for path, qty in (("/cart/items/apple", 2), ("/cart/items/green%20apple", 3),
+                      ("/cart/items/100%25", 1), ("/cart/items/%41", 5),
+                      ("/cart/items/a+b", 4), ("/cart/items/a%2Bb", 4)):
+        r = b.get(path)
+        check_eq(r.status, 200, f"GET {path} status")
+        check(f'<span id="qty">{qty}</span>' in r.body,
+              f"GET {path}: quantity {qty} not shown: {excerpt(r.body, 600)}")
+    for path in ("/cart/items/nothere", "/cart/items/%2541"):
+        r = b.get(path)
+        check_eq(r.status, 404, f"GET {path} status")
+        check_eq(r.body, "404 Not Found: no such item in the cart\n", f"GET {path} body")
+    for path in ("/cart/items/", "/cart/items", "/cart/items/apple/",
+                 "/cart/items/a/b"):
+        r = b.get(path)
+        check_eq(r.status, 404, f"GET {path} status")
+        check_eq(r.body, "404 Not Found: no such page\n", f"GET {path} body")
+    for path in ("/cart/items/%zz", "/cart/items/a%2Fb", "/cart/items/a%00"):
+        r = b.get(path)
+        check_eq(r.status, 400, f"GET {path} status")
+    r = b.post("/cart/items/apple", {"csrf": tok})
+    check_eq(r.status, 405, "POST /cart/items/apple status")
+    r = ctx.browser().get("/cart/items/apple")
+    check_eq(r.status, 404, "GET /cart/items/apple without a session (an empty cart)")
+
+
+@case
 def home_shows_cart_count(ctx):
     b, name = signed_up(ctx, "count")
     tok = b.api_session()["csrf"]

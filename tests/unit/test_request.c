@@ -34,6 +34,7 @@
 #include "log.h"
 #include "redis.h"
 #include "request.h"
+#include "route.h"
 #include "sid.h"
 #include "template.h"
 #include "unit.h"
@@ -1443,6 +1444,198 @@ unknown_path_is_404(void **state)
 	assert_error(run(tr, &in), 404, "no such page");
 }
 
+/* What main.c checks at start passes for the example shop's table. */
+static void
+example_routes_pass_the_start_check(void **state)
+{
+	char	 err[512] = "";
+
+	(void)state;
+	if (route_table_check(shop_routes, err, sizeof err) != 0)
+		fail_msg("%s", err);
+}
+
+static void
+no_handler(struct shoal_req *r)
+{
+	(void)r;
+}
+
+/*
+ * Which route a path finds: plain paths before patterns wherever they
+ * stand, a route of the request's method before 405, the first pattern in
+ * table order among those that match.
+ */
+static void
+route_find_prefers_plain_paths_then_table_order(void **state)
+{
+	static const struct shoal_route routes[] = {
+		{ SHOAL_GET,	"/x/{id}",		no_handler },
+		{ SHOAL_GET,	"/x/new",		no_handler },
+		{ SHOAL_GET,	"/items/{item}",	no_handler },
+		{ SHOAL_POST,	"/items/add",		no_handler },
+		{ SHOAL_GET,	"/orders/{id:int}",	no_handler },
+		{ SHOAL_GET,	"/orders/{name}",	no_handler },
+		{ SHOAL_POST,	"/o/{a}/{b:int}",	no_handler },
+		{ 0,		NULL,			NULL },
+	};
+	struct route_params		 pm;
+	const struct shoal_route	*rt;
+	int				 other;
+
+	(void)state;
+	rt = req_route_find(routes, "/x/new", SHOAL_GET, &pm, &other);
+	assert_ptr_equal(rt, &routes[1]);
+	assert_int_equal(pm.n, 0);
+	rt = req_route_find(routes, "/x/old", SHOAL_GET, &pm, &other);
+	assert_ptr_equal(rt, &routes[0]);
+	assert_int_equal(pm.n, 1);
+	/* Sent as it is, a pattern is a path like any other. */
+	rt = req_route_find(routes, "/x/{id}", SHOAL_GET, &pm, &other);
+	assert_ptr_equal(rt, &routes[0]);
+	assert_int_equal(pm.n, 1);
+	assert_int_equal(pm.p[0].value_len, 4);
+	/* A plain path of another method does not hide a pattern of this
+	 * one. */
+	rt = req_route_find(routes, "/items/add", SHOAL_GET, &pm, &other);
+	assert_ptr_equal(rt, &routes[2]);
+	rt = req_route_find(routes, "/items/add", SHOAL_POST, &pm, &other);
+	assert_ptr_equal(rt, &routes[3]);
+	assert_int_equal(pm.n, 0);
+	rt = req_route_find(routes, "/items/pear", SHOAL_POST, &pm, &other);
+	assert_null(rt);
+	assert_int_equal(other, 1);
+	assert_int_equal(pm.n, 0);
+	rt = req_route_find(routes, "/x/new", SHOAL_POST, &pm, &other);
+	assert_null(rt);
+	assert_int_equal(other, 1);
+	/* An integer where one fits, text where not. */
+	rt = req_route_find(routes, "/orders/12", SHOAL_GET, &pm, &other);
+	assert_ptr_equal(rt, &routes[4]);
+	assert_true(pm.p[0].num == 12);
+	rt = req_route_find(routes, "/orders/012", SHOAL_GET, &pm, &other);
+	assert_ptr_equal(rt, &routes[5]);
+	assert_int_equal(pm.p[0].is_int, 0);
+	/* A path whose integer does not fit is no page: 404, not 405. */
+	rt = req_route_find(routes, "/o/a/x", SHOAL_GET, &pm, &other);
+	assert_null(rt);
+	assert_int_equal(other, 0);
+	rt = req_route_find(routes, "/o/a/1", SHOAL_GET, &pm, &other);
+	assert_null(rt);
+	assert_int_equal(other, 1);
+	assert_int_equal(pm.n, 0);
+	rt = req_route_find(routes, "/nowhere", SHOAL_GET, &pm, &other);
+	assert_null(rt);
+	assert_int_equal(other, 0);
+}
+
+/* What a handler reads: decoded text, the integer's value, NULL and 0. */
+static void
+params_reach_the_handler_decoded(void **state)
+{
+	struct tier		*tr = *state;
+	struct req_input	 in = request("GET", "/o/42/green%20apple%2B");
+	struct route_params	 pm;
+	struct shoal_req	 r;
+
+	req_init(&r, tr->t, &in);
+	assert_null(shoal_param(&r, "id"));
+	assert_true(shoal_param_int(&r, "id") == 0);
+	assert_int_equal(route_match("/o/{id:int}/{note}", in.path, &pm), 1);
+	assert_int_equal(req_params_bind(&r, &pm), ROUTE_OK);
+	assert_string_equal(shoal_param(&r, "id"), "42");
+	assert_true(shoal_param_int(&r, "id") == 42);
+	assert_string_equal(shoal_param(&r, "note"), "green apple+");
+	assert_true(shoal_param_int(&r, "note") == 0);
+	assert_null(shoal_param(&r, "i"));
+	assert_null(shoal_param(&r, "idx"));
+	assert_null(shoal_param(&r, "nope"));
+	assert_null(shoal_param(&r, ""));
+	assert_true(shoal_param_int(&r, "nope") == 0);
+
+	req_init(&r, tr->t, &in);
+	in.path = "/o/9223372036854775807/a%zz";
+	assert_int_equal(route_match("/o/{id:int}/{note}", in.path, &pm), 1);
+	assert_int_equal(req_params_bind(&r, &pm), ROUTE_BAD_ENCODING);
+	in.path = "/o/1/a%2fb";
+	assert_int_equal(route_match("/o/{id:int}/{note}", in.path, &pm), 1);
+	assert_int_equal(req_params_bind(&r, &pm), ROUTE_BAD_BYTE);
+	in.path = "/o/9223372036854775807/x";
+	assert_int_equal(route_match("/o/{id:int}/{note}", in.path, &pm), 1);
+	assert_int_equal(req_params_bind(&r, &pm), ROUTE_OK);
+	assert_true(shoal_param_int(&r, "id") == INT64_MAX);
+	arena_reset(&tr->t->arena);
+}
+
+/*
+ * GET /cart/items/{item}, by a visitor without a session (no Redis here):
+ * the route is found (an empty cart holds no such item), the parameter is
+ * checked before the session, and paths of another shape are no page.
+ */
+static void
+cart_item_route_matches_one_segment(void **state)
+{
+	static const char *const found[] = {
+		"/cart/items/apple", "/cart/items/green%20apple",
+		"/cart/items/%7Bitem%7D", "/cart/items/{item}",
+		"/cart/items/a+b", "/cart/items/0", "/cart/items/.",
+	};
+	static const char *const none[] = {
+		"/cart/items/", "/cart/items", "/cart/items//",
+		"/cart/items/apple/", "/cart/items/a/b", "/cart/items//apple",
+		"/cart/item/apple", "/Cart/items/apple", "/cart/%69tems/apple",
+	};
+	static const char *const bad_encoding[] = {
+		"/cart/items/%", "/cart/items/%zz", "/cart/items/a%4",
+		"/cart/items/%%41",
+	};
+	static const char *const bad_byte[] = {
+		"/cart/items/a%2Fb", "/cart/items/%2f", "/cart/items/a%00",
+	};
+	static char		 path[64 + ROUTE_MAX_SEGMENT];
+	struct tier		*tr = *state;
+	struct req_input	 in;
+	const struct resp	*rs;
+	size_t			 i;
+
+	for (i = 0; i < sizeof found / sizeof found[0]; i++) {
+		in = request("GET", found[i]);
+		assert_error(run(tr, &in), 404, "no such item in the cart");
+	}
+	in = request("HEAD", "/cart/items/apple");
+	want(run(tr, &in), 404);
+	for (i = 0; i < sizeof none / sizeof none[0]; i++) {
+		in = request("GET", none[i]);
+		assert_error(run(tr, &in), 404, "no such page");
+	}
+	for (i = 0; i < sizeof bad_encoding / sizeof bad_encoding[0]; i++) {
+		in = request("GET", bad_encoding[i]);
+		rs = run(tr, &in);
+		assert_error(rs, 400, "malformed percent-encoding");
+		assert_int_equal(hdr_count(rs, "Set-Cookie"), 0);
+	}
+	for (i = 0; i < sizeof bad_byte / sizeof bad_byte[0]; i++) {
+		in = request("GET", bad_byte[i]);
+		assert_error(run(tr, &in), 400,
+		    "encoded slash or NUL in a path parameter");
+	}
+	/* The method is looked at before the parameter is decoded. */
+	in = form_post("/cart/items/apple", NULL, "a=1");
+	rs = run(tr, &in);
+	assert_error(rs, 405, "method not allowed");
+	assert_string_equal(hdr(rs, "Allow"), "GET, HEAD");
+	in = form_post("/cart/items/%zz", NULL, "a=1");
+	assert_error(run(tr, &in), 405, "method not allowed");
+
+	/* A segment of up to ROUTE_MAX_SEGMENT bytes as sent. */
+	snprintf(path, sizeof path, "/cart/items/");
+	memset(path + strlen(path), 'x', ROUTE_MAX_SEGMENT);
+	in = request("GET", path);
+	assert_error(run(tr, &in), 404, "no such item in the cart");
+	strcat(path, "x");
+	assert_error(run(tr, &in), 404, "no such page");
+}
+
 static void
 wrong_method_is_405_with_allow(void **state)
 {
@@ -1571,6 +1764,10 @@ main(void)
 		T(field_count_limit),
 		T(field_name_limit),
 		T(unknown_path_is_404),
+		T(example_routes_pass_the_start_check),
+		T(route_find_prefers_plain_paths_then_table_order),
+		T(params_reach_the_handler_decoded),
+		T(cart_item_route_matches_one_segment),
 		T(wrong_method_is_405_with_allow),
 		T(wrong_content_type_is_415),
 		T(healthz_answers_without_a_session),
