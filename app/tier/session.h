@@ -1,7 +1,7 @@
 /*
  * session.h - the session lifecycle around a handler: load it from the
  * cookie before, and the calls a handler makes (shoal_session_change,
- * shoal_login, shoal_logout) implemented over redis.h.
+ * shoal_logout; the sign-ins in signin.c) implemented over redis.h.
  *
  * session_load() costs nothing for a visitor without a valid signed cookie
  * and one Redis round trip otherwise.
@@ -9,8 +9,10 @@
 #ifndef SESSION_H
 #define SESSION_H
 
+#include "record.h"
 #include "shoal.h"
 
+struct config;
 struct shoal_req;
 
 /*
@@ -23,5 +25,23 @@ struct shoal_req;
 
 /* Reads the cookie and loads the record. SHOAL_OK, or SHOAL_UNAVAILABLE. */
 enum shoal_status session_load(struct shoal_req *);
+
+/* For signin.c, which starts sessions: */
+int64_t	 session_now(void);
+/* The idle window and absolute lifetime (s) of a kind (enum sid_kind). */
+void	 session_lifetimes(const struct config *, int kind, int64_t *idle,
+	    int64_t *max);
+/* The TTL a write of s sets: its idle window, cut at its absolute end. */
+int64_t	 session_ttl_ms(const struct config *, const Shoal__Session *s);
+/* r->key from r->sid. */
+int	 session_set_key(struct shoal_req *);
+/* The app's message in s; NULL (logged) when it does not decode. */
+ProtobufCMessage *session_record_data(struct shoal_req *,
+	    const Shoal__Session *s);
+void	 session_become_anonymous(struct shoal_req *);
+/* A random pause after the second conflict in a row. */
+void	 session_backoff(int attempt);
+/* Deletes this request's session record and its entry in the user's list. */
+enum shoal_status session_end_this(struct shoal_req *);
 
 #endif
