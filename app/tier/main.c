@@ -35,7 +35,7 @@ usage(FILE *f)
 	    "       shoal user add NAME        (password on stdin)\n"
 	    "       shoal session list USER\n"
 	    "       shoal session revoke USER ID | shoal session revoke USER --all\n"
-	    "       shoal version\n"
+	    "       shoal version | shoal --version\n"
 	    "\n"
 	    "Without --listen, shoal serves FastCGI on the socket it was given\n"
 	    "as fd 0 (spawn-fcgi).\n\n", f);
@@ -270,7 +270,8 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 		usage(stdout);
 		return 0;
 	}
-	if (argc >= 2 && strcmp(argv[1], "version") == 0) {
+	if (argc >= 2 && (strcmp(argv[1], "version") == 0 ||
+	    strcmp(argv[1], "--version") == 0)) {
 		printf("shoal %s\n", SHOAL_VERSION);
 		return 0;
 	}
