@@ -1253,7 +1253,14 @@ def redis_restarted_user_still_signed_in(ctx):
     check_eq(api_add(b, "durable", 5, tok).status, 200, "API add")
     restart_redis(ctx, b)
     wait_signed_in(ctx, b, name)
+    # What this checks is that the record survived; a thread still in its
+    # reconnect backoff may answer 503 for a moment (that is what
+    # redis_restarted_no_503_once_redis_answers measures).
+    deadline = time.monotonic() + 5 * ctx.scale
     r = b.get("/api/session")
+    while r.status == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        r = b.get("/api/session")
     check_eq(r.status, 200, "GET /api/session after Redis restart")
     check_eq(r.json()["cart"], {"durable": 5}, "cart after Redis restart")
     check_eq(r.json()["user"], name, "user after Redis restart")
