@@ -5,6 +5,10 @@
 #   make run        install what is missing, build, run the local stack
 #   make check      install what is missing, build, run every test
 #   make check SANITIZE=1   the same, built with ASan and UBSan into build/san
+#   make install    the tier for apps of their own: libshoal.a, shoal.h,
+#                   shoal.pc, shoal(1), the build tools (PREFIX, DESTDIR)
+#   make new-app NAME=notes DIR=../notes   start an app that builds against
+#                   the installed tier (pkg-config shoal)
 #
 # Local overrides (CC, extra flags) go in config.mk, which is not committed.
 
@@ -81,11 +85,15 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+# shoal(1), from --help (tools/manpage): every binary built on the tier
+# prints the same help, so any app's will do.
+MANPAGE     := $(BUILD)/shoal.1
+
 .PHONY: all deps run check unit fuzz-regress integration deploy-check \
 	resilience soak bench clean
 .SECONDARY:
 
-all: $(BIN) $(STATIC_OUT)/manifest
+all: $(BIN) $(STATIC_OUT)/manifest $(MANPAGE)
 
 deps:
 	@tools/deps
@@ -127,6 +135,9 @@ $(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O)
 
 $(BIN): $(APP_O) $(APP_PROTO_O) $(TEMPLATES_O) $(LIBTIER)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(MANPAGE): $(BIN) tools/manpage
+	tools/manpage $(BIN) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBTIER)
 	@mkdir -p $(dir $@)
@@ -216,6 +227,63 @@ valgrind: all $(UNIT_BIN)
 # see bench/README.md. Takes about half an hour; not part of check.
 bench: deps all
 	SHOAL_BIN=$(BUILD)/shoal bench/run
+
+# The tier for apps built outside this tree (docs/your-app.md): the
+# library, the one header, pkg-config's file, the manual page, and what an
+# app's build runs (tools/embed, tools/fingerprint, tools/run-unit) or
+# starts an app or a page from (tools/new, tools/skeleton/).
+PREFIX      ?= /usr/local
+LIBDIR      := $(PREFIX)/lib
+INCLUDEDIR  := $(PREFIX)/include
+DATADIR     := $(PREFIX)/share
+MANDIR      := $(DATADIR)/man
+DOCDIR      := $(DATADIR)/doc/shoal
+SHAREDIR    := $(DATADIR)/shoal
+APP_TOOLS   := embed fingerprint run-unit new
+SKEL_FILES  := $(shell cd tools/skeleton 2>/dev/null && find . -type f | sed 's|^\./||' | sort)
+SKEL_DIRS   := $(shell cd tools/skeleton 2>/dev/null && find . -mindepth 1 -type d | sed 's|^\./||' | sort -r)
+
+.PHONY: install uninstall install-check
+install: $(LIBTIER) $(MANPAGE)
+	@case "$(PREFIX)" in /*) ;; *) echo "install: PREFIX must be an absolute path" >&2; exit 2 ;; esac
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/shoal \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SHAREDIR)/tools
+	install -m 644 $(LIBTIER) $(DESTDIR)$(LIBDIR)/libshoal.a
+	install -m 644 app/tier/shoal.h $(DESTDIR)$(INCLUDEDIR)/shoal/shoal.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    tools/shoal.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/shoal.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/shoal.pc
+	install -m 644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1/shoal.1
+	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+	install -m 755 $(APP_TOOLS:%=tools/%) $(DESTDIR)$(SHAREDIR)/tools
+	cd tools/skeleton && for f in $(SKEL_FILES); do \
+	    install -D -m 644 "$$f" "$(DESTDIR)$(SHAREDIR)/skeleton/$$f" || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libshoal.a $(DESTDIR)$(INCLUDEDIR)/shoal/shoal.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/shoal.pc $(DESTDIR)$(MANDIR)/man1/shoal.1 \
+	    $(DESTDIR)$(DOCDIR)/LICENSE $(APP_TOOLS:%=$(DESTDIR)$(SHAREDIR)/tools/%) \
+	    $(SKEL_FILES:%=$(DESTDIR)$(SHAREDIR)/skeleton/%)
+	@# Our own folders go when empty; the prefix's own stay.
+	@for d in $(SKEL_DIRS:%=$(DESTDIR)$(SHAREDIR)/skeleton/%) \
+	    $(DESTDIR)$(SHAREDIR)/skeleton $(DESTDIR)$(SHAREDIR)/tools \
+	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(INCLUDEDIR)/shoal; do \
+	    [ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || true; \
+	done
+
+# A new app in DIR, from tools/skeleton/app, that builds against the
+# installed tier; in it, `make new-page NAME=orders` adds a page.
+.PHONY: new-app
+new-app:
+	@tools/new app "$(NAME)" "$(DIR)"
+
+# An install into a temporary DESTDIR: its file list, pkg-config's answer,
+# a program built and linked with it, the manual page through groff, then
+# uninstall. The installed tier is always the plain build, even under
+# SANITIZE=1: an app's build knows nothing of the sanitizers.
+install-check:
+	@tests/install/run
 
 clean:
 	rm -rf build

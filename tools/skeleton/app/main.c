@@ -1,0 +1,20 @@
+/*
+ * main.c - @NAME@ as a shoal app: its routes, its templates, and the
+ * session data it keeps (@NAME@.proto).
+ */
+#include "app.h"
+
+static const struct shoal_app app = {
+	.name = "@NAME@",
+	.routes = app_routes,
+	.templates = app_templates,
+	.data = &@NAME@__session_data__descriptor,
+	/* No sign-in pages yet: a guest's data is dropped at sign-in. */
+	.merge = NULL,
+};
+
+int
+main(int argc, char **argv)
+{
+	return shoal_main(argc, argv, &app);
+}
