@@ -206,6 +206,8 @@ check: deps
 	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory resilience
 	@$(MAKE) --no-print-directory hardening
+	@$(MAKE) --no-print-directory install-check
+	@$(MAKE) --no-print-directory generator-check
 
 # The binary's hardening flags (readelf), the sandbox in a serving worker,
 # and every unit test program under valgrind memcheck: about 20 s.
@@ -282,8 +284,15 @@ new-app:
 # a program built and linked with it, the manual page through groff, then
 # uninstall. The installed tier is always the plain build, even under
 # SANITIZE=1: an app's build knows nothing of the sanitizers.
-install-check:
+install-check: deps
 	@tests/install/run
+
+# make new-app, the new app's make check against the tier installed in a
+# temporary prefix, make new-page in it and make check again; what the
+# generator refuses.
+.PHONY: generator-check
+generator-check: deps
+	@tests/generator/run
 
 clean:
 	rm -rf build
