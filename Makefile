@@ -76,9 +76,11 @@ SCRIPTS_O   := $(BUILD)/obj/gen/lua.o
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
-# the build flavour: the stack serves them from there.
+# the build flavour: the stack serves them from there. Another app's go to
+# build/static-NAME (SHOAL_STATIC_DIR for the stack), so that building it
+# leaves the shop's alone.
 STATIC_SRC  := $(wildcard $(APP)/static/*)
-STATIC_OUT  := build/static
+STATIC_OUT  := build/static$(if $(filter app/example,$(APP)),,-$(APP_NAME))
 
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -153,7 +155,8 @@ $(BUILD)/tests/test_request: tests/unit/test_request.c $(SHOP_O) $(LIBTIER)
 	    $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
 run: deps all
-	deploy/local/run
+	SHOAL_BIN=$${SHOAL_BIN:-$(BIN)} \
+	    SHOAL_STATIC_DIR=$${SHOAL_STATIC_DIR:-$(STATIC_OUT)} deploy/local/run
 
 unit: $(UNIT_BIN)
 	@tools/run-unit $(UNIT_BIN)
@@ -206,6 +209,7 @@ check: deps
 	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory resilience
 	@$(MAKE) --no-print-directory hardening
+	@$(MAKE) --no-print-directory notes-check
 	@$(MAKE) --no-print-directory install-check
 	@$(MAKE) --no-print-directory generator-check
 
@@ -273,6 +277,14 @@ uninstall:
 	    $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(INCLUDEDIR)/shoal; do \
 	    [ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || true; \
 	done
+
+# The second example app, app/notes, built from the same tier into
+# build/notes (its assets into build/static-notes) and tested through the
+# stack by tests/notes.
+.PHONY: notes-check
+notes-check: deps
+	@$(MAKE) --no-print-directory APP=app/notes all
+	SHOAL_BIN=$(BUILD)/notes SHOAL_STATIC_DIR=build/static-notes tests/notes/run
 
 # A new app in DIR, from tools/skeleton/app, that builds against the
 # installed tier; in it, `make new-page NAME=orders` adds a page.
