@@ -479,6 +479,49 @@ config_free(struct config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 }
 
+static int
+is_setting(const char *name, size_t len)
+{
+	const struct config_entry	*e;
+
+	for (e = entries; e < entries + NENTRIES; e++)
+		if (strlen(e->name) == len && memcmp(e->name, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+size_t
+config_unknown(char *const *env, void (*warn)(const char *, void *),
+    void *arg)
+{
+	char *const	*p, *const *q;
+	char		 name[66], shown[72], line[256];
+	size_t		 len, n = 0;
+
+	for (p = env; p != NULL && *p != NULL; p++) {
+		if (strncmp(*p, "SHOAL_", 6) != 0)
+			continue;
+		len = strcspn(*p, "=");
+		if (is_setting(*p, len))
+			continue;
+		for (q = env; q < p; q++)
+			if (strncmp(*q, *p, len) == 0 &&
+			    ((*q)[len] == '=' || (*q)[len] == '\0'))
+				break;
+		if (q < p)
+			continue;		/* reported already */
+		/* 65 bytes at most: printable() cuts at 64 and marks the cut. */
+		snprintf(name, sizeof name, "%.*s", (int)(len < 65 ? len : 65),
+		    *p);
+		snprintf(line, sizeof line, "%s: not a setting, ignored "
+		    "(misspelt? shoal --help lists every setting)",
+		    printable(name, shown));
+		warn(line, arg);
+		n++;
+	}
+	return n;
+}
+
 void
 config_usage(FILE *f)
 {

@@ -79,6 +79,16 @@ struct config {
 int	config_load(struct config *cfg, char *err, size_t errsz)
 	    __attribute__((warn_unused_result));
 void	config_free(struct config *);
+/*
+ * A SHOAL_* variable that is no setting (SHOAL_TRHEADS) would be ignored
+ * without a word: for each such name in env (an environ-style array) calls
+ * warn(line, arg) once, with one line (no newline) naming it, its control
+ * bytes shown as '?' and cut at 64 bytes. A name listed twice is reported
+ * once. The deployments pass workers nothing else (deploy/local/stack
+ * keeps its own settings to itself). Returns how many names were reported.
+ */
+size_t	config_unknown(char *const *env,
+	    void (*warn)(const char *line, void *arg), void *arg);
 /* One line per setting: name, default and help; for --help. */
 void	config_usage(FILE *);
 

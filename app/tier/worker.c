@@ -482,6 +482,13 @@ wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
 	}
 }
 
+static void
+warn_unknown(const char *line, void *arg)
+{
+	(void)arg;
+	log_event("warn", "%s", line);
+}
+
 int
 worker_run(const struct shoal_app *app, const struct config *cfg,
     struct keyring *keys, const char *listen)
@@ -511,6 +518,8 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 	host[sizeof host - 1] = '\0';
 	snprintf(id, sizeof id, "%s:%ld", host, (long)getpid());
 	log_init(id);
+	/* A misspelt setting would otherwise be ignored without a word. */
+	(void)config_unknown(environ, warn_unknown, NULL);
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = wakeup_handler;		/* no SA_RESTART */

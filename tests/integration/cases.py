@@ -885,6 +885,47 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
 
 
 # --------------------------------------------------------------------------
+# SHOAL_* names that are no setting
+
+def unknown_setting_warnings(paths):
+    """The "not a setting" warnings in worker logs: [(file, msg)]."""
+    out = []
+    for p in paths:
+        try:
+            with open(p, encoding="utf-8", errors="replace") as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(j, dict) and j.get("level") == "warn" and \
+                    "not a setting" in str(j.get("msg", "")):
+                out.append((os.path.basename(p), j["msg"]))
+    return out
+
+
+@case
+def worker_names_a_misspelt_setting_once_and_serves(ctx):
+    """A worker started with SHOAL_TRHEADS (and the stack's own settings)
+    logs one warning naming it, none for anything else, and serves."""
+    w = OwnWorker(ctx, "misspelt-worker", {"SHOAL_TRHEADS": "8"})
+    try:
+        check_eq(w.request("GET", "/healthz").status, 200, "own worker: GET /healthz status")
+        log = ctx.path("misspelt-worker.log")
+        deadline = time.monotonic() + 5 * ctx.scale
+        while not unknown_setting_warnings([log]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = [m for _, m in unknown_setting_warnings([log])]
+        check(len(got) == 1 and got[0].startswith("SHOAL_TRHEADS: "),
+              f"warnings of a worker with SHOAL_TRHEADS set: {got}")
+    finally:
+        w.stop()
+
+
+# --------------------------------------------------------------------------
 # how Redis listens: SHOAL_REDIS_TLS
 
 def redis_config(red, name):
@@ -1304,6 +1345,17 @@ def worker_logs_are_json_lines_without_sanitizer_reports(ctx):
     check(files, "no worker logs")
     bad = non_json_lines(files)
     check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+
+
+@after_down
+def stack_workers_log_no_unknown_setting(ctx):
+    """The stack passes its workers settings only (deploy/local/stack keeps
+    its own, the ports, the run dir, the binary, to itself): no worker of
+    it, nor the suite's SIGTERM worker, warns of a SHOAL_* name it does not
+    know."""
+    files = ctx.log_files() + [ctx.path("sigterm-worker.log")]
+    got = unknown_setting_warnings(files)
+    check(not got, f"workers warned of SHOAL_* names that are no setting: {got[:5]}")
 
 
 @after_down

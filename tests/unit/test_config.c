@@ -626,30 +626,33 @@ error_fits_small_buffers(void **state)
 	unsetenv("SHOAL_THREADS");
 }
 
+/* Every setting, as --help must list it. */
+static const char *const settings[] = {
+	"SHOAL_REDIS", "SHOAL_SENTINELS",
+	"SHOAL_SENTINEL_MASTER", "SHOAL_SENTINEL_USER",
+	"SHOAL_SENTINEL_PASSWORD", "SHOAL_SENTINEL_PASSWORD_FILE",
+	"SHOAL_REDIS_ALLOWED", "SHOAL_REDIS_USER",
+	"SHOAL_REDIS_PASSWORD", "SHOAL_REDIS_PASSWORD_FILE",
+	"SHOAL_KEYRING", "SHOAL_ASSET_MANIFEST",
+	"SHOAL_LOGIN_MAX_FAILS", "SHOAL_LOGIN_WINDOW",
+	"SHOAL_LOGIN_MAX_FAILS_USER", "SHOAL_LOGIN_MAX_FAILS_SOURCE",
+	"SHOAL_SIGNUP_MAX", "SHOAL_SIGNUP_WINDOW",
+	"SHOAL_HASH_CONCURRENCY", "SHOAL_HASH_WAIT_MS",
+	"SHOAL_TRUSTED_PROXIES",
+	"SHOAL_THREADS", "SHOAL_SESSION_IDLE", "SHOAL_SESSION_MAX",
+	"SHOAL_REMEMBER_IDLE", "SHOAL_REMEMBER_MAX",
+	"SHOAL_GUEST_IDLE", "SHOAL_GUEST_MAX",
+	"SHOAL_GUEST_MAX_BYTES", "SHOAL_GUEST_RATE",
+	"SHOAL_COOKIE_NAME", "SHOAL_COOKIE_SECURE", "SHOAL_STATIC_BASE",
+	"SHOAL_MAX_BODY", "SHOAL_MAX_COOKIE", "SHOAL_KEY_PREFIX",
+	"SHOAL_SERVED_BY", "SHOAL_REDIS_TIMEOUT_MS",
+	"SHOAL_DRAIN_SECONDS", "SHOAL_SANDBOX",
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
 static void
 usage_lists_every_setting(void **state)
 {
-	static const char *const names[] = {
-		"SHOAL_REDIS", "SHOAL_SENTINELS",
-		"SHOAL_SENTINEL_MASTER", "SHOAL_SENTINEL_USER",
-		"SHOAL_SENTINEL_PASSWORD", "SHOAL_SENTINEL_PASSWORD_FILE",
-		"SHOAL_REDIS_ALLOWED", "SHOAL_REDIS_USER",
-		"SHOAL_REDIS_PASSWORD", "SHOAL_REDIS_PASSWORD_FILE",
-		"SHOAL_KEYRING", "SHOAL_ASSET_MANIFEST",
-		"SHOAL_LOGIN_MAX_FAILS", "SHOAL_LOGIN_WINDOW",
-		"SHOAL_LOGIN_MAX_FAILS_USER", "SHOAL_LOGIN_MAX_FAILS_SOURCE",
-		"SHOAL_SIGNUP_MAX", "SHOAL_SIGNUP_WINDOW",
-		"SHOAL_HASH_CONCURRENCY", "SHOAL_HASH_WAIT_MS",
-		"SHOAL_TRUSTED_PROXIES",
-		"SHOAL_THREADS", "SHOAL_SESSION_IDLE", "SHOAL_SESSION_MAX",
-		"SHOAL_REMEMBER_IDLE", "SHOAL_REMEMBER_MAX",
-		"SHOAL_GUEST_IDLE", "SHOAL_GUEST_MAX",
-		"SHOAL_GUEST_MAX_BYTES", "SHOAL_GUEST_RATE",
-		"SHOAL_COOKIE_NAME", "SHOAL_COOKIE_SECURE", "SHOAL_STATIC_BASE",
-		"SHOAL_MAX_BODY", "SHOAL_MAX_COOKIE", "SHOAL_KEY_PREFIX",
-		"SHOAL_SERVED_BY", "SHOAL_REDIS_TIMEOUT_MS",
-		"SHOAL_DRAIN_SECONDS", "SHOAL_SANDBOX",
-	};
 	char	*text = NULL;
 	size_t	 len = 0, i;
 	FILE	*f = open_memstream(&text, &len);
@@ -658,15 +661,154 @@ usage_lists_every_setting(void **state)
 	assert_non_null(f);
 	config_usage(f);
 	fclose(f);
-	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+	for (i = 0; i < NSETTINGS; i++) {
 		char	 pat[64];
 
-		snprintf(pat, sizeof pat, "  %s ", names[i]);
+		snprintf(pat, sizeof pat, "  %s ", settings[i]);
 		if (strstr(text, pat) == NULL)
-			fail_msg("--help does not list %s", names[i]);
+			fail_msg("--help does not list %s", settings[i]);
 	}
 	assert_non_null(strstr(text, "[default: 4]"));
 	free(text);
+}
+
+/* What config_unknown reported: its lines, in order. */
+struct warnings {
+	char	 line[8][256];
+	size_t	 n;
+};
+
+static void
+collect(const char *line, void *arg)
+{
+	struct warnings	*w = arg;
+
+	if (w->n < 8)
+		snprintf(w->line[w->n], sizeof w->line[0], "%s", line);
+	w->n++;
+}
+
+static size_t
+unknown_in(char *const *env, struct warnings *w)
+{
+	size_t	 n, i;
+
+	memset(w, 0, sizeof *w);
+	n = config_unknown(env, collect, w);
+	assert_int_equal(n, w->n);
+	for (i = 0; i < w->n && i < 8; i++) {
+		if (strchr(w->line[i], '\n') != NULL ||
+		    strchr(w->line[i], '\r') != NULL)
+			fail_msg("warning is not one line: \"%s\"", w->line[i]);
+	}
+	return n;
+}
+
+/* The line names the variable first, as the error lines do. */
+static void
+assert_names(const struct warnings *w, size_t i, const char *name)
+{
+	char	 want[128];
+
+	snprintf(want, sizeof want, "%s: ", name);
+	if (strncmp(w->line[i], want, strlen(want)) != 0)
+		fail_msg("warning %zu does not name %s first: \"%s\"", i, name,
+		    w->line[i]);
+	assert_non_null(strstr(w->line[i], "not a setting"));
+}
+
+static void
+misspelt_setting_is_named_once(void **state)
+{
+	char	*env[] = { "PATH=/usr/bin", "SHOAL_THREADS=4",
+	    "SHOAL_TRHEADS=8", "HOME=/root", "SHOAL_TRHEADS=9", NULL };
+	struct warnings	 w;
+
+	(void)state;
+	assert_int_equal(unknown_in(env, &w), 1);
+	assert_names(&w, 0, "SHOAL_TRHEADS");
+}
+
+static void
+every_setting_gives_no_warning(void **state)
+{
+	char		 text[NSETTINGS][64];
+	char		*env[NSETTINGS + 5];
+	struct warnings	 w;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < NSETTINGS; i++) {
+		snprintf(text[i], sizeof text[i], "%s=1", settings[i]);
+		env[i] = text[i];
+	}
+	/* Not SHOAL_*: not ours to judge. */
+	env[i++] = "shoal_threads=4";
+	env[i++] = "XSHOAL_THREADS=4";
+	env[i++] = "PATH=/usr/bin";
+	env[i++] = "INTEGRATION_SCALE=1";
+	env[i] = NULL;
+	assert_int_equal(unknown_in(env, &w), 0);
+	assert_int_equal(unknown_in(NULL, &w), 0);
+}
+
+/* A name is a setting only whole: a prefix or an extension of one is not. */
+static void
+near_names_are_not_settings(void **state)
+{
+	char	*env[] = { "SHOAL_THREAD=4", "SHOAL_THREADS_=4", "SHOAL_=1",
+	    "SHOAL_REDIS_PASSWORD_FILE_X=/x", "SHOAL_REDIS=127.0.0.1:1",
+	    "SHOAL_NO_VALUE", NULL };
+	struct warnings	 w;
+
+	(void)state;
+	assert_int_equal(unknown_in(env, &w), 5);
+	assert_names(&w, 0, "SHOAL_THREAD");
+	assert_names(&w, 1, "SHOAL_THREADS_");
+	assert_names(&w, 2, "SHOAL_");
+	assert_names(&w, 3, "SHOAL_REDIS_PASSWORD_FILE_X");
+	/* An entry without '=' (not from a real environment) is a name. */
+	assert_names(&w, 4, "SHOAL_NO_VALUE");
+}
+
+/* Whatever a name holds, the warning stays one short line. */
+static void
+hostile_names_stay_one_short_line(void **state)
+{
+	char		 long_name[300];
+	char		*env[] = { "SHOAL_A\nB=1", long_name, NULL };
+	struct warnings	 w;
+
+	(void)state;
+	memset(long_name, 'X', sizeof long_name);
+	memcpy(long_name, "SHOAL_", 6);
+	memcpy(long_name + 200, "=1", 3);
+	assert_int_equal(unknown_in(env, &w), 2);
+	assert_names(&w, 0, "SHOAL_A?B");
+	assert_int_equal(strncmp(w.line[1], long_name, 64), 0);
+	assert_int_equal(strncmp(w.line[1] + 64, "...: ", 5), 0);
+}
+
+/* In the process's own environment, and it stops nothing: config_load
+ * still takes the settings. */
+static void
+unknown_names_in_the_environment_do_not_stop_the_worker(void **state)
+{
+	struct config	 cfg;
+	struct warnings	 w;
+
+	(void)state;
+	assert_int_equal(setenv("SHOAL_THREADS", "7", 1), 0);
+	assert_int_equal(setenv("SHOAL_SESION_IDLE", "60", 1), 0);
+	assert_int_equal(unknown_in(environ, &w), 1);
+	assert_names(&w, 0, "SHOAL_SESION_IDLE");
+	load_ok(&cfg);
+	assert_int_equal(cfg.threads, 7);
+	assert_int_equal(cfg.session_idle, 1800);
+	config_free(&cfg);
+	unsetenv("SHOAL_SESION_IDLE");
+	unsetenv("SHOAL_THREADS");
+	assert_int_equal(unknown_in(environ, &w), 0);
 }
 
 int
@@ -710,6 +852,16 @@ main(void)
 		    clear_env),
 		cmocka_unit_test_setup(error_fits_small_buffers, clear_env),
 		cmocka_unit_test_setup(usage_lists_every_setting, clear_env),
+		cmocka_unit_test_setup(misspelt_setting_is_named_once,
+		    clear_env),
+		cmocka_unit_test_setup(every_setting_gives_no_warning,
+		    clear_env),
+		cmocka_unit_test_setup(near_names_are_not_settings, clear_env),
+		cmocka_unit_test_setup(hostile_names_stay_one_short_line,
+		    clear_env),
+		cmocka_unit_test_setup(
+		    unknown_names_in_the_environment_do_not_stop_the_worker,
+		    clear_env),
 	};
 
 	if (sodium_init() < 0)
