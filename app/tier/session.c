@@ -208,13 +208,6 @@ shoal_expires_in(const struct shoal_req *r)
 	return left < idle ? left : idle;
 }
 
-int
-shoal_remembered(const struct shoal_req *r)
-{
-	return r->state == SESSION_LIVE &&
-	    r->session->kind == SHOAL__KIND__REMEMBERED;
-}
-
 /*
  * A cookie signed by a key that is no longer the signing key (a rotation
  * added a new one in front) is signed again with the new key when the

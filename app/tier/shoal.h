@@ -97,7 +97,6 @@ const char	*shoal_user(const struct shoal_req *);
 int		 shoal_guest(const struct shoal_req *);
 const void	*shoal_data(struct shoal_req *);
 int64_t		 shoal_expires_in(const struct shoal_req *);
-int		 shoal_remembered(const struct shoal_req *);
 const char	*shoal_csrf_token(struct shoal_req *);
 
 /*
