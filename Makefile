@@ -2,6 +2,7 @@
 #
 #   make            build build/shoal (the example shop, app/example)
 #   make APP=DIR    build the app in DIR instead, as build/NAME
+#   make APP=DIR check   that app, the tier's unit tests, tests/NAME/run
 #   make run        install what is missing, build, run the local stack
 #   make check      install what is missing, build, run every test
 #   make check SANITIZE=1   the same, built with ASan and UBSan into build/san
@@ -209,7 +210,11 @@ resilience: all
 soak: deps all
 	SOAK=1 SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
 
+# make check: the tier and the example shop, every suite. make APP=DIR
+# check: that app built, the tier's unit tests, and the app's own suite
+# (tests/NAME/run, through the stack).
 check: deps
+ifeq ($(APP),app/example)
 	@$(MAKE) --no-print-directory all unit app-check
 	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
@@ -220,6 +225,12 @@ check: deps
 	@$(MAKE) --no-print-directory notes-check
 	@$(MAKE) --no-print-directory install-check
 	@$(MAKE) --no-print-directory generator-check
+	@$(MAKE) --no-print-directory tutorial-check
+else
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory APP=app/example unit
+	@$(MAKE) --no-print-directory app-suite
+endif
 
 # The binary's hardening flags (readelf), the sandbox in a serving worker,
 # and every unit test program under valgrind memcheck: about 20 s.
@@ -286,13 +297,19 @@ uninstall:
 	    [ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || true; \
 	done
 
+# An app's own suite, tests/NAME/run, given the app's binary and assets.
+APP_SUITE   := tests/$(APP_NAME)/run
+.PHONY: app-suite
+app-suite: all
+	@[ -x $(APP_SUITE) ] || { echo "app-suite: $(APP) has no $(APP_SUITE)" >&2; exit 2; }
+	SHOAL_BIN=$(BIN) SHOAL_STATIC_DIR=$(STATIC_OUT) $(APP_SUITE)
+
 # The second example app, app/notes, built from the same tier into
 # build/notes (its assets into build/static-notes) and tested through the
 # stack by tests/notes.
 .PHONY: notes-check
 notes-check: deps
-	@$(MAKE) --no-print-directory APP=app/notes all
-	SHOAL_BIN=$(BUILD)/notes SHOAL_STATIC_DIR=build/static-notes tests/notes/run
+	@$(MAKE) --no-print-directory APP=app/notes app-suite
 
 # A new app in DIR, from tools/skeleton/app, that builds against the
 # installed tier; in it, `make new-page NAME=orders` adds a page.
@@ -313,6 +330,12 @@ install-check: deps
 .PHONY: generator-check
 generator-check: deps
 	@tests/generator/run
+
+# docs/your-app.md is a tutorial: its shell blocks run, in order, in a
+# temporary copy of this tree, and must end with the new app serving.
+.PHONY: tutorial-check
+tutorial-check: deps
+	@tests/tutorial/run
 
 clean:
 	rm -rf build
