@@ -113,28 +113,34 @@ log_event(const char *level, const char *fmt, ...)
 }
 
 void
-log_request(const char *method, const char *path, int status, int64_t usec,
-    unsigned thread)
+log_request(const struct log_req *q)
 {
 	struct buf	*b = &line;
-	size_t		 plen = strlen(path);
+	size_t		 plen = strlen(q->path);
 
 	if (plen > 512)		/* the path is from outside: cap it */
 		plen = 512;
 	buf_reset(b);
 	put_time(b);
 	buf_puts(b, ",\"method\":");
-	json_string(b, method, strnlen(method, 16));
+	json_string(b, q->method, strnlen(q->method, 16));
 	buf_puts(b, ",\"path\":");
-	json_string(b, path, plen);
+	json_string(b, q->path, plen);
 	buf_puts(b, ",\"status\":");
-	buf_put_uint(b, (unsigned)status, 1);
+	buf_put_uint(b, (unsigned)q->status, 1);
 	buf_puts(b, ",\"us\":");
-	buf_put_uint(b, usec > 0 ? (unsigned long long)usec : 0, 1);
+	buf_put_uint(b, q->usec > 0 ? (unsigned long long)q->usec : 0, 1);
+	buf_puts(b, ",\"bytes\":");
+	buf_put_uint(b, q->bytes, 1);
+	/* Both were checked or made here: reqid.h, net.h (or "unknown"). */
+	buf_puts(b, ",\"id\":");
+	json_string(b, q->id, strnlen(q->id, 64));
+	buf_puts(b, ",\"client\":");
+	json_string(b, q->client, strnlen(q->client, 64));
 	buf_puts(b, ",\"worker\":");
 	json_string(b, worker_id, strlen(worker_id));
 	buf_puts(b, ",\"thread\":");
-	buf_put_uint(b, thread, 1);
+	buf_put_uint(b, q->thread, 1);
 	buf_puts(b, "}");
 	emit(b, 0);
 }

@@ -24,7 +24,18 @@ void	log_event(const char *level, const char *fmt, ...)
 void	log_flush(void);
 /* Flushes and frees the calling thread's buffers; call before it ends. */
 void	log_thread_done(void);
-void	log_request(const char *method, const char *path, int status,
-	    int64_t usec, unsigned thread);
+/* One answered request, as its log line shows it. */
+struct log_req {
+	const char	*method;
+	const char	*path;
+	int		 status;
+	int64_t		 usec;		/* from reading it to the last byte */
+	size_t		 bytes;		/* sent: headers and body */
+	const char	*id;		/* the request id (reqid.h) */
+	const char	*client;	/* the client's address */
+	unsigned	 thread;
+};
+
+void	log_request(const struct log_req *);
 
 #endif

@@ -10,6 +10,7 @@
 #include "csrf.h"
 #include "flash.h"
 #include "log.h"
+#include "reqid.h"
 #include "request.h"
 #include "template.h"
 
@@ -303,8 +304,12 @@ req_flush(struct shoal_req *r, req_write_fn write_fn, void *ctx)
 		buf_printf(h, "%s\r\n", r->extra_header);
 	session_cookies(r, h);
 	common_headers(r, h);
+	buf_printf(h, "X-Request-Id: %s\r\n", reqid_of(r));
 	buf_puts(h, "\r\n");
 	write_fn(ctx, h->data, h->len);
-	if (!r->head_only && b->len > 0)
+	r->bytes_out = h->len;
+	if (!r->head_only && b->len > 0) {
 		write_fn(ctx, b->data, b->len);
+		r->bytes_out += b->len;
+	}
 }

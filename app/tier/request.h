@@ -98,6 +98,8 @@ struct shoal_req {
 	const char		*location;	/* 303 target */
 	const char		*extra_header;	/* one more "Name: value" line */
 	int64_t			 retry_after;	/* seconds, for 429 */
+	const char		*request_id;	/* once chosen: reqid.h */
+	size_t			 bytes_out;	/* written by req_flush */
 };
 
 /* Where a finished response goes: FCGX_PutStr in the worker, a buffer in

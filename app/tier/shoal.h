@@ -98,6 +98,9 @@ int		 shoal_guest(const struct shoal_req *);
 const void	*shoal_data(struct shoal_req *);
 int64_t		 shoal_expires_in(const struct shoal_req *);
 const char	*shoal_csrf_token(struct shoal_req *);
+/* The request's id, as in its X-Request-Id header and log lines: for an
+ * error page a user may quote, or a call to another service. */
+const char	*shoal_request_id(struct shoal_req *);
 
 /*
  * A change to the session's application data. It edits `data` (the app's

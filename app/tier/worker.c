@@ -55,7 +55,9 @@
 #include "oom.h"
 #include "request.h"
 #include "redis.h"
+#include "reqid.h"
 #include "sandbox.h"
+#include "throttle.h"
 #include "worker.h"
 
 #define THREAD_MAX_CONNS	64	/* kept-alive connections per thread */
@@ -193,7 +195,16 @@ serve(struct worker_thread *w)
 	if (bad != 0)
 		w->req.keepConnection = 0;
 	req_flush(&r, fcgi_write, &w->req);
-	log_request(in.method, in.path, r.status, now_us() - start, w->ctx.id);
+	log_request(&(struct log_req){
+		.method = in.method,
+		.path = in.path,
+		.status = r.status,
+		.usec = now_us() - start,
+		.bytes = r.bytes_out,
+		.id = reqid_of(&r),
+		.client = throttle_client(&r),
+		.thread = w->ctx.id,
+	});
 	arena_reset(&w->ctx.arena);
 	atomic_store(&w->keys_in_use, NULL);
 }

@@ -25,7 +25,7 @@ from harness.runner import Tests, time_limit
 from harness.sid import decode_cookie_kind, record_key, session_hash
 from harness.stack import OwnWorker
 from harness.threads import EveryThread, on_every_thread
-from harness.web import (Browser, cookie_is_expiry, form_tokens, home_anonymous,
+from harness.web import (Browser, cookie_is_expiry, fetch, form_tokens, home_anonymous,
                          home_signed_in, is_anonymous_page, parse_set_cookie, signed_in_as)
 
 TESTS = Tests()
@@ -68,6 +68,43 @@ def session_keys(ctx):
 
 # --------------------------------------------------------------------------
 # the stack answers
+
+def front_log_lines(ctx):
+    path = ctx.path(f"{ctx.front}-access.log")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [l for l in f.read().splitlines() if l.strip()]
+
+
+@case
+def one_request_id_in_the_response_the_worker_log_and_the_front_log(ctx):
+    """Every answer carries X-Request-Id; the worker's log line of that
+    request and the front's access log line carry the same id, with the
+    client's address and the bytes sent. A client's own X-Request-Id is not
+    taken (no trusted proxy here)."""
+    sizes = ctx.log_sizes()
+    path = f"/no-such-page-{new_name('rid')}"
+    r = fetch(ctx.http_port, "GET", path, headers={"X-Request-Id": "chosen-by-client"})
+    check_eq(r.status, 404, "status")
+    rid = r.headers.get("X-Request-Id") or ""
+    check(re.fullmatch(r"[0-9a-f]{32}", rid), f"X-Request-Id {rid!r} is not 32 hex digits")
+    deadline = time.monotonic() + 5
+    mine = front = []
+    while time.monotonic() < deadline and not (mine and front):
+        mine = [e for e in ctx.log_events_since(sizes) if e.get("path") == path]
+        front = [l for l in front_log_lines(ctx) if rid in l]
+        time.sleep(0.1)
+    check(len(mine) == 1, f"{len(mine)} worker log lines for {path}")
+    e = mine[0]
+    check_eq(e.get("id"), rid, "the worker's log line's id")
+    check_eq(e.get("client"), "127.0.0.1", "the worker's log line's client")
+    check(isinstance(e.get("bytes"), int) and e["bytes"] >= len(r.body),
+          f"bytes {e.get('bytes')!r} for a body of {len(r.body)}")
+    check(len(front) == 1, f"{len(front)} lines of the {ctx.front} access log name {rid}")
+    j = json.loads(front[0])
+    check_eq((j.get("path"), j.get("status")), (path, 404), f"{ctx.front}'s log line")
+
 
 @case
 def healthz_answers_200(ctx):

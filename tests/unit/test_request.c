@@ -33,6 +33,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "redis.h"
+#include "reqid.h"
 #include "request.h"
 #include "route.h"
 #include "sid.h"
@@ -1734,6 +1735,131 @@ healthz_answers_without_a_session(void **state)
 	assert_int_equal(hdr_count(rs, "Set-Cookie"), 0);
 }
 
+/* FastCGI parameters of a test: "NAME", "VALUE", ..., NULL. */
+static const char *
+fake_param(void *ctx, const char *name)
+{
+	const char *const	*p;
+
+	for (p = ctx; *p != NULL; p += 2)
+		if (strcmp(*p, name) == 0)
+			return p[1];
+	return NULL;
+}
+
+static struct req_input
+request_with(const char *path, const char *const *params)
+{
+	struct req_input	 in = request("GET", path);
+
+	in.param = fake_param;
+	in.param_ctx = (void *)(uintptr_t)params;
+	return in;
+}
+
+static int
+made_here(const char *id)
+{
+	size_t	 i;
+
+	if (id == NULL || strlen(id) != 32)
+		return 0;
+	for (i = 0; i < 32; i++)
+		if (strchr("0123456789abcdef", id[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+static void
+request_id_from_the_front_is_answered(void **state)
+{
+	struct tier		*tr = *state;
+	static const char *const params[] = { "REQUEST_ID",
+	    "0f1e2d3c4b5a69788796a5b4c3d2e1f0", NULL };
+	struct req_input	 in = request_with("/healthz", params);
+	const struct resp	*rs = run(tr, &in);
+
+	want(rs, 200);
+	assert_int_equal(hdr_count(rs, "X-Request-Id"), 1);
+	assert_string_equal(hdr(rs, "X-Request-Id"),
+	    "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+	/* On every answer, errors too. */
+	in = request_with("/no-such-page", params);
+	rs = run(tr, &in);
+	want(rs, 404);
+	assert_string_equal(hdr(rs, "X-Request-Id"),
+	    "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+}
+
+static void
+request_id_is_made_when_none_fits(void **state)
+{
+	struct tier		*tr = *state;
+	static const char *const none[] = { NULL };
+	static const char *const space[] = { "REQUEST_ID", "a b", NULL };
+	static const char *const markup[] = { "REQUEST_ID", "<b>", NULL };
+	static const char *const empty[] = { "REQUEST_ID", "", NULL };
+	static const char *const long_id[] = { "REQUEST_ID",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    NULL };
+	const char *const	*bad[] = { none, space, markup, empty, long_id };
+	struct req_input	 in;
+	const struct resp	*rs;
+	char			 first[33] = "";
+	size_t			 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		in = request_with("/healthz", bad[i]);
+		rs = run(tr, &in);
+		want(rs, 200);
+		if (!made_here(hdr(rs, "X-Request-Id")))
+			fail_msg("case %zu: X-Request-Id %s", i,
+			    hdr(rs, "X-Request-Id"));
+		/* Random, not a counter or a constant. */
+		assert_string_not_equal(first, hdr(rs, "X-Request-Id"));
+		snprintf(first, sizeof first, "%s", hdr(rs, "X-Request-Id"));
+	}
+	/* 64 bytes is the most taken as it is. */
+	assert_true(reqid_valid(
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	assert_true(reqid_valid("req-1.2_3:4"));
+}
+
+static void
+request_id_header_is_taken_only_from_a_trusted_proxy(void **state)
+{
+	struct tier		*tr = *state;
+	static const char *const from_client[] = { "REMOTE_ADDR", "127.0.0.1",
+	    "HTTP_X_REQUEST_ID", "from-client", "REQUEST_ID", "from-front",
+	    NULL };
+	static const char *const from_other[] = { "REMOTE_ADDR", "10.1.2.3",
+	    "HTTP_X_REQUEST_ID", "from-client", "REQUEST_ID", "from-front",
+	    NULL };
+	static const char *const bad_header[] = { "REMOTE_ADDR", "127.0.0.1",
+	    "HTTP_X_REQUEST_ID", "from client", "REQUEST_ID", "from-front",
+	    NULL };
+	static const char *const trust[] = { "SHOAL_TRUSTED_PROXIES",
+	    "127.0.0.1", NULL };
+	struct tier		 trusting;
+	struct req_input	 in = request_with("/healthz", from_client);
+	const struct resp	*rs;
+
+	/* No trusted proxy: the client's header is not the id. */
+	rs = run(tr, &in);
+	assert_string_equal(hdr(rs, "X-Request-Id"), "from-front");
+
+	assert_int_equal(tier_open(&trusting, trust), 0);
+	rs = run(&trusting, &in);
+	assert_string_equal(hdr(rs, "X-Request-Id"), "from-client");
+	in = request_with("/healthz", from_other);
+	rs = run(&trusting, &in);
+	assert_string_equal(hdr(rs, "X-Request-Id"), "from-front");
+	in = request_with("/healthz", bad_header);
+	rs = run(&trusting, &in);
+	assert_string_equal(hdr(rs, "X-Request-Id"), "from-front");
+	tier_close(&trusting);
+}
+
 int
 main(void)
 {
@@ -1771,6 +1897,9 @@ main(void)
 		T(wrong_method_is_405_with_allow),
 		T(wrong_content_type_is_415),
 		T(healthz_answers_without_a_session),
+		T(request_id_from_the_front_is_answered),
+		T(request_id_is_made_when_none_fits),
+		T(request_id_header_is_taken_only_from_a_trusted_proxy),
 #undef T
 	};
 	char	 err[256];
