@@ -74,6 +74,10 @@ TEMPLATES   := $(wildcard $(APP)/templates/*.html)
 TEMPLATES_O := $(BUILD)/obj/gen/$(APP)/templates.o
 SCRIPTS     := $(wildcard app/tier/lua/*.lua)
 SCRIPTS_O   := $(BUILD)/obj/gen/lua.o
+# The tier's own pages' templates (sign-in, sign-up): an app's template of
+# the same name is used instead.
+TIER_TEMPLATES   := $(wildcard app/tier/templates/*.html)
+TIER_TEMPLATES_O := $(BUILD)/obj/gen/tier_templates.o
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
@@ -114,6 +118,11 @@ $(BUILD)/gen/$(APP)/templates.c: $(TEMPLATES) tools/embed
 	tools/embed shoal.h shoal_template app_templates \
 	    $(TEMPLATES) > $@.tmp && mv $@.tmp $@
 
+$(BUILD)/gen/tier_templates.c: $(TIER_TEMPLATES) tools/embed
+	@mkdir -p $(dir $@)
+	tools/embed shoal.h shoal_template tier_templates \
+	    $(TIER_TEMPLATES) > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/gen/lua.c: $(SCRIPTS) tools/embed
 	@mkdir -p $(dir $@)
 	tools/embed scripts.h script_source script_sources \
@@ -132,7 +141,7 @@ $(BUILD)/obj/%.o: %.c $(PROTO_H) $(APP_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSHOAL_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
 
-$(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O)
+$(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O) $(TIER_TEMPLATES_O)
 	@rm -f $@
 	ar rcs $@ $^
 

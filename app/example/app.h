@@ -13,11 +13,6 @@ extern const struct shoal_route shop_routes[];
 extern const struct shoal_template app_templates[];
 
 void	page_home(struct shoal_req *);
-void	page_login(struct shoal_req *);
-void	page_login_post(struct shoal_req *);
-void	page_signup(struct shoal_req *);
-void	page_signup_post(struct shoal_req *);
-void	page_logout_post(struct shoal_req *);
 void	page_cart(struct shoal_req *);
 void	page_cart_add(struct shoal_req *);
 void	page_cart_remove(struct shoal_req *);

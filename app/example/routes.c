@@ -5,11 +5,7 @@
 
 const struct shoal_route shop_routes[] = {
 	{ SHOAL_GET,	"/",			page_home },
-	{ SHOAL_GET,	"/login",		page_login },
-	{ SHOAL_POST,	"/login",		page_login_post },
-	{ SHOAL_GET,	"/signup",		page_signup },
-	{ SHOAL_POST,	"/signup",		page_signup_post },
-	{ SHOAL_POST,	"/logout",		page_logout_post },
+	SHOAL_AUTH_ROUTES,	/* /login, /signup, /logout: the tier's */
 	{ SHOAL_GET,	"/cart",		page_cart },
 	{ SHOAL_POST,	"/cart/add",		page_cart_add },
 	{ SHOAL_POST,	"/cart/remove",		page_cart_remove },

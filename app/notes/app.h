@@ -18,11 +18,6 @@ extern const struct shoal_template app_templates[];
 void	page_home(struct shoal_req *);
 void	page_note_add(struct shoal_req *);
 void	page_note_delete(struct shoal_req *);
-void	page_login(struct shoal_req *);
-void	page_login_post(struct shoal_req *);
-void	page_signup(struct shoal_req *);
-void	page_signup_post(struct shoal_req *);
-void	page_logout_post(struct shoal_req *);
 void	api_notes(struct shoal_req *);
 
 /* notes.c: at most NOTES_MAX notes, each 1 to NOTE_TEXT_MAX bytes. */

@@ -8,10 +8,6 @@ const struct shoal_route notes_routes[] = {
 	{ SHOAL_POST,	"/notes",		page_note_add },
 	{ SHOAL_POST,	"/notes/{id:int}/delete", page_note_delete },
 	{ SHOAL_GET,	"/api/notes",		api_notes },
-	{ SHOAL_GET,	"/login",		page_login },
-	{ SHOAL_POST,	"/login",		page_login_post },
-	{ SHOAL_GET,	"/signup",		page_signup },
-	{ SHOAL_POST,	"/signup",		page_signup_post },
-	{ SHOAL_POST,	"/logout",		page_logout_post },
+	SHOAL_AUTH_ROUTES,	/* /login, /signup, /logout: the tier's */
 	{ 0,		NULL,			NULL },
 };

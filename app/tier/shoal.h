@@ -158,6 +158,26 @@ enum shoal_status shoal_login(struct shoal_req *, const char *name,
 enum shoal_status shoal_logout(struct shoal_req *)
     __attribute__((warn_unused_result));
 
+/*
+ * The account pages, ready made: sign-up and sign-in forms (GET) and what
+ * they post (POST), and sign-out (POST). The forms are the templates
+ * "login" and "signup" (fields username, password, remember=1, csrf; the
+ * view sets title, error and username), the app's own when it has them,
+ * else the tier's; after a success, a flash message and a redirect to "/".
+ * An app puts SHOAL_AUTH_ROUTES in its route table.
+ */
+void	shoal_login_page(struct shoal_req *);
+void	shoal_login_post(struct shoal_req *);
+void	shoal_signup_page(struct shoal_req *);
+void	shoal_signup_post(struct shoal_req *);
+void	shoal_logout_post(struct shoal_req *);
+#define SHOAL_AUTH_ROUTES \
+	{ SHOAL_GET,	"/login",	shoal_login_page }, \
+	{ SHOAL_POST,	"/login",	shoal_login_post }, \
+	{ SHOAL_GET,	"/signup",	shoal_signup_page }, \
+	{ SHOAL_POST,	"/signup",	shoal_signup_post }, \
+	{ SHOAL_POST,	"/logout",	shoal_logout_post }
+
 /* The signed-in user's sessions, to show and to end. */
 struct shoal_session_info {
 	const char	*id;		/* a hash of the session ID, not the ID */

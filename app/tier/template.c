@@ -329,12 +329,29 @@ template_render(const struct template *t, struct buf *b,
 static struct template	*loaded[TEMPLATES_MAX];
 static size_t		 nloaded;
 
-int
-templates_load(const struct shoal_template *sources, char *err, size_t errsz)
+/* The tier's own pages' templates (app/tier/templates/, embedded). */
+extern const struct shoal_template tier_templates[];
+
+static int
+has_template(const struct shoal_template *sources, const char *name)
+{
+	for (; sources->name != NULL; sources++)
+		if (strcmp(sources->name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Parses every template of sources but those shadow has one of its name
+ * of. */
+static int
+load_all(const struct shoal_template *sources,
+    const struct shoal_template *shadow, char *err, size_t errsz)
 {
 	const struct shoal_template	*s;
 
 	for (s = sources; s->name != NULL; s++) {
+		if (shadow != NULL && has_template(shadow, s->name))
+			continue;
 		if (nloaded == TEMPLATES_MAX) {
 			snprintf(err, errsz, "more than %d templates",
 			    TEMPLATES_MAX);
@@ -347,6 +364,15 @@ templates_load(const struct shoal_template *sources, char *err, size_t errsz)
 		nloaded++;
 	}
 	return 0;
+}
+
+int
+templates_load(const struct shoal_template *sources, char *err, size_t errsz)
+{
+	if (load_all(sources, NULL, err, errsz) != 0)
+		return -1;
+	/* The tier's pages, where the app has no template of that name. */
+	return load_all(tier_templates, sources, err, errsz);
 }
 
 const struct template *

@@ -51,7 +51,8 @@ void		 template_render(const struct template *, struct buf *,
 		    const struct shoal_view *view, template_resolver resolve,
 		    void *ctx);
 
-/* The app's templates (ended by a NULL name), parsed once at start. */
+/* The app's templates (ended by a NULL name), parsed once at start,
+ * then the tier's own (app/tier/templates/) of names the app has none of. */
 int		 templates_load(const struct shoal_template *, char *err,
 		    size_t errsz)
 		    __attribute__((warn_unused_result));

@@ -808,6 +808,35 @@ embedded_templates_load_and_are_found(void **state)
 	assert_null(templates_find("page"));
 }
 
+static void
+tier_templates_fill_in_only_what_the_app_lacks(void **state)
+{
+	static const char own_login[] = "<h1>Our own sign-in</h1>";
+	static const struct shoal_template with_login[] = {
+		{ "login", own_login, sizeof own_login - 1 },
+		{ NULL, NULL, 0 },
+	};
+	char			 err[128];
+
+	(void)state;
+	/* The app has no "login": the tier's form is there. */
+	assert_int_equal(templates_load(sources, err, sizeof err), 0);
+	assert_non_null(templates_find("login"));
+	assert_non_null(templates_find("signup"));
+	buf_reset(&b);
+	template_render(templates_find("login"), &b, NULL, NULL, NULL);
+	assert_non_null(strstr(buf_cstr(&b), "action=\"/login\""));
+	assert_non_null(strstr(buf_cstr(&b), "name=\"csrf\""));
+	templates_free();
+	/* The app's own "login" wins; the tier's "signup" still fills in. */
+	assert_int_equal(templates_load(with_login, err, sizeof err), 0);
+	buf_reset(&b);
+	template_render(templates_find("login"), &b, NULL, NULL, NULL);
+	assert_string_equal(buf_cstr(&b), "<h1>Our own sign-in</h1>");
+	assert_non_null(templates_find("signup"));
+	templates_free();
+}
+
 int
 main(void)
 {
@@ -843,6 +872,7 @@ main(void)
 		cmocka_unit_test(render_twice_gives_same_output),
 		cmocka_unit_test(parse_reads_only_len_bytes),
 		cmocka_unit_test(embedded_templates_load_and_are_found),
+		cmocka_unit_test(tier_templates_fill_in_only_what_the_app_lacks),
 	};
 
 	if (sodium_init() < 0)

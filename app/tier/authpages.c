@@ -1,8 +1,12 @@
 /*
- * auth.c - sign up, sign in, sign out, with the tier's calls (a guest's
- * notes join the account at either: notes_merge).
+ * authpages.c - the sign-up, sign-in and sign-out pages, for an app that
+ * wants them as they are (SHOAL_AUTH_ROUTES in its route table). They
+ * render the templates "login" and "signup": the app's own when it has
+ * them, else the tier's (app/tier/templates/), inside the app's layout.
+ * Each answers a form it cannot use with the form again and a reason, and
+ * anything the tier reports (Redis down, throttled) as shoal_fail does.
  */
-#include "app.h"
+#include "shoal.h"
 
 static void
 form(struct shoal_req *r, int status, const char *page, const char *title,
@@ -26,19 +30,19 @@ flags(struct shoal_req *r)
 }
 
 void
-page_login(struct shoal_req *r)
+shoal_login_page(struct shoal_req *r)
 {
 	form(r, 200, "login", "Sign in", NULL);
 }
 
 void
-page_signup(struct shoal_req *r)
+shoal_signup_page(struct shoal_req *r)
 {
 	form(r, 200, "signup", "Create an account", NULL);
 }
 
 void
-page_login_post(struct shoal_req *r)
+shoal_login_post(struct shoal_req *r)
 {
 	const char	*name = shoal_form(r, "username");
 	const char	*pw = shoal_form(r, "password");
@@ -63,7 +67,7 @@ page_login_post(struct shoal_req *r)
 }
 
 void
-page_signup_post(struct shoal_req *r)
+shoal_signup_post(struct shoal_req *r)
 {
 	const char	*name = shoal_form(r, "username");
 	const char	*pw = shoal_form(r, "password");
@@ -94,7 +98,7 @@ page_signup_post(struct shoal_req *r)
 }
 
 void
-page_logout_post(struct shoal_req *r)
+shoal_logout_post(struct shoal_req *r)
 {
 	enum shoal_status st = shoal_logout(r);
 
