@@ -124,9 +124,17 @@ class PgTier:
     (primary, replica, bouncer) triple. scale multiplies the waits. keep
     names environment variables that, set to 1, keep the folder even when
     nothing failed. As a context manager: start on entry, stop on exit (the
-    folder kept when the block raised)."""
+    folder kept when the block raised).
 
-    def __init__(self, ports=None, scale=1.0, keep=("PG_KEEP_DIR",), name="pg"):
+    attach=RUN_DIR: instead, the tier deploy/local/stack started in that run
+    dir (ports: its SHOAL_PG_PORT), for the faults a test injects there;
+    stop() leaves it to `stack down`, and a primary or replica started
+    again here is written to the stack's pid file, so that `stack down`
+    stops it."""
+
+    def __init__(self, ports=None, scale=1.0, keep=("PG_KEEP_DIR",), name="pg", attach=None):
+        self.attached = attach is not None
+        self.pid_files = {}
         if ports is None:
             base = Ports().span(2)
             ports = (base, base + 1, base + 2)
@@ -145,19 +153,29 @@ class PgTier:
         else:
             pw = pwd.getpwuid(os.geteuid())
             self.uid, self.gid, self.os_user = pw.pw_uid, pw.pw_gid, pw.pw_name
-        self.dir = self._make_dir()
-        # What runs as postgres lives in pg/ (its own); the password files
-        # stay ours, outside it.
-        self.pg_dir = os.path.join(self.dir, "pg")
-        os.mkdir(self.pg_dir, 0o700)
-        if self.as_root:
-            os.chown(self.pg_dir, self.uid, self.gid)
+        if self.attached:
+            # The stack's layout: deploy/local/stack's pg_home and db_up.
+            self.dir = os.path.abspath(attach)
+            self.pg_dir = os.path.realpath(os.path.join(self.dir, "pg"))
+            self.app_password_file = os.path.join(self.dir, "db-password")
+            self.admin_password_file = os.path.join(self.dir, "db-admin-password")
+            self.pid_files = {"primary": os.path.join(self.dir, "postgres.pid"),
+                              "replica": os.path.join(self.dir, "pg-replica.pid")}
+            self.os_user = "postgres" if self.as_root else self.os_user
+        else:
+            self.dir = self._make_dir()
+            # What runs as postgres lives in pg/ (its own); the password
+            # files stay ours, outside it.
+            self.pg_dir = os.path.join(self.dir, "pg")
+            os.mkdir(self.pg_dir, 0o700)
+            if self.as_root:
+                os.chown(self.pg_dir, self.uid, self.gid)
+            self.app_password_file = os.path.join(self.dir, "app-password")
+            self.admin_password_file = os.path.join(self.dir, "admin-password")
         self.socket_dir = self.pg_dir
         self.primary_dir = os.path.join(self.pg_dir, "primary")
         self.replica_dir = os.path.join(self.pg_dir, "replica")
-        self.app_password_file = os.path.join(self.dir, "app-password")
-        self.admin_password_file = os.path.join(self.dir, "admin-password")
-        self.repl_passfile = os.path.join(self.pg_dir, "repl.pgpass")
+        self.repl_passfile = os.path.join(self.pg_dir, "replication.pgpass")
         self.bouncer_pidfile = os.path.join(self.pg_dir, "pgbouncer.pid")
         self.bouncer_ini = os.path.join(self.pg_dir, "pgbouncer.ini")
         self.bouncer_log = os.path.join(self.pg_dir, "pgbouncer.log")
@@ -220,6 +238,7 @@ class PgTier:
         and the folder is kept."""
         check(os.path.exists(os.path.join(PG_BIN, "initdb")), f"{PG_BIN}/initdb is missing")
         check(os.path.exists(PGBOUNCER), f"{PGBOUNCER} is missing (tools/deps installs it)")
+        check(not self.attached, "an attached tier is the stack's to start")
         for p in (self.primary_port, self.replica_port, self.bouncer_port):
             check(port_free(p), f"port {p} is already in use")
         self.started = True
@@ -293,15 +312,24 @@ class PgTier:
         return self._stop_postmaster(self.primary_dir, mode)
 
     def start_primary(self):
-        self._pg_ctl_start(self.primary_dir, "primary")
-        return self._postmaster_pid(self.primary_dir)
+        """Starts the primary (again); returns its pid once it answers."""
+        return self._start_node(self.primary_dir, "primary")
 
     def stop_replica(self, mode="fast"):
         return self._stop_postmaster(self.replica_dir, mode)
 
     def start_replica(self):
-        self._pg_ctl_start(self.replica_dir, "replica")
-        return self._postmaster_pid(self.replica_dir)
+        return self._start_node(self.replica_dir, "replica")
+
+    def _start_node(self, data, which):
+        self._pg_ctl_start(data, which)
+        pid = self._postmaster_pid(data)
+        check(pid, f"{data}/postmaster.pid names no pid")
+        if which in self.pid_files:
+            with open(self.pid_files[which] + ".tmp", "w") as f:
+                f.write(f"{pid}\n")
+            os.replace(self.pid_files[which] + ".tmp", self.pid_files[which])
+        return pid
 
     def primary_pid(self):
         return self._postmaster_pid(self.primary_dir)
@@ -553,8 +581,9 @@ class PgTier:
 
     def stop(self, failed=False):
         """Stops everything by pid; removes the folder when nothing failed
-        (and no keep variable is 1), else keeps it and names it."""
-        if not self.started and not os.path.isdir(self.dir):
+        (and no keep variable is 1), else keeps it and names it. An attached
+        tier is left as it is, to `stack down`."""
+        if self.attached or (not self.started and not os.path.isdir(self.dir)):
             return
         self.started = False
         left = self._stop_all()
