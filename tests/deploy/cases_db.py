@@ -295,6 +295,43 @@ def database_tier_replica_streams_what_the_primary_writes(ctx):
 
 
 @case
+def database_tier_faults_injected_through_the_harness(ctx):
+    """Stack.db (a PgTier attached to the run dir): replay paused and
+    resumed on the stack's replica; the primary stopped (PgBouncer's
+    "shoal" fails, "shoal_replica" still answers) and started again, its
+    new pid written to the stack's pid file so that `stack down` stops it."""
+    st = shared(ctx)
+    db = st.db
+    db.pause_replay()
+    db.psql("CREATE TABLE IF NOT EXISTS fault_probe (v int); INSERT INTO fault_probe VALUES (1)",
+            db="postgres")
+    lsn = db.primary_lsn()
+    time.sleep(0.3)
+    check(not db.replayed_past(lsn), "the stack's replica replayed while paused")
+    db.resume_replay()
+    db.wait_replayed(lsn)
+    old = st.pids("postgres")
+    db.stop_primary()
+    pw = db.password_of("shoal_app")
+    rc, out, err = psql_tcp(st.pg_port + 2, "shoal_app", pw, "shoal", "SELECT 1")
+    check(rc != 0, f"\"shoal\" answered with the primary stopped: {out!r}")
+    rc, out, err = psql_tcp(st.pg_port + 2, "shoal_app", pw, "shoal_replica", "SELECT 1")
+    check(rc == 0 and out == "1", f"\"shoal_replica\" with the primary stopped: exit {rc}, {err}")
+    new = db.start_primary()
+    check_eq(st.pids("postgres"), [new], "postgres.pid after the restart")
+    check(new not in old, f"the same pid {new} after a restart")
+    deadline = time.monotonic() + 15 * ctx.scale
+    while True:
+        rc, out, err = psql_tcp(st.pg_port + 2, "shoal_app", pw, "shoal", "SELECT 1")
+        if rc == 0:
+            break
+        check(time.monotonic() < deadline, f"\"shoal\" not back after the restart: {err}")
+        time.sleep(0.2)
+    rc, out = st.status()
+    check(rc == 0, f"stack status after the restart: exit {rc}\n{out}")
+
+
+@case
 def database_tier_is_left_alone_by_scale(ctx):
     """`stack scale 2` and back to 3 restarts no database process."""
     st = shared(ctx)

@@ -217,10 +217,12 @@ class Stack:
         try:
             self.down()
         finally:
+            pg = self.path("pg")
             if failed or self.failed or knob_on(*self.keep):
                 print(f"{self.name}: run dir kept: {self.run_dir}", flush=True)
+                if os.path.islink(pg):
+                    print(f"{self.name}: its database tier kept: {os.path.realpath(pg)}", flush=True)
             else:
-                pg = self.path("pg")
                 if os.path.islink(pg):
                     shutil.rmtree(os.path.realpath(pg), ignore_errors=True)
                 shutil.rmtree(self.run_dir, ignore_errors=True)
