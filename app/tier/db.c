@@ -34,6 +34,7 @@ struct db {
 	struct db_conn		 primary;
 	struct db_conn		 replica;
 	struct db_conn		*tx;		/* the open transaction's */
+	int			 quiet;		/* log nothing (start-up) */
 	enum db_fault		 fault;
 	char			 sqlstate[6];
 	char			 errstr[DB_ERRSTR_MAX];
@@ -201,8 +202,9 @@ static void
 drop(struct db *db, struct db_conn *k, const char *why)
 {
 	if (k->c != NULL) {
-		log_event("warn", "database %s connection dropped: %s",
-		    k->role, why);
+		if (!db->quiet)
+			log_event("warn", "database %s connection dropped: %s",
+			    k->role, why);
 		close_conn(k);
 	}
 	if (db->tx == k)
@@ -313,7 +315,8 @@ connect_db(struct db *db, struct db_conn *k)
 	k->failures = 0;
 	return 0;
 fail:
-	log_event("warn", "database %s %s", k->role, db->errstr);
+	if (!db->quiet)
+		log_event("warn", "database %s %s", k->role, db->errstr);
 	close_conn(k);
 	backoff(k);
 	return -1;
@@ -585,6 +588,13 @@ db_exec(struct db *db, enum db_target target, const char *sql, int nparams,
 	    db->fault != DB_FAULT_BACKOFF)
 		return exec_on(db, DB_PRIMARY, sql, nparams, params, out);
 	return -1;
+}
+
+void
+db_quiet(struct db *db, int on)
+{
+	if (db != NULL)
+		db->quiet = on;
 }
 
 enum db_fault

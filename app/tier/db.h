@@ -113,6 +113,10 @@ int	db_query(struct db *, const char *sql, int nparams,
 int	db_commit(struct db *) __attribute__((warn_unused_result));
 void	db_rollback(struct db *);
 
+/* on: log nothing, for a caller that reports the outcome itself (the
+ * start-up check's one line). */
+void	db_quiet(struct db *, int on);
+
 enum db_fault db_fault(const struct db *);
 const char *db_errstr(const struct db *);
 /* The SQLSTATE of the last error the server sent, or "". */

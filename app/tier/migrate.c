@@ -263,6 +263,8 @@ migrate_check(struct db *db, const struct config *cfg, const char *app,
 
 	if (known_list(app, &known, &nknown, err, errsz) != 0)
 		return 2;
+	/* The outcome is one line, written by the caller. */
+	db_quiet(db, 1);
 	while (db_exec(db, DB_PRIMARY, select_applied, 0, NULL, &res) != 0) {
 		if (!transient(db_fault(db))) {
 			if (strcmp(db_sqlstate(db), "42P01") == 0)
@@ -290,6 +292,7 @@ migrate_check(struct db *db, const struct config *cfg, const char *app,
 		goto out;
 	rc = 0;
 out:
+	db_quiet(db, 0);
 	PQclear(res);
 	free(known);
 	free(applied);
