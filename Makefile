@@ -132,9 +132,9 @@ $(BUILD)/gen/tier_db.c: $(TIER_DB) tools/embed
 
 $(BUILD)/gen/$(APP)/migrations.c: $(APP_DB) tools/embed $(wildcard $(APP)/db)
 	@mkdir -p $(dir $@)
-	$(if $(APP_DB),tools/embed migrate.h shoal_migration \
+	$(if $(APP_DB),tools/embed shoal.h shoal_migration \
 	    shoal_app_migrations $(APP_DB),printf '%s\n' \
-	    '#include "migrate.h"' \
+	    '#include "shoal.h"' \
 	    'const struct shoal_migration shoal_app_migrations[] = {{0, 0, 0}};') \
 	    > $@.tmp && mv $@.tmp $@
 

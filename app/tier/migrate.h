@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "shoal.h"
+
 struct config;
 struct db;
 
@@ -26,16 +28,10 @@ struct db;
 #define MIGRATION_OWNER_MAX	64
 #define MIGRATIONS_MAX		1000
 
-/* As tools/embed writes them: name is the file name without ".sql". */
-struct shoal_migration {
-	const char	*name;
-	const char	*text;
-	size_t		 len;
-};
-
 /* The tier's (build/gen/tier_db.c) and the app's, from $(APP)/db
- * (build/gen/$(APP)/migrations.c). The app's is weak: a binary linked
- * without one has none. Each ends with a NULL name. */
+ * (build/gen/$(APP)/migrations.c; struct shoal_migration is in shoal.h, so
+ * an app built against the installed tier can make its own). The app's is
+ * weak: a binary linked without one has none. Each ends with a NULL name. */
 extern const struct shoal_migration tier_migrations[];
 extern const struct shoal_migration shoal_app_migrations[]
     __attribute__((weak));
