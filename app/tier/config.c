@@ -138,10 +138,10 @@ static const struct config_entry entries[] = {
 	  "seconds a starting worker waits for the database to answer "
 	  "before it gives up (exit status 1)" },
 	{ "SHOAL_DB_ADMIN", STR(db_admin), 0, 4096, "",
-	  "shoal db: the migrations' role as a libpq URI, straight to the "
-	  "primary" },
+	  "the migrations' role for shoal db migrate and status: a libpq URI "
+	  "straight to the primary, without a password" },
 	{ "SHOAL_DB_ADMIN_PASSWORD_FILE", STR(db_admin_password_file), 0,
-	  4096, "", "shoal db: file holding SHOAL_DB_ADMIN's password" },
+	  4096, "", "file holding the password of SHOAL_DB_ADMIN's user" },
 };
 
 #define NENTRIES (sizeof entries / sizeof entries[0])
