@@ -4,10 +4,12 @@
  *
  * The connections hang off a thread-local pointer rather than the thread's
  * context: a thread that never touches the database never connects, and
- * the start-up check in the main thread uses the same code as requests.
+ * the start-up check in the main thread uses the same code as requests. A
+ * thread-specific key's destructor closes them when a thread ends.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,8 @@ struct db {
 static const struct config	*db_cfg;
 static atomic_uint		 next_replica;
 static _Thread_local struct db	*this_db;
+static pthread_key_t		 db_key;
+static pthread_once_t		 db_key_once = PTHREAD_ONCE_INIT;
 
 static int64_t
 now_ms(void)
@@ -126,10 +130,41 @@ db_fault_of_sqlstate(const char *s)
 	return DB_FAULT_ERROR;
 }
 
+static void
+close_conn(struct db_conn *k)
+{
+	if (k->c != NULL) {
+		PQfinish(k->c);
+		k->c = NULL;
+	}
+}
+
+/* At thread exit (the key's destructor), or from db_thread_done. */
+static void
+free_db(void *arg)
+{
+	struct db	*db = arg;
+
+	close_conn(&db->primary);
+	close_conn(&db->replica);
+	free(db);
+	this_db = NULL;
+}
+
+static void
+make_key(void)
+{
+	if (pthread_key_create(&db_key, free_db) != 0) {
+		log_event("error", "cannot create the database thread key");
+		abort();
+	}
+}
+
 void
 db_init(const struct config *cfg)
 {
 	db_cfg = cfg;
+	pthread_once(&db_key_once, make_key);
 }
 
 struct db *
@@ -154,27 +189,20 @@ db_thread(void)
 		    (unsigned)db_cfg->ndb_replicas];
 	}
 	this_db = db;
+	if (pthread_setspecific(db_key, db) != 0)
+		oom();
 	return db;
-}
-
-static void
-close_conn(struct db_conn *k)
-{
-	if (k->c != NULL) {
-		PQfinish(k->c);
-		k->c = NULL;
-	}
 }
 
 void
 db_thread_done(void)
 {
-	if (this_db == NULL)
+	struct db	*db = this_db;
+
+	if (db == NULL)
 		return;
-	close_conn(&this_db->primary);
-	close_conn(&this_db->replica);
-	free(this_db);
-	this_db = NULL;
+	(void)pthread_setspecific(db_key, NULL);
+	free_db(db);
 }
 
 /* The first line of libpq's message, for one log line. */
