@@ -577,14 +577,18 @@ db_rollback(struct db *db)
 	memcpy(db->sqlstate, state, sizeof state);
 }
 
+/* *on_replica: the transaction began on the replica (db_begin itself
+ * falls back to the primary when the replica cannot begin one). */
 static int
 exec_on(struct db *db, enum db_target target, const char *sql, int nparams,
-    const char *const *params, PGresult **out)
+    const char *const *params, PGresult **out, int *on_replica)
 {
 	PGresult	*r = NULL;
 
+	*on_replica = 0;
 	if (db_begin(db, target) != 0)
 		return -1;
+	*on_replica = db->tx == &db->replica;
 	if (db_query(db, sql, nparams, params, &r) != 0) {
 		db_rollback(db);
 		return -1;
@@ -604,17 +608,18 @@ int
 db_exec(struct db *db, enum db_target target, const char *sql, int nparams,
     const char *const *params, PGresult **out)
 {
+	int	 on_replica;
+
 	if (out != NULL)
 		*out = NULL;
 	if (db == NULL)
 		return -1;
-	if (exec_on(db, target, sql, nparams, params, out) == 0)
+	if (exec_on(db, target, sql, nparams, params, out, &on_replica) == 0)
 		return 0;
-	/* A read the replica could not answer mid-way: the primary can. */
-	if (target == DB_REPLICA && db->replica.uri != NULL &&
-	    db->tx == NULL && replica_unusable(db->fault) &&
-	    db->fault != DB_FAULT_BACKOFF)
-		return exec_on(db, DB_PRIMARY, sql, nparams, params, out);
+	/* A read the replica stopped answering mid-way: the primary can. */
+	if (on_replica && replica_unusable(db->fault))
+		return exec_on(db, DB_PRIMARY, sql, nparams, params, out,
+		    &on_replica);
 	return -1;
 }
 
