@@ -33,6 +33,7 @@ failed, and kept (and named) otherwise.
 import base64
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -71,23 +72,12 @@ def render(template, values):
     field without a value is an error (as deploy/local/stack's render)."""
     with open(os.path.join(TEMPLATES, template)) as f:
         text = f.read()
-    out, rest = [], text
-    while True:
-        i = rest.find("@")
-        j = rest.find("@", i + 1) if i >= 0 else -1
-        if i < 0 or j < 0:
-            out.append(rest)
-            break
-        name = rest[i + 1:j]
-        if name and all(c in string.ascii_uppercase + string.digits + "_" for c in name):
-            if name not in values:
-                raise TestFailure(f"{template}: no value for @{name}@")
-            out.append(rest[:i] + str(values[name]))
-            rest = rest[j + 1:]
-        else:
-            out.append(rest[:i + 1])
-            rest = rest[i + 1:]
-    return "".join(out)
+
+    def field(m):
+        if m.group(1) not in values:
+            raise TestFailure(f"{template}: no value for {m.group(0)}")
+        return str(values[m.group(1)])
+    return re.sub(r"@([A-Z0-9_]+)@", field, text)
 
 
 def random_password(n=32):
@@ -445,6 +435,14 @@ class PgTier:
         if replica_port:
             self.bouncer_targets["replica"] = int(replica_port)
         self._write_bouncer_ini()
+        if self.os_user != "postgres":
+            # The admin console is the OS user postgres's only: SIGHUP
+            # makes PgBouncer read its files again too, without an answer.
+            pid = self.bouncer_pid()
+            check(pid and procs.alive(pid), "PgBouncer is not running")
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(0.5)
+            return
         self._run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-h", self.socket_dir,
                    "-p", str(self.bouncer_port), "-U", "postgres", "-d", "pgbouncer",
                    "-c", "RELOAD"], "pgbouncer RELOAD")
