@@ -355,7 +355,10 @@ class PgTier:
         self._write(self.admin_password_file, self.admin_password + "\n", own=False)
         self._write(self.repl_passfile,
                     f"127.0.0.1:{self.primary_port}:replication:shoal_repl:{self.repl_password}\n")
-        self.psql(f"ALTER ROLE shoal_app PASSWORD '{self.app_password}';\n"
+        # No log line may quote these statements, not even on an error.
+        self.psql("SET log_min_error_statement = panic; SET log_min_duration_statement = -1; "
+                  "SET log_statement = none;\n"
+                  f"ALTER ROLE shoal_app PASSWORD '{self.app_password}';\n"
                   f"ALTER ROLE shoal_owner PASSWORD '{self.admin_password}';\n"
                   f"ALTER ROLE shoal_repl PASSWORD '{self.repl_password}';\n", db="postgres")
 
