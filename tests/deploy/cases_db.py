@@ -127,6 +127,8 @@ def database_tier_comes_up_with_the_stack_on_loopback_only(ctx):
         pid = st.pids(name)[0]
         if os.geteuid() == 0:
             check_eq(proc_uid(pid), pwd.getpwnam("postgres").pw_uid, f"uid of {name} (pid {pid})")
+    check("database replication: walreceiver streaming, replay lag" in out,
+          f"status does not show the replica streaming:\n{out}")
     return f"primary {st.pg_port}, replica {st.pg_port + 1}, pgbouncer {st.pg_port + 2}"
 
 

@@ -71,7 +71,9 @@ class Stack:
     inherit=False only SHOAL_STATIC_DIR does. `keep` names environment
     variables that, set to 1, keep the run dir even when everything passed.
     As a context manager: up on entry, down on exit, the run dir kept when
-    the block raised."""
+    the block raised. The database tier (PostgreSQL primary, replica,
+    PgBouncer) runs only with settings={"SHOAL_DATABASE": "1"}, on free
+    ports; Stack.db then reaches it."""
 
     def __init__(self, name, scale=1.0, settings=None, inherit=True, keep=()):
         self.name = name
