@@ -18,7 +18,7 @@
 CC      ?= cc
 # The app to build (see below): the example shop unless APP says.
 APP     ?= app/example
-PKGS    := fcgi hiredis libprotobuf-c libsodium libseccomp
+PKGS    := fcgi hiredis libprotobuf-c libsodium libseccomp libpq
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -78,6 +78,12 @@ SCRIPTS_O   := $(BUILD)/obj/gen/lua.o
 # the same name is used instead.
 TIER_TEMPLATES   := $(wildcard app/tier/templates/*.html)
 TIER_TEMPLATES_O := $(BUILD)/obj/gen/tier_templates.o
+# Schema migrations (app/tier/migrate.h): the tier's in the library, the
+# app's from $(APP)/db in the binary, both in number order.
+TIER_DB     := $(sort $(wildcard app/tier/db/*.sql))
+TIER_DB_O   := $(BUILD)/obj/gen/tier_db.o
+APP_DB      := $(sort $(wildcard $(APP)/db/*.sql))
+APP_DB_O    := $(BUILD)/obj/gen/$(APP)/migrations.o
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
@@ -97,7 +103,7 @@ VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 MANPAGE     := $(BUILD)/shoal.1
 
 .PHONY: all deps run check unit fuzz-regress integration deploy-check \
-	resilience soak bench clean
+	resilience soak bench clean db-check
 .SECONDARY:
 
 all: $(BIN) $(STATIC_OUT)/manifest $(MANPAGE)
@@ -128,6 +134,20 @@ $(BUILD)/gen/lua.c: $(SCRIPTS) tools/embed
 	tools/embed scripts.h script_source script_sources \
 	    $(SCRIPTS) > $@.tmp && mv $@.tmp $@
 
+# An app without a db/ folder gets an empty table.
+$(BUILD)/gen/tier_db.c: $(TIER_DB) tools/embed
+	@mkdir -p $(dir $@)
+	tools/embed migrate.h shoal_migration tier_migrations \
+	    $(TIER_DB) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/$(APP)/migrations.c: $(APP_DB) tools/embed $(wildcard $(APP)/db)
+	@mkdir -p $(dir $@)
+	$(if $(APP_DB),tools/embed shoal.h shoal_migration \
+	    shoal_app_migrations $(APP_DB),printf '%s\n' \
+	    '#include "shoal.h"' \
+	    'const struct shoal_migration shoal_app_migrations[] = {{0, 0, 0}};') \
+	    > $@.tmp && mv $@.tmp $@
+
 $(STATIC_OUT)/manifest: $(STATIC_SRC) tools/fingerprint
 	rm -rf $(STATIC_OUT)
 	tools/fingerprint $(APP)/static $(STATIC_OUT)
@@ -141,11 +161,11 @@ $(BUILD)/obj/%.o: %.c $(PROTO_H) $(APP_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSHOAL_VERSION='"$(VERSION)"' -MMD -MP -c -o $@ $<
 
-$(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O) $(TIER_TEMPLATES_O)
+$(LIBTIER): $(TIER_O) $(PROTO_O) $(SCRIPTS_O) $(TIER_TEMPLATES_O) $(TIER_DB_O)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(APP_O) $(APP_PROTO_O) $(TEMPLATES_O) $(LIBTIER)
+$(BIN): $(APP_O) $(APP_PROTO_O) $(TEMPLATES_O) $(APP_DB_O) $(LIBTIER)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(MANPAGE): $(BIN) tools/manpage
@@ -207,6 +227,12 @@ e2e: all
 security: all
 	SHOAL_BIN=$(BUILD)/shoal tests/security/run
 
+# The database layer against a real PostgreSQL primary, replica and
+# PgBouncer: migrations, the schema check at start, connections, grants,
+# the 503 while the database is down and the recovery after.
+db-check: all
+	SHOAL_BIN=$(BUILD)/shoal tests/db/run
+
 # Failover, scaling, the CDN edge, and the manifests of deploy/.
 deploy-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/deploy/run
@@ -227,6 +253,7 @@ ifeq ($(APP),app/example)
 	@$(MAKE) --no-print-directory all unit app-check
 	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory db-check
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory resilience

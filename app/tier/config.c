@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "db.h"
 #include "net.h"
 #include "oom.h"
 
@@ -122,6 +123,25 @@ static const struct config_entry entries[] = {
 	  "for valgrind, or to find a call the filter lacks" },
 	{ "SHOAL_DRAIN_SECONDS", INT(drain_seconds), 0, 3600, "20",
 	  "on SIGTERM, longest wait for requests in flight" },
+	{ "SHOAL_DB", STR(db), 0, 4096, "",
+	  "PostgreSQL primary as a libpq URI without a password "
+	  "(postgresql://USER@HOST:PORT/DB); empty: no database" },
+	{ "SHOAL_DB_REPLICAS", STR(db_replicas), 0, 4096, "",
+	  "replicas to read from: libpq URIs separated by commas; empty: "
+	  "reads go to the primary" },
+	{ "SHOAL_DB_PASSWORD_FILE", STR(db_password_file), 0, 4096, "",
+	  "file holding the database password of SHOAL_DB's user" },
+	{ "SHOAL_DB_TIMEOUT_MS", INT(db_timeout_ms), 100, 600000, "2000",
+	  "longest wait for a database connect or statement, in "
+	  "milliseconds (longer: 503)" },
+	{ "SHOAL_DB_START_WAIT", INT(db_start_wait), 0, 3600, "10",
+	  "seconds a starting worker waits for the database to answer "
+	  "before it gives up (exit status 1)" },
+	{ "SHOAL_DB_ADMIN", STR(db_admin), 0, 4096, "",
+	  "the migrations' role for shoal db migrate and status: a libpq URI "
+	  "straight to the primary, without a password" },
+	{ "SHOAL_DB_ADMIN_PASSWORD_FILE", STR(db_admin_password_file), 0,
+	  4096, "", "file holding the password of SHOAL_DB_ADMIN's user" },
 };
 
 #define NENTRIES (sizeof entries / sizeof entries[0])
@@ -348,6 +368,63 @@ parse_sentinels(struct config *cfg, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * The database settings: URIs checked now (a bad one, or one holding a
+ * password, stops the worker at start), replicas split, the password read
+ * once. A password file without SHOAL_DB is a mistake worth a line.
+ */
+static int
+parse_db(struct config *cfg, char *err, size_t errsz)
+{
+	const char	*p = cfg->db_replicas, *comma;
+	char		*uri;
+	size_t		 len;
+
+	if (cfg->db[0] == '\0') {
+		if (cfg->db_replicas[0] != '\0' ||
+		    cfg->db_password_file[0] != '\0') {
+			snprintf(err, errsz, "%s: set without SHOAL_DB",
+			    cfg->db_replicas[0] != '\0' ? "SHOAL_DB_REPLICAS" :
+			    "SHOAL_DB_PASSWORD_FILE");
+			return -1;
+		}
+	} else if (db_uri_check("SHOAL_DB", cfg->db, err, errsz) != 0)
+		return -1;
+	while (cfg->db[0] != '\0' && *p != '\0') {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (cfg->ndb_replicas == CONFIG_MAX_REPLICAS) {
+			snprintf(err, errsz, "SHOAL_DB_REPLICAS: more than %d",
+			    CONFIG_MAX_REPLICAS);
+			return -1;
+		}
+		uri = xmalloc(len + 1);
+		memcpy(uri, p, len);
+		uri[len] = '\0';
+		cfg->db_replica[cfg->ndb_replicas++] = uri;
+		if (db_uri_check("SHOAL_DB_REPLICAS", uri, err, errsz) != 0)
+			return -1;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	cfg->db_password = xstrdup("");
+	if (cfg->db_password_file[0] != '\0' &&
+	    read_password_file("SHOAL_DB_PASSWORD_FILE",
+	    cfg->db_password_file, &cfg->db_password, err, errsz) != 0)
+		return -1;
+	if (cfg->db_admin[0] != '\0' &&
+	    db_uri_check("SHOAL_DB_ADMIN", cfg->db_admin, err, errsz) != 0)
+		return -1;
+	cfg->db_admin_password = xstrdup("");
+	if (cfg->db_admin_password_file[0] != '\0' &&
+	    read_password_file("SHOAL_DB_ADMIN_PASSWORD_FILE",
+	    cfg->db_admin_password_file, &cfg->db_admin_password, err,
+	    errsz) != 0)
+		return -1;
+	return 0;
+}
+
 int
 config_load(struct config *cfg, char *err, size_t errsz)
 {
@@ -391,6 +468,8 @@ config_load(struct config *cfg, char *err, size_t errsz)
 	    strlen(cfg->redis), 1, err, errsz) != 0)
 		goto fail;
 	if (parse_sentinels(cfg, err, errsz) != 0)
+		goto fail;
+	if (parse_db(cfg, err, errsz) != 0)
 		goto fail;
 	if (!net_list_valid(cfg->redis_allowed)) {
 		snprintf(err, errsz, "SHOAL_REDIS_ALLOWED: expected addresses "
@@ -473,6 +552,15 @@ config_free(struct config *cfg)
 	free(cfg->key_prefix);
 	free(cfg->asset_manifest);
 	free(cfg->trusted_proxies);
+	free(cfg->db);
+	free(cfg->db_replicas);
+	for (i = 0; i < cfg->ndb_replicas; i++)
+		free(cfg->db_replica[i]);
+	free(cfg->db_password_file);
+	free_secret(cfg->db_password);
+	free(cfg->db_admin);
+	free(cfg->db_admin_password_file);
+	free_secret(cfg->db_admin_password);
 	free(cfg->session_cookie);
 	free(cfg->csrf_cookie);
 	free(cfg->flash_cookie);

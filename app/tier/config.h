@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #define CONFIG_MAX_SENTINELS	8
+#define CONFIG_MAX_REPLICAS	8
 
 /* Where a Redis (or Sentinel) listens: a host and port, or a socket path. */
 struct redis_addr {
@@ -63,6 +64,17 @@ struct config {
 	long	 hash_concurrency;	/* password hashes at once */
 	long	 hash_wait_ms;		/* longest wait for a turn */
 	char	*trusted_proxies;	/* addresses and CIDR blocks */
+	char	*db;			/* libpq URI of the primary; "": none */
+	char	*db_replicas;		/* URIs, comma-separated; "" */
+	char	*db_replica[CONFIG_MAX_REPLICAS];	/* split from it */
+	int	 ndb_replicas;
+	char	*db_password_file;
+	char	*db_password;		/* from the file; "" for none */
+	long	 db_timeout_ms;		/* per connect and per statement */
+	long	 db_start_wait;		/* seconds: database awaited at start */
+	char	*db_admin;		/* URI for shoal db migrate; "" */
+	char	*db_admin_password_file;
+	char	*db_admin_password;	/* from the file; "" for none */
 
 	/* Derived: the cookie names in effect. With Secure they carry the
 	 * __Host- prefix, which browsers only accept from HTTPS, for Path=/

@@ -12,9 +12,11 @@
 #include "arena.h"
 #include "assets.h"
 #include "config.h"
+#include "db.h"
 #include "index.h"
 #include "keyring.h"
 #include "log.h"
+#include "migrate.h"
 #include "oom.h"
 #include "pwhash.h"
 #include "redis.h"
@@ -35,6 +37,7 @@ usage(FILE *f)
 	    "       shoal user add NAME        (password on stdin)\n"
 	    "       shoal session list USER\n"
 	    "       shoal session revoke USER ID | shoal session revoke USER --all\n"
+	    "       shoal db migrate | shoal db status   (SHOAL_DB_ADMIN)\n"
 	    "       shoal version | shoal --version\n"
 	    "\n"
 	    "Without --listen, shoal serves FastCGI on the socket it was given\n"
@@ -182,6 +185,43 @@ cmd_session(const struct config *cfg, int argc, char **argv)
 	return rc;
 }
 
+/* shoal db migrate / shoal db status */
+static int
+cmd_db(const struct config *cfg, const struct shoal_app *app, int argc,
+    char **argv)
+{
+	if (argc == 1 && strcmp(argv[0], "migrate") == 0)
+		return migrate_run(cfg, app->name, stdout);
+	if (argc == 1 && strcmp(argv[0], "status") == 0)
+		return migrate_status(cfg, app->name, stdout);
+	usage(stderr);
+	return 2;
+}
+
+/*
+ * With SHOAL_DB set, a worker serves only a schema it knows: every
+ * migration it carries applied, and nothing else (migrate.h). A database
+ * that does not answer is awaited SHOAL_DB_START_WAIT seconds, then the
+ * worker gives up with exit status 1, so a supervisor restarts it later.
+ */
+static int
+db_start(const struct shoal_app *app, const struct config *cfg)
+{
+	char	 err[512];
+	int	 rc;
+
+	if (cfg->db[0] == '\0')
+		return 0;
+	db_init(cfg);
+	rc = migrate_check(db_thread(), cfg, app->name, err, sizeof err);
+	db_thread_done();
+	if (rc == 2)
+		return bad_config(err);
+	if (rc != 0)
+		fprintf(stderr, "shoal: %s\n", err);
+	return rc;
+}
+
 /* What an app must give; a missing part is a build mistake. */
 static int
 app_check(const struct shoal_app *app)
@@ -244,6 +284,13 @@ serve(const struct shoal_app *app, const struct config *cfg,
 		free(keys);
 		return 1;
 	}
+	if ((rc = db_start(app, cfg)) != 0) {
+		templates_free();
+		assets_free();
+		keyring_free(keys);
+		free(keys);
+		return rc;
+	}
 	users_init();
 	rc = worker_run(app, cfg, keys, listen);
 	templates_free();
@@ -280,7 +327,8 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 	if (argc == 3 && strcmp(argv[1], "--listen") == 0)
 		listen = argv[2];
 	else if (argc >= 2 && !(argc == 4 && strcmp(argv[1], "user") == 0 &&
-	    strcmp(argv[2], "add") == 0) && strcmp(argv[1], "session") != 0) {
+	    strcmp(argv[2], "add") == 0) && strcmp(argv[1], "session") != 0 &&
+	    strcmp(argv[1], "db") != 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -289,6 +337,8 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 	pwhash_init(cfg.hash_concurrency, cfg.hash_wait_ms);
 	if (argc >= 2 && strcmp(argv[1], "session") == 0)
 		rc = cmd_session(&cfg, argc - 2, argv + 2);
+	else if (argc >= 2 && strcmp(argv[1], "db") == 0)
+		rc = cmd_db(&cfg, app, argc - 2, argv + 2);
 	else if (argc == 4)
 		rc = cmd_user_add(&cfg, argv[3]);
 	else

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "db.h"
 #include "keys.h"
 #include "log.h"
 #include "request.h"
@@ -44,6 +45,42 @@ readyz(struct shoal_req *r)
 	r->extra_header = "Retry-After: 1";
 }
 
+/*
+ * The database, as this thread reaches it (SHOAL_DB): a read on the primary,
+ * then one meant for the replica, which says who answered. Not part of
+ * /readyz: pages that need no database (or read it from the cache) still
+ * serve while it is down. 404 without a database.
+ */
+static void
+healthz_db(struct shoal_req *r)
+{
+	struct db	*db = db_thread();
+	PGresult	*res = NULL;
+	int		 replica;
+
+	if (db == NULL) {
+		shoal_json(r, 404, "{\"status\":\"no database\"}");
+		return;
+	}
+	if (db_exec(db, DB_PRIMARY, "SELECT 1", 0, NULL, NULL) != 0 ||
+	    db_exec(db, DB_REPLICA, "SELECT pg_is_in_recovery()", 0, NULL,
+	    &res) != 0) {
+		if (db_status(db, "health check") == SHOAL_UNAVAILABLE) {
+			shoal_json(r, 503,
+			    "{\"status\":\"database unavailable\"}");
+			r->extra_header = "Retry-After: 1";
+		} else
+			shoal_json(r, 500, "{\"status\":\"database error\"}");
+		return;
+	}
+	replica = PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	shoal_json(r, 200, replica ?
+	    "{\"status\":\"ok\",\"reads\":\"replica\"}" :
+	    "{\"status\":\"ok\",\"reads\":\"primary\"}");
+}
+
 static int
 builtin(struct shoal_req *r)
 {
@@ -54,6 +91,11 @@ builtin(struct shoal_req *r)
 	}
 	if (strcmp(r->in.path, "/readyz") == 0) {
 		readyz(r);
+		r->private_page = 0;
+		return 1;
+	}
+	if (strcmp(r->in.path, "/healthz/db") == 0) {
+		healthz_db(r);
 		r->private_page = 0;
 		return 1;
 	}

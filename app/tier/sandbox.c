@@ -3,7 +3,7 @@
  *
  * The table below is every system call the worker makes once it serves:
  * requests, Redis (by address, by name, through Sentinel, reconnects after a
- * restart or a failover), SIGHUP keyring reloads and the SIGTERM drain. It
+ * restart or a failover), PostgreSQL through libpq (below), SIGHUP keyring reloads and the SIGTERM drain. It
  * was found by running the worker under strace -f through the local stack
  * (deploy/local/stack) and directly (TCP and unix sockets, Redis by name, a
  * DNS name, a name with several addresses) while driving every page, and by
@@ -22,8 +22,20 @@
  * changes under a running worker, and a module that fails to load is only
  * skipped.
  *
+ * PostgreSQL (libpq, db.c) needs nothing more: a connect (socket, connect,
+ * the non-blocking fcntl, setsockopt for TCP_NODELAY and keepalives,
+ * getsockopt SO_ERROR, getsockname), poll with a deadline, send and recv
+ * (sendto, recvfrom), close; SCRAM's nonce from OpenSSL's generator, which
+ * checks getpid for a fork. Found with strace -f while a worker served
+ * /healthz/db through PgBouncer, with the replica and then the primary
+ * stopped and started again. OpenSSL reads openssl.cnf and seeds its
+ * generator once per process: the start-up schema check (main.c) connects
+ * before the filter is loaded, so that happens unconfined. A libpq that
+ * negotiates TLS (sslmode with a server that offers it) may need more:
+ * check with SHOAL_SANDBOX=0 and strace -f.
+ *
  * This list is for Debian 12 (glibc 2.36, hiredis 0.14, libfcgi 2.4.2,
- * libsodium 1.0.18). Another libc, or NSS modules other than files and dns,
+ * libsodium 1.0.18, libpq 15). Another libc, or NSS modules other than files and dns,
  * may make other calls: find them with SHOAL_SANDBOX=0 and strace -f.
  */
 #include <sys/ioctl.h>

@@ -40,6 +40,18 @@ struct shoal_route {
 	shoal_handler		 handler;
 };
 
+/*
+ * A schema migration: the build embeds each NNNN_name.sql of the app's db/
+ * folder into a table named shoal_app_migrations, ended by a NULL name
+ * (tools/embed shoal.h shoal_migration shoal_app_migrations FILE...).
+ * `shoal db migrate` applies them after the tier's; see docs/data.md.
+ */
+struct shoal_migration {
+	const char	*name;		/* the file name without ".sql" */
+	const char	*text;
+	size_t		 len;
+};
+
 /* A template: the build embeds each file of the app's templates/ folder. */
 struct shoal_template {
 	const char	*name;		/* the file name without ".html" */

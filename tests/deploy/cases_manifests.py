@@ -248,10 +248,17 @@ def dockerfile_builds_from_debian_with_what_exists(ctx):
     check(not not_in_deps, f"the build stage installs what tools/deps does not: {not_in_deps}")
 
     worker = set(next(ps for st, ps in runs if st == "worker"))
+    # The libraries the binary names itself (DT_NEEDED): apt-get brings
+    # what those need in turn.
+    dyn = subprocess.run(["readelf", "-d", ctx.bin], capture_output=True, text=True).stdout
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dyn))
+    check(needed, f"readelf names no shared library of {ctx.bin}")
     libs = subprocess.run(["ldd", ctx.bin], capture_output=True, text=True).stdout
     need = set()
-    for m in re.finditer(r"=> (/\S+)", libs):
-        real = os.path.realpath(m.group(1))
+    for m in re.finditer(r"^\s*(\S+) => (/\S+)", libs, re.M):
+        if m.group(1) not in needed:
+            continue
+        real = os.path.realpath(m.group(2))
         for cand in (real, "/usr" + real if not real.startswith("/usr") else real[4:]):
             q = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True)
             if q.returncode == 0:

@@ -25,6 +25,7 @@ import time
 
 from . import fcgi, procs, resp
 from .core import STACK, REPO, TestFailure, check, knob_on, shoal_bin
+from .pg import PgTier
 from .ports import Ports, stack_ports, wait_port
 from .web import Browser
 
@@ -70,7 +71,9 @@ class Stack:
     inherit=False only SHOAL_STATIC_DIR does. `keep` names environment
     variables that, set to 1, keep the run dir even when everything passed.
     As a context manager: up on entry, down on exit, the run dir kept when
-    the block raised."""
+    the block raised. The database tier (PostgreSQL primary, replica,
+    PgBouncer) runs only with settings={"SHOAL_DATABASE": "1"}, on free
+    ports; Stack.db then reaches it."""
 
     def __init__(self, name, scale=1.0, settings=None, inherit=True, keep=()):
         self.name = name
@@ -92,6 +95,22 @@ class Stack:
             env["SHOAL_STATIC_DIR"] = os.path.abspath(env["SHOAL_STATIC_DIR"])
         for k, v in TEST_BUDGETS.items():
             env.setdefault(k, v)
+        # The database tier (PostgreSQL primary, replica, PgBouncer) only
+        # for a suite that asks for it with SHOAL_DATABASE=1: the others
+        # keep their speed, and their workers run without SHOAL_DB.
+        env["SHOAL_DATABASE"] = "0"
+        if settings.get("SHOAL_DATABASE") == "1":
+            taken = set()
+            for k, v in env.items():
+                if k.startswith("SHOAL_") and k.endswith("_PORT") and v.isdigit():
+                    taken.add(int(v))
+                elif k.startswith("SHOAL_") and k.endswith("_PORT_BASE") and v.isdigit():
+                    taken.update(range(int(v), int(v) + servers + 10))
+            while True:
+                base = Ports().span(2)
+                if not taken.intersection(range(base, base + 3)):
+                    break
+            env["SHOAL_PG_PORT"] = str(base)
         env.update(settings)
         self.env = env
         self.bin = env["SHOAL_BIN"]
@@ -115,6 +134,9 @@ class Stack:
         self.prefix = env.get("SHOAL_KEY_PREFIX", "shoal:")
         self.max_body = int(env.get("SHOAL_MAX_BODY") or 65536)
         self.redis_user = "admin"
+        self.database = env["SHOAL_DATABASE"] == "1"
+        self.pg_port = int(env.get("SHOAL_PG_PORT") or 5433)
+        self._db = None
         self.started = False
         self.failed = False
         self.initial_pids = {}          # server -> pids, as `up` left them
@@ -191,13 +213,20 @@ class Stack:
 
     def close(self, failed=False):
         """down, then removes the run dir, or keeps it (and says so) when
-        something failed or a keep variable is 1."""
+        something failed or a keep variable is 1. The database tier's
+        folder goes with it, also when run/pg is a link to one elsewhere
+        (a run dir the OS user postgres cannot reach)."""
         try:
             self.down()
         finally:
+            pg = self.path("pg")
             if failed or self.failed or knob_on(*self.keep):
                 print(f"{self.name}: run dir kept: {self.run_dir}", flush=True)
+                if os.path.islink(pg):
+                    print(f"{self.name}: its database tier kept: {os.path.realpath(pg)}", flush=True)
             else:
+                if os.path.islink(pg):
+                    shutil.rmtree(os.path.realpath(pg), ignore_errors=True)
                 shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def restack(self):
@@ -296,6 +325,17 @@ class Stack:
 
     def browser(self):
         return Browser(self.http_port, self.timeout)
+
+    @property
+    def db(self):
+        """The stack's database tier (with SHOAL_DATABASE=1) as a PgTier
+        attached to the run dir: psql, replay paused, a node stopped or
+        promoted, PgBouncer repointed. Ports: pg_port, pg_port + 1 (the
+        replica), pg_port + 2 (PgBouncer)."""
+        check(self.database, f"{self.name}: the stack runs without the database tier")
+        if self._db is None:
+            self._db = PgTier(self.pg_port, self.scale, name=self.name, attach=self.run_dir)
+        return self._db
 
     @property
     def redis_password(self):
