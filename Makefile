@@ -83,7 +83,7 @@ TIER_TEMPLATES_O := $(BUILD)/obj/gen/tier_templates.o
 TIER_DB     := $(sort $(wildcard app/tier/db/*.sql))
 TIER_DB_O   := $(BUILD)/obj/gen/tier_db.o
 APP_DB      := $(sort $(wildcard $(APP)/db/*.sql))
-APP_DB_O    := $(BUILD)/obj/gen/$(APP)/migrations.o
+APP_DB_O    := $(if $(APP_DB),$(BUILD)/obj/gen/$(APP)/migrations.o)
 LIBTIER     := $(BUILD)/libshoal.a
 
 # Assets, fingerprinted for the CDN origin. Always in build/static, whatever
@@ -142,11 +142,8 @@ $(BUILD)/gen/tier_db.c: $(TIER_DB) tools/embed
 
 $(BUILD)/gen/$(APP)/migrations.c: $(APP_DB) tools/embed $(wildcard $(APP)/db)
 	@mkdir -p $(dir $@)
-	$(if $(APP_DB),tools/embed shoal.h shoal_migration \
-	    shoal_app_migrations $(APP_DB),printf '%s\n' \
-	    '#include "shoal.h"' \
-	    'const struct shoal_migration shoal_app_migrations[] = {{0, 0, 0}};') \
-	    > $@.tmp && mv $@.tmp $@
+	tools/embed shoal.h shoal_migration app_migrations \
+	    $(APP_DB) > $@.tmp && mv $@.tmp $@
 
 $(STATIC_OUT)/manifest: $(STATIC_SRC) tools/fingerprint
 	rm -rf $(STATIC_OUT)

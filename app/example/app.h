@@ -11,6 +11,8 @@
 extern const struct shoal_route shop_routes[];
 /* Generated from templates/ by the build (tools/embed). */
 extern const struct shoal_template app_templates[];
+/* Generated from db/ by the build: the shop's tables. */
+extern const struct shoal_migration app_migrations[];
 
 void	page_home(struct shoal_req *);
 void	page_cart(struct shoal_req *);

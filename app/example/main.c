@@ -1,6 +1,7 @@
 /*
  * main.c - the example shop as a shoal app: its routes, its templates, the
- * session data it keeps (shop.proto) and how a guest's cart joins a user's.
+ * session data it keeps (shop.proto), how a guest's cart joins a user's,
+ * and its tables (db/).
  */
 #include "app.h"
 
@@ -10,6 +11,7 @@ static const struct shoal_app shop = {
 	.templates = app_templates,
 	.data = &shop__session_data__descriptor,
 	.merge = cart_merge,
+	.migrations = app_migrations,	/* db/: the catalogue, orders */
 };
 
 int

@@ -191,9 +191,9 @@ cmd_db(const struct config *cfg, const struct shoal_app *app, int argc,
     char **argv)
 {
 	if (argc == 1 && strcmp(argv[0], "migrate") == 0)
-		return migrate_run(cfg, app->name, stdout);
+		return migrate_run(cfg, app, stdout);
 	if (argc == 1 && strcmp(argv[0], "status") == 0)
-		return migrate_status(cfg, app->name, stdout);
+		return migrate_status(cfg, app, stdout);
 	usage(stderr);
 	return 2;
 }
@@ -213,7 +213,7 @@ db_start(const struct shoal_app *app, const struct config *cfg)
 	if (cfg->db[0] == '\0')
 		return 0;
 	db_init(cfg);
-	rc = migrate_check(db_thread(), cfg, app->name, err, sizeof err);
+	rc = migrate_check(db_thread(), cfg, app, err, sizeof err);
 	db_thread_done();
 	if (rc == 2)
 		return bad_config(err);

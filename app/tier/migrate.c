@@ -172,9 +172,11 @@ migrations_compare(const struct migration *known, size_t nknown,
 
 /* Every migration this binary carries: the tier's, then the app's. */
 static int
-known_list(const char *app, struct migration **list, size_t *n, char *err,
-    size_t errsz)
+known_list(const struct shoal_app *a, struct migration **list, size_t *n,
+    char *err, size_t errsz)
 {
+	const char	*app = a->name;
+
 	*list = NULL;
 	*n = 0;
 	if (strcmp(app, "tier") == 0) {
@@ -184,7 +186,7 @@ known_list(const char *app, struct migration **list, size_t *n, char *err,
 	}
 	if (migrations_add(list, n, "tier", tier_migrations, err,
 	    errsz) != 0 ||
-	    migrations_add(list, n, app, shoal_app_migrations, err,
+	    migrations_add(list, n, app, a->migrations, err,
 	    errsz) != 0) {
 		free(*list);
 		*list = NULL;
@@ -252,8 +254,8 @@ transient(enum db_fault f)
 }
 
 int
-migrate_check(struct db *db, const struct config *cfg, const char *app,
-    char *err, size_t errsz)
+migrate_check(struct db *db, const struct config *cfg,
+    const struct shoal_app *app, char *err, size_t errsz)
 {
 	struct migration	*known = NULL, *applied = NULL;
 	size_t			 nknown, napplied;
@@ -458,7 +460,7 @@ report_strays(const struct migration *known, size_t nknown,
 }
 
 int
-migrate_run(const struct config *cfg, const char *app, FILE *out)
+migrate_run(const struct config *cfg, const struct shoal_app *app, FILE *out)
 {
 	struct migration	*known = NULL, *applied = NULL;
 	size_t			 nknown, napplied = 0, i, done = 0;
@@ -504,7 +506,8 @@ out:
 }
 
 int
-migrate_status(const struct config *cfg, const char *app, FILE *out)
+migrate_status(const struct config *cfg, const struct shoal_app *app,
+    FILE *out)
 {
 	struct migration	*known = NULL, *applied = NULL;
 	size_t			 nknown, napplied = 0, i, pending = 0, bad;

@@ -28,13 +28,9 @@ struct db;
 #define MIGRATION_OWNER_MAX	64
 #define MIGRATIONS_MAX		1000
 
-/* The tier's (build/gen/tier_db.c) and the app's, from $(APP)/db
- * (build/gen/$(APP)/migrations.c; struct shoal_migration is in shoal.h, so
- * an app built against the installed tier can make its own). The app's is
- * weak: a binary linked without one has none. Each ends with a NULL name. */
+/* The tier's (build/gen/tier_db.c), ended by a NULL name. An app's are
+ * its struct shoal_app .migrations. */
 extern const struct shoal_migration tier_migrations[];
-extern const struct shoal_migration shoal_app_migrations[]
-    __attribute__((weak));
 
 /* A migration as migrate and the start check see it. */
 struct migration {
@@ -83,8 +79,8 @@ int	migrations_compare(const struct migration *known, size_t nknown,
  * does not answer. Returns 0, 1 (the database never answered) or 2 (the
  * schema is not the one this binary knows); err holds one line.
  */
-int	migrate_check(struct db *, const struct config *, const char *app,
-	    char *err, size_t errsz) __attribute__((warn_unused_result));
+int	migrate_check(struct db *, const struct config *,
+	    const struct shoal_app *, char *err, size_t errsz) __attribute__((warn_unused_result));
 
 /*
  * shoal db migrate / shoal db status, connected as SHOAL_DB_ADMIN straight
@@ -92,7 +88,8 @@ int	migrate_check(struct db *, const struct config *, const char *app,
  * stderr as one line. Returns the exit status: 0, 1 (a database error, a
  * changed or unknown migration) or 2 (bad configuration).
  */
-int	migrate_run(const struct config *, const char *app, FILE *out);
-int	migrate_status(const struct config *, const char *app, FILE *out);
+int	migrate_run(const struct config *, const struct shoal_app *, FILE *out);
+int	migrate_status(const struct config *, const struct shoal_app *,
+	    FILE *out);
 
 #endif

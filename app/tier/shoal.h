@@ -42,8 +42,8 @@ struct shoal_route {
 
 /*
  * A schema migration: the build embeds each NNNN_name.sql of the app's db/
- * folder into a table named shoal_app_migrations, ended by a NULL name
- * (tools/embed shoal.h shoal_migration shoal_app_migrations FILE...).
+ * folder into a table (tools/embed shoal.h shoal_migration app_migrations
+ * FILE...), ended by a NULL name, that struct shoal_app .migrations names.
  * `shoal db migrate` applies them after the tier's; see docs/data.md.
  */
 struct shoal_migration {
@@ -76,6 +76,8 @@ struct shoal_app {
 	const ProtobufCMessageDescriptor *data;		/* session data */
 	shoal_merge_fn			 merge;		/* NULL: a guest's data
 							   is dropped at sign-in */
+	const struct shoal_migration	*migrations;	/* NULL: no tables of
+							   its own */
 };
 
 /* Runs the shoal command (serve, keygen, ...) for app; returns the exit

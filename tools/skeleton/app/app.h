@@ -11,6 +11,8 @@
 extern const struct shoal_route app_routes[];
 /* Generated from templates/ by the build (the tier's tools/embed). */
 extern const struct shoal_template app_templates[];
+/* Generated from db/ by the build: the app's tables (may be none). */
+extern const struct shoal_migration app_migrations[];
 
 void	page_home(struct shoal_req *);
 void	page_name_post(struct shoal_req *);

@@ -1,6 +1,6 @@
 /*
- * main.c - @NAME@ as a shoal app: its routes, its templates, and the
- * session data it keeps (@NAME@.proto).
+ * main.c - @NAME@ as a shoal app: its routes, its templates, the session
+ * data it keeps (@NAME@.proto) and its tables (db/).
  */
 #include "app.h"
 
@@ -11,6 +11,8 @@ static const struct shoal_app app = {
 	.data = &@NAME@__session_data__descriptor,
 	/* No sign-in pages yet: a guest's data is dropped at sign-in. */
 	.merge = NULL,
+	/* Its tables, from db/ (none yet). */
+	.migrations = app_migrations,
 };
 
 int
