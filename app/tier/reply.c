@@ -164,7 +164,7 @@ shoal_fail(struct shoal_req *r, enum shoal_status st)
 {
 	switch (st) {
 	case SHOAL_UNAVAILABLE:
-		shoal_error(r, 503, "session store unavailable, try again");
+		shoal_error(r, 503, "temporarily unavailable, try again");
 		r->extra_header = "Retry-After: 1";
 		break;
 	case SHOAL_CONFLICT:

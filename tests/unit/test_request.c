@@ -1304,7 +1304,7 @@ redis_down_is_503_where_redis_is_needed(void **state)
 	    "password1", b.token);
 	in = form_post("/login", b.cookie, body);
 	rs = run(&tr, &in);
-	assert_error(rs, 503, "session store unavailable, try again");
+	assert_error(rs, 503, "temporarily unavailable, try again");
 	assert_string_equal(hdr(rs, "Retry-After"), "1");
 	assert_null(strstr(rs->log.data, "redis"));
 
