@@ -432,8 +432,9 @@ def compose_file_parses_and_names_only_what_exists(ctx):
 @case
 def docker_secrets_script_makes_files_the_worker_accepts(ctx):
     """deploy/docker/make-secrets writes a keyring the worker loads (it
-    refuses malformed or world-readable ones) and passwords shoal-redis
-    accepts, each readable by group 10000 and nobody else."""
+    refuses malformed or world-readable ones), passwords shoal-redis
+    accepts and the database's three, each readable by group 10000 and
+    nobody else, every secret compose.yaml names."""
     d = tempfile.mkdtemp(prefix="shoal-deploy-secrets-")
     try:
         shutil.copy(path("deploy", "docker", "make-secrets"), d)
@@ -441,7 +442,8 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
                            text=True, timeout=30)
         check(p.returncode == 0, f"make-secrets: {p.stderr}")
         sec = os.path.join(d, "secrets")
-        for f in ("keyring", "redis-password", "redis-internal-password", "sentinel-password"):
+        for f in ("keyring", "redis-password", "redis-internal-password", "sentinel-password",
+                  "db-password", "db-admin-password", "db-replication-password"):
             st = os.stat(os.path.join(sec, f))
             check_eq((st.st_gid, oct(st.st_mode & 0o777)), (10000, "0o640"), f"owner group, mode of {f}")
         env = {"PATH": os.environ.get("PATH", ""), "SHOAL_KEYRING": os.path.join(sec, "keyring"),
@@ -478,6 +480,9 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
                                 "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": os.path.join(sec, "redis-internal-password")},
                            capture_output=True, text=True, timeout=30)
         check(p.returncode == 0, f"shoal-redis sentinel refuses make-secrets' passwords: {p.stderr}")
+        for name, sdef in (compose_doc().get("secrets") or {}).items():
+            check(os.path.exists(os.path.join(sec, os.path.basename(sdef["file"]))),
+                  f"make-secrets does not make {name}, which compose.yaml mounts")
         return "keyring loaded by the worker; passwords accepted by shoal-redis"
     finally:
         shutil.rmtree(d, ignore_errors=True)
