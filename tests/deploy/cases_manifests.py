@@ -2125,3 +2125,135 @@ def every_pg_hba_admits_only_scram_and_no_password_is_written_down(ctx):
             check(k == "username" or str(v).startswith("REPLACE-ME"),
                   f"Secret {name} key {k} holds a value, not a placeholder")
     return f"{len(sources)} pg_hba sources, {lines} lines: no trust, TCP by scram; {files} files, no password"
+
+
+@case
+def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
+    """deploy/docker/shoal-postgres run here as it runs in the postgres
+    image (as the OS user postgres, the Compose pg_hba.conf with its
+    addresses made 127.0.0.1): `primary` makes a cluster with the roles of
+    setup.sql and their passwords, and listens; shoal_app logs in with
+    SCRAM and may not create a table, shoal_owner may; `replica` clones it
+    with pg_basebackup through a slot of its own, streams, and keeps no
+    password in its postgresql.auto.conf; a wrong password is refused."""
+    import pwd
+    from harness.pg import PG_BIN
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+        return "PostgreSQL 15 is not installed: skipped"
+    pw = pwd.getpwnam("postgres")
+    d = tempfile.mkdtemp(prefix="shoal-deploy-pgimage-")
+    os.chmod(d, 0o755)
+    procs = []
+    ok = False
+    try:
+        lib = os.path.join(d, "lib")
+        os.mkdir(lib)
+        for src in (("deploy", "docker", "shoal-postgres"), ("deploy", "postgres", "postgresql.conf.in"),
+                    ("deploy", "postgres", "setup.sql")):
+            shutil.copy(path(*src), lib)
+        hba = re.sub(r"\b172\.30\.3\.\d+/32", "127.0.0.1/32", read("deploy", "docker", "pg_hba.conf"))
+        with open(os.path.join(lib, "pg_hba.conf"), "w") as f:
+            f.write(hba)
+        pws = {}
+        for name in ("db-password", "db-admin-password", "db-replication-password"):
+            pws[name] = subprocess.run(["sh", "-c", "head -c 24 /dev/urandom | base64 -w 0 | tr '+/' '-_'"],
+                                       capture_output=True, text=True).stdout.strip()
+            fn = os.path.join(d, name)
+            with open(fn, "w") as f:
+                f.write(pws[name] + "\n")
+            os.chmod(fn, 0o600)
+        for root, dirs, files in os.walk(d):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        p1 = Ports().span(1)
+        p2 = p1 + 1
+        base = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PG_BIND": "127.0.0.1",
+                "SHOAL_POSTGRES_LIB": lib,
+                "SHOAL_DB_PASSWORD_FILE": os.path.join(d, "db-password"),
+                "SHOAL_DB_ADMIN_PASSWORD_FILE": os.path.join(d, "db-admin-password"),
+                "SHOAL_DB_REPLICATION_PASSWORD_FILE": os.path.join(d, "db-replication-password")}
+
+        def launch(role, n, port, extra):
+            os.makedirs(os.path.join(d, n, "sock"))
+            os.chown(os.path.join(d, n), pw.pw_uid, pw.pw_gid)
+            os.chown(os.path.join(d, n, "sock"), pw.pw_uid, pw.pw_gid)
+            env = dict(base, PG_PORT=str(port), PG_SOCKET_DIR=os.path.join(d, n, "sock"),
+                       PGDATA=os.path.join(d, n, "pgdata"), **extra)
+            log = open(os.path.join(d, f"{n}.log"), "ab")
+            procs.append(subprocess.Popen(
+                ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                 os.path.join(lib, "shoal-postgres"), role], env=env, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, start_new_session=True))
+            log.close()
+
+        def ready(port, limit=60):
+            import time
+            end = time.monotonic() + limit * ctx.scale
+            while time.monotonic() < end:
+                if subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+                                  ).returncode == 0:
+                    return True
+                if any(p.poll() is not None for p in procs):
+                    return False
+                time.sleep(0.3)
+            return False
+
+        def log(n):
+            return open(os.path.join(d, f"{n}.log"), errors="replace").read()[-800:]
+
+        def q(port, user, password, sql):
+            return subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-At", "-h", "127.0.0.1", "-p", str(port),
+                                   "-U", user, "-d", "shoal", "-c", sql],
+                                  env={"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
+                                  capture_output=True, text=True, timeout=30)
+        launch("primary", "p1", p1, {})
+        check(ready(p1), f"the primary did not come up:\n{log('p1')}")
+        r = q(p1, "shoal_app", pws["db-password"], "SELECT current_user, rolsuper, rolinherit FROM pg_roles "
+              "WHERE rolname = current_user")
+        check_eq((r.returncode, r.stdout.strip()), (0, "shoal_app|f|f"), f"shoal_app logs in ({r.stderr.strip()})")
+        r = q(p1, "shoal_app", pws["db-password"], "CREATE TABLE t (i int)")
+        check(r.returncode != 0 and "permission denied" in r.stderr, f"shoal_app may create a table: {r.stderr}")
+        r = q(p1, "shoal_owner", pws["db-admin-password"], "CREATE TABLE t (i int); DROP TABLE t")
+        check(r.returncode == 0, f"shoal_owner may not create a table: {r.stderr}")
+        r = q(p1, "shoal_app", "wrong-password-0123456789", "SELECT 1")
+        check(r.returncode != 0 and "password authentication failed" in r.stderr,
+              f"a wrong password: {r.returncode} {r.stderr}")
+        launch("replica", "p2", p2, {"PG_PRIMARY_HOST": "127.0.0.1", "PG_PRIMARY_PORT": str(p1),
+                                     "PG_SLOT": "postgres_2"})
+        check(ready(p2), f"the replica did not come up:\n{log('p2')}")
+        import time
+        end = time.monotonic() + 20 * ctx.scale
+        state = ""
+        while time.monotonic() < end:
+            r = subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                                os.path.join(PG_BIN, "psql"), "-X", "-At", "-h", os.path.join(d, "p1", "sock"),
+                                "-p", str(p1), "-U", "postgres", "-d", "postgres", "-c",
+                                "SELECT state || ' ' || coalesce(slot_name, '') FROM pg_stat_replication "
+                                "LEFT JOIN pg_replication_slots ON active_pid = pid"],
+                               capture_output=True, text=True, timeout=30)
+            state = r.stdout.strip()
+            if state == "streaming postgres_2":
+                break
+            time.sleep(0.3)
+        check_eq(state, "streaming postgres_2", f"the replica's state on the primary ({r.stderr.strip()})")
+        auto = open(os.path.join(d, "p2", "pgdata", "postgresql.auto.conf")).read()
+        check("primary_conninfo" in auto and "password" not in auto and pws["db-replication-password"] not in auto,
+              f"the replica's postgresql.auto.conf: {auto}")
+        r = q(p2, "shoal_app", pws["db-password"], "SELECT pg_is_in_recovery()")
+        check_eq(r.stdout.strip(), "t", f"the replica answers shoal_app as a standby ({r.stderr.strip()})")
+        ok = True
+        return f"primary on {p1}, replica on {p2} streaming through slot postgres_2; shoal_app cannot create"
+    finally:
+        import signal as _signal
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(_signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if ok:
+            shutil.rmtree(d, ignore_errors=True)
