@@ -2184,7 +2184,7 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
             procs.append(subprocess.Popen(
                 ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
                  os.path.join(lib, "shoal-postgres"), role], env=env, stdout=log, stderr=log,
-                stdin=subprocess.DEVNULL, start_new_session=True))
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=d))
             log.close()
 
         def ready(port, limit=60):
@@ -2255,5 +2255,15 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        # A server the launcher left running (it should not): stopped by
+        # its own pid file.
+        for n in ("p1", "p2"):
+            pidf = os.path.join(d, n, "pgdata", "postmaster.pid")
+            if os.path.exists(pidf):
+                try:
+                    os.kill(int(open(pidf).readline()), _signal.SIGINT)
+                    ok = False
+                except (ValueError, ProcessLookupError):
+                    pass
         if ok:
             shutil.rmtree(d, ignore_errors=True)
