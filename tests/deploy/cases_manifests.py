@@ -1382,8 +1382,10 @@ def nginx_configs():
 
 def password_paths():
     """The shop's pages that hash a password: the POST routes of
-    app/example/routes.c whose handler takes a password."""
-    routes = read("app", "example", "routes.c")
+    app/example/routes.c, and those every app gets from the tier's route
+    macro (app/tier/shoal.h: sign-in and sign-up), whose handler takes a
+    password."""
+    routes = read("app", "example", "routes.c") + read("app", "tier", "shoal.h")
     posts = set(re.findall(r'SHOAL_POST,\s*"(/[^"]*)"', routes))
     want = {"/login", "/signup", "/account/password"}
     check(want <= posts, f"routes.c has no POST route for {sorted(want - posts)}")
