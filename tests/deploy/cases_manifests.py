@@ -287,8 +287,17 @@ def dockerfile_builds_from_debian_with_what_exists(ctx):
             check(any(s.rstrip("/") == a or s.startswith(a + "/") for a in allowed),
                   f"Dockerfile copies {s}, which Dockerfile.dockerignore leaves out")
     stages = dockerfile_stages()
-    for want in ("build", "worker", "redis", "nginx"):
+    for want in ("build", "worker", "redis", "nginx", "postgres", "pgbouncer"):
         check(want in stages, f"no stage {want} in the Dockerfile: {stages}")
+    # The database's stages: Debian's packages, run as a user of their own.
+    for stage, pkg in (("postgres", "postgresql-15"), ("pgbouncer", "pgbouncer")):
+        check(any(st == stage and pkg in ps for st, ps in runs),
+              f"the Dockerfile's {stage} stage does not install Debian's {pkg}")
+        body = re.split(r"^FROM\s+\S+\s+AS\s+", text, flags=re.M | re.I)
+        body = next(b for b in body if b.split()[0] == stage)
+        user = re.findall(r"^USER\s+(\S+)", body, re.M)
+        check(user and not user[-1].split(":")[0] in ("0", "root"),
+              f"the Dockerfile's {stage} stage runs as {user or 'root'}")
     return f"{len(all_pkgs)} packages, all in Debian; worker libraries {sorted(need)}"
 
 
