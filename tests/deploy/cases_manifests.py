@@ -2146,7 +2146,11 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
     setup.sql and their passwords, and listens; shoal_app logs in with
     SCRAM and may not create a table, shoal_owner may; `replica` clones it
     with pg_basebackup through a slot of its own, streams, and keeps no
-    password in its postgresql.auto.conf; a wrong password is refused."""
+    password in its postgresql.auto.conf; a wrong password is refused;
+    `pgbouncer` (Compose's pgbouncer.ini and pgbouncer_hba.conf, addresses
+    made local) lets shoal_app reach the primary as "shoal" and the
+    replica as "shoal_replica", and lets neither shoal_owner nor a wrong
+    password in."""
     import pwd
     from harness.pg import PG_BIN
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
@@ -2177,8 +2181,8 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
             for x in dirs + files:
                 os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
         os.chown(d, pw.pw_uid, pw.pw_gid)
-        p1 = Ports().span(1)
-        p2 = p1 + 1
+        p1 = Ports().span(2)
+        p2, p3 = p1 + 1, p1 + 2
         base = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PG_BIND": "127.0.0.1",
                 "SHOAL_POSTGRES_LIB": lib,
                 "SHOAL_DB_PASSWORD_FILE": os.path.join(d, "db-password"),
@@ -2210,16 +2214,16 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
                 time.sleep(0.3)
             return False
 
-        def log(n):
+        def log_of(n):
             return open(os.path.join(d, f"{n}.log"), errors="replace").read()[-800:]
 
-        def q(port, user, password, sql):
+        def q(port, user, password, sql, db="shoal"):
             return subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-At", "-h", "127.0.0.1", "-p", str(port),
-                                   "-U", user, "-d", "shoal", "-c", sql],
+                                   "-U", user, "-d", db, "-c", sql],
                                   env={"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
                                   capture_output=True, text=True, timeout=30)
         launch("primary", "p1", p1, {})
-        check(ready(p1), f"the primary did not come up:\n{log('p1')}")
+        check(ready(p1), f"the primary did not come up:\n{log_of('p1')}")
         r = q(p1, "shoal_app", pws["db-password"], "SELECT current_user, rolsuper, rolinherit FROM pg_roles "
               "WHERE rolname = current_user")
         check_eq((r.returncode, r.stdout.strip()), (0, "shoal_app|f|f"), f"shoal_app logs in ({r.stderr.strip()})")
@@ -2232,7 +2236,7 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
               f"a wrong password: {r.returncode} {r.stderr}")
         launch("replica", "p2", p2, {"PG_PRIMARY_HOST": "127.0.0.1", "PG_PRIMARY_PORT": str(p1),
                                      "PG_SLOT": "postgres_2"})
-        check(ready(p2), f"the replica did not come up:\n{log('p2')}")
+        check(ready(p2), f"the replica did not come up:\n{log_of('p2')}")
         import time
         end = time.monotonic() + 20 * ctx.scale
         state = ""
@@ -2253,8 +2257,44 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
               f"the replica's postgresql.auto.conf: {auto}")
         r = q(p2, "shoal_app", pws["db-password"], "SELECT pg_is_in_recovery()")
         check_eq(r.stdout.strip(), "t", f"the replica answers shoal_app as a standby ({r.stderr.strip()})")
+
+        # PgBouncer as the pgbouncer image starts it, Compose's config with
+        # its addresses made local, in front of the two.
+        ini = read("deploy", "docker", "pgbouncer.ini")
+        bhba = os.path.join(lib, "pgbouncer_hba.conf")
+        with open(bhba, "w") as f:
+            f.write(re.sub(r"\b172\.30\.4\.0/24", "127.0.0.1/32", read("deploy", "docker", "pgbouncer_hba.conf")))
+        for a, b in ((r"^listen_addr = .*$", "listen_addr = 127.0.0.1"), (r"^listen_port = .*$", f"listen_port = {p3}"),
+                     (r"host=postgres-1 port=5432", f"host=127.0.0.1 port={p1}"),
+                     (r"host=postgres-2 port=5432", f"host=127.0.0.1 port={p2}"),
+                     (r"^auth_hba_file = .*$", f"auth_hba_file = {bhba}"),
+                     (r"^auth_file = /run/pgbouncer/", f"auth_file = {d}/pgb/")):
+            ini, n = re.subn(a, b, ini, flags=re.M)
+            check(n == 1, f"deploy/docker/pgbouncer.ini: no line {a}")
+        conf = os.path.join(lib, "pgbouncer.ini")
+        with open(conf, "w") as f:
+            f.write(ini)
+        os.chown(bhba, pw.pw_uid, pw.pw_gid)
+        os.chown(conf, pw.pw_uid, pw.pw_gid)
+        log = open(os.path.join(d, "pgb.log"), "ab")
+        procs.append(subprocess.Popen(
+            ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+             os.path.join(lib, "shoal-postgres"), "pgbouncer"],
+            env=dict(base, PGBOUNCER_CONF=conf, PGBOUNCER_RUN_DIR=os.path.join(d, "pgb")),
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=d))
+        log.close()
+        check(ready(p3), f"PgBouncer did not come up:\n{log_of('pgb')}")
+        r = q(p3, "shoal_app", pws["db-password"], "SELECT current_user || ' ' || pg_is_in_recovery()")
+        check_eq(r.stdout.strip(), "shoal_app false", f"shoal_app through PgBouncer's shoal ({r.stderr.strip()})")
+        r = q(p3, "shoal_app", pws["db-password"], "SELECT pg_is_in_recovery()", db="shoal_replica")
+        check_eq(r.stdout.strip(), "t", f"shoal_app through PgBouncer's shoal_replica ({r.stderr.strip()})")
+        r = q(p3, "shoal_owner", pws["db-admin-password"], "SELECT 1")
+        check(r.returncode != 0, "PgBouncer lets shoal_owner in")
+        r = q(p3, "shoal_app", "wrong-password-0123456789", "SELECT 1")
+        check(r.returncode != 0, "PgBouncer lets shoal_app in with a wrong password")
         ok = True
-        return f"primary on {p1}, replica on {p2} streaming through slot postgres_2; shoal_app cannot create"
+        return (f"primary on {p1}, replica on {p2} streaming through slot postgres_2, PgBouncer on {p3}; "
+                f"shoal_app cannot create, shoal_owner not let through PgBouncer")
     finally:
         import signal as _signal
         for p in procs:
