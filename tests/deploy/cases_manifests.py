@@ -1744,6 +1744,27 @@ def systemd_database_units_order_the_migrations_before_the_workers(ctx):
     check_eq((auser, ahost, str(aport), adb), ("shoal_owner", dbs["shoal"]["host"], dbs["shoal"]["port"], "shoal"),
              "SHOAL_DB_ADMIN versus the primary PgBouncer sends writes to")
     check("sslmode=verify-full" in menv["SHOAL_DB_ADMIN"], "the migrations cross the network without verify-full")
+    # The hosts' pg_hba: TLS on every TCP line; shoal_app and shoal_owner
+    # from the worker hosts (PgBouncer, migrations) and the same ones;
+    # replication between the database hosts PgBouncer names; each
+    # database host listens on its address.
+    hba = hba_lines(read("deploy", "postgres", "hosts", "pg_hba.conf"))
+    by_user = {}
+    for t, d_, u, a, meth in hba:
+        if t != "local":
+            check(t == "hostssl", f"deploy/postgres/hosts/pg_hba.conf: {t} {d_} {u} {a} without TLS")
+            by_user.setdefault(u, set()).add(a)
+    check_eq(sorted(by_user), ["shoal_app", "shoal_owner", "shoal_repl"], "users in the hosts' pg_hba")
+    check_eq(by_user["shoal_app"], by_user["shoal_owner"], "the worker hosts for shoal_app and shoal_owner")
+    db_hosts = {v["host"] for v in dbs.values()}
+    check_eq({a.split("/")[0] for a in by_user["shoal_repl"]}, db_hosts,
+             "replication addresses versus the database hosts pgbouncer.ini names")
+    check(not (db_hosts & {a.split("/")[0] for a in by_user["shoal_app"]}),
+          "the database hosts are let in as shoal_app")
+    listen = re.search(r"^listen_addresses = '([^']*)'", read("deploy", "postgres", "hosts", "shoal.conf"), re.M)
+    check(listen and dbs["shoal"]["host"] in listen.group(1).split(",") and "*" not in listen.group(1),
+          f"shoal.conf listen_addresses {listen and listen.group(1)}: not the primary's address")
+    check_eq(bouncer.get("server_tls_sslmode"), "verify-full", "the hosts' PgBouncer server_tls_sslmode")
 
     if shutil.which("systemd-analyze") is None or not all(
             os.path.exists(os.path.join(DEBIAN_UNITS, u)) for u in DROP_INS.values()):
