@@ -6,11 +6,16 @@ the YAML parser), and against the code: every setting, probe path, port,
 image and package they name must exist.
 """
 
+import ipaddress
 import os
+import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+from urllib.parse import urlsplit
 
 from harness.core import REPO, TestFailure, check, check_eq
 from harness.ports import Ports
@@ -1661,8 +1666,6 @@ def sidecar_believes_x_forwarded_for_only_from_the_ingress(ctx):
 # The app's role (shoal_app) reaches the database only through PgBouncer;
 # the migrations' (shoal_owner) only straight to the primary; pg_hba lets
 # in SCRAM-SHA-256 alone, from named addresses.
-import ipaddress  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
 
 DEBIAN_UNITS = "/lib/systemd/system"
 DROP_INS = {"postgresql@15-main.service": "postgresql@.service",
@@ -2172,7 +2175,6 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
     made local) lets shoal_app reach the primary as "shoal" and the
     replica as "shoal_replica", and lets neither shoal_owner nor a wrong
     password in."""
-    import pwd
     from harness.pg import PG_BIN
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
         return "PostgreSQL 15 is not installed: skipped"
@@ -2224,7 +2226,6 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
             log.close()
 
         def ready(port, limit=60):
-            import time
             end = time.monotonic() + limit * ctx.scale
             while time.monotonic() < end:
                 if subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
@@ -2258,7 +2259,6 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
         launch("replica", "p2", p2, {"PG_PRIMARY_HOST": "127.0.0.1", "PG_PRIMARY_PORT": str(p1),
                                      "PG_SLOT": "postgres_2"})
         check(ready(p2), f"the replica did not come up:\n{log_of('p2')}")
-        import time
         end = time.monotonic() + 20 * ctx.scale
         state = ""
         while time.monotonic() < end:
@@ -2317,10 +2317,9 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
         return (f"primary on {p1}, replica on {p2} streaming through slot postgres_2, PgBouncer on {p3}; "
                 f"shoal_app cannot create, shoal_owner not let through PgBouncer")
     finally:
-        import signal as _signal
         for p in procs:
             if p.poll() is None:
-                p.send_signal(_signal.SIGINT)
+                p.send_signal(signal.SIGINT)
         for p in procs:
             try:
                 p.wait(timeout=30)
@@ -2333,7 +2332,7 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
             pidf = os.path.join(d, n, "pgdata", "postmaster.pid")
             if os.path.exists(pidf):
                 try:
-                    os.kill(int(open(pidf).readline()), _signal.SIGINT)
+                    os.kill(int(open(pidf).readline()), signal.SIGINT)
                     ok = False
                 except (ValueError, ProcessLookupError):
                     pass
