@@ -6,11 +6,16 @@ the YAML parser), and against the code: every setting, probe path, port,
 image and package they name must exist.
 """
 
+import ipaddress
 import os
+import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+from urllib.parse import urlsplit
 
 from harness.core import REPO, TestFailure, check, check_eq
 from harness.ports import Ports
@@ -99,17 +104,21 @@ SYSTEMD = path("deploy", "systemd")
 INSTALLED = {   # where docs/deploy.md installs what the units run
     "/usr/local/lib/shoal-redis/shoal-redis": path("deploy", "redis", "shoal-redis"),
 }
+SHOAL_INSTALLED = "/usr/local/bin/shoal"       # the worker (ctx.bin here)
 
 
-def unit_dir():
+def unit_dir(bin_path=None):
     """The units in a directory of their own, the files they run from where
-    docs/deploy.md installs them pointed at the repository's copies."""
+    docs/deploy.md installs them pointed at the repository's copies (the
+    worker at bin_path)."""
     d = tempfile.mkdtemp(prefix="shoal-deploy-units-")
     for f in os.listdir(SYSTEMD):
         if f.endswith(".service"):
             text = open(os.path.join(SYSTEMD, f)).read()
             for a, b in INSTALLED.items():
                 text = text.replace(a, b)
+            if bin_path:
+                text = text.replace(SHOAL_INSTALLED, os.path.abspath(bin_path))
             with open(os.path.join(d, f), "w") as out:
                 out.write(text)
     os.symlink("shoal@.service", os.path.join(d, "shoal@9001.service"))
@@ -143,7 +152,7 @@ def systemd_units_pass_systemd_analyze(ctx):
     shoal@9001.service) with no warning, and systemd-analyze security rates
     each one's exposure 2.0 or better. Without systemd-analyze, a parser
     check (sections, KEY=VALUE, the directives that matter)."""
-    d = unit_dir()
+    d = unit_dir(ctx.bin)
     try:
         units = units_to_check()
         notes = []
@@ -283,8 +292,17 @@ def dockerfile_builds_from_debian_with_what_exists(ctx):
             check(any(s.rstrip("/") == a or s.startswith(a + "/") for a in allowed),
                   f"Dockerfile copies {s}, which Dockerfile.dockerignore leaves out")
     stages = dockerfile_stages()
-    for want in ("build", "worker", "redis", "nginx"):
+    for want in ("build", "worker", "redis", "nginx", "postgres", "pgbouncer"):
         check(want in stages, f"no stage {want} in the Dockerfile: {stages}")
+    # The database's stages: Debian's packages, run as a user of their own.
+    for stage, pkg in (("postgres", "postgresql-15"), ("pgbouncer", "pgbouncer")):
+        check(any(st == stage and pkg in ps for st, ps in runs),
+              f"the Dockerfile's {stage} stage does not install Debian's {pkg}")
+        body = re.split(r"^FROM\s+\S+\s+AS\s+", text, flags=re.M | re.I)
+        body = next(b for b in body if b.split()[0] == stage)
+        user = re.findall(r"^USER\s+(\S+)", body, re.M)
+        check(user and not user[-1].split(":")[0] in ("0", "root"),
+              f"the Dockerfile's {stage} stage runs as {user or 'root'}")
     return f"{len(all_pkgs)} packages, all in Debian; worker libraries {sorted(need)}"
 
 
@@ -428,8 +446,9 @@ def compose_file_parses_and_names_only_what_exists(ctx):
 @case
 def docker_secrets_script_makes_files_the_worker_accepts(ctx):
     """deploy/docker/make-secrets writes a keyring the worker loads (it
-    refuses malformed or world-readable ones) and passwords shoal-redis
-    accepts, each readable by group 10000 and nobody else."""
+    refuses malformed or world-readable ones), passwords shoal-redis
+    accepts and the database's three, each readable by group 10000 and
+    nobody else, every secret compose.yaml names."""
     d = tempfile.mkdtemp(prefix="shoal-deploy-secrets-")
     try:
         shutil.copy(path("deploy", "docker", "make-secrets"), d)
@@ -437,7 +456,8 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
                            text=True, timeout=30)
         check(p.returncode == 0, f"make-secrets: {p.stderr}")
         sec = os.path.join(d, "secrets")
-        for f in ("keyring", "redis-password", "redis-internal-password", "sentinel-password"):
+        for f in ("keyring", "redis-password", "redis-internal-password", "sentinel-password",
+                  "db-password", "db-admin-password", "db-replication-password"):
             st = os.stat(os.path.join(sec, f))
             check_eq((st.st_gid, oct(st.st_mode & 0o777)), (10000, "0o640"), f"owner group, mode of {f}")
         env = {"PATH": os.environ.get("PATH", ""), "SHOAL_KEYRING": os.path.join(sec, "keyring"),
@@ -474,6 +494,9 @@ def docker_secrets_script_makes_files_the_worker_accepts(ctx):
                                 "SHOAL_REDIS_INTERNAL_PASSWORD_FILE": os.path.join(sec, "redis-internal-password")},
                            capture_output=True, text=True, timeout=30)
         check(p.returncode == 0, f"shoal-redis sentinel refuses make-secrets' passwords: {p.stderr}")
+        for name, sdef in (compose_doc().get("secrets") or {}).items():
+            check(os.path.exists(os.path.join(sec, os.path.basename(sdef["file"]))),
+                  f"make-secrets does not make {name}, which compose.yaml mounts")
         return "keyring loaded by the worker; passwords accepted by shoal-redis"
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -485,6 +508,9 @@ K8S_API = {
     "Deployment": "apps/v1", "StatefulSet": "apps/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2", "PodDisruptionBudget": "policy/v1",
     "Ingress": "networking.k8s.io/v1", "NetworkPolicy": "networking.k8s.io/v1",
+    "Job": "batch/v1",
+    # CloudNativePG's (database.yaml; docs/deploy.md names the version)
+    "Cluster": "postgresql.cnpg.io/v1", "Pooler": "postgresql.cnpg.io/v1",
 }
 
 
@@ -1370,8 +1396,10 @@ def nginx_configs():
 
 def password_paths():
     """The shop's pages that hash a password: the POST routes of
-    app/example/routes.c whose handler takes a password."""
-    routes = read("app", "example", "routes.c")
+    app/example/routes.c, and those every app gets from the tier's route
+    macro (app/tier/shoal.h: sign-in and sign-up), whose handler takes a
+    password."""
+    routes = read("app", "example", "routes.c") + read("app", "tier", "shoal.h")
     posts = set(re.findall(r'SHOAL_POST,\s*"(/[^"]*)"', routes))
     want = {"/login", "/signup", "/account/password"}
     check(want <= posts, f"routes.c has no POST route for {sorted(want - posts)}")
@@ -1631,3 +1659,682 @@ def sidecar_believes_x_forwarded_for_only_from_the_ingress(ctx):
             proc.wait(timeout=10)
         shutil.rmtree(d, ignore_errors=True)
     return f"set_real_ip_from {', '.join(froms)} only; believed from the ingress, not from others"
+
+
+# ================================================================ the database tier
+# Issue 13: PostgreSQL, PgBouncer and the migrations in each real target.
+# The app's role (shoal_app) reaches the database only through PgBouncer;
+# the migrations' (shoal_owner) only straight to the primary; pg_hba lets
+# in SCRAM-SHA-256 alone, from named addresses.
+
+DEBIAN_UNITS = "/lib/systemd/system"
+DROP_INS = {"postgresql@15-main.service": "postgresql@.service",
+            "pgbouncer.service": "pgbouncer.service"}
+EXPOSURE_MAX = {"postgresql@15-main.service": 3.0, "pgbouncer.service": 2.0}
+
+
+def db_uri(uri, where):
+    """(user, host, port, database) of a libpq URI with no password."""
+    u = urlsplit(uri)
+    check(u.scheme in ("postgresql", "postgres"), f"{where}: {uri} is not a postgresql:// URI")
+    check(u.password is None, f"{where}: {uri} holds a password")
+    return u.username, u.hostname, u.port or 5432, u.path.lstrip("/")
+
+
+def ini_values(text):
+    """key = value lines of an ini file (PgBouncer's), sections ignored."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and line[0] not in ";#[" and "=" in line:
+            k, _, v = line.partition("=")
+            out[k.strip()] = v.strip()
+    return out
+
+
+@case
+def systemd_database_units_order_the_migrations_before_the_workers(ctx):
+    """Debian's postgresql@15-main.service and pgbouncer.service with
+    shoal's drop-ins pass systemd-analyze verify (with no warning) and rate
+    an exposure of 3.0 and 2.0 at most; shoal-db-migrate.service runs `shoal
+    db migrate` once as a dynamic user with the admin password as a
+    credential, and shoal@.service requires it and starts after it and
+    PgBouncer; the workers get the database password as a credential and
+    SHOAL_DB / SHOAL_DB_REPLICAS name the host's PgBouncer (its two
+    databases) as shoal_app, the migrations the primary of
+    pgbouncer.ini as shoal_owner."""
+    mig = parse_unit(read("deploy", "systemd", "shoal-db-migrate.service"))
+    check_eq(mig[("Service", "Type")], ["oneshot"], "shoal-db-migrate Type")
+    check_eq(mig[("Service", "DynamicUser")], ["yes"], "shoal-db-migrate DynamicUser")
+    check_eq(mig[("Service", "ExecStart")], [f"{SHOAL_INSTALLED} db migrate"], "shoal-db-migrate ExecStart")
+    check("db-admin-password:/etc/shoal/db-admin-password" in mig[("Service", "LoadCredential")],
+          "shoal-db-migrate: the admin password is not a credential")
+    menv = dict(v.split("=", 1) for v in mig[("Service", "Environment")])
+    check_eq(menv.get("SHOAL_DB_ADMIN_PASSWORD_FILE"), "%d/db-admin-password",
+             "SHOAL_DB_ADMIN_PASSWORD_FILE in shoal-db-migrate")
+    check_eq(mig[("Service", "EnvironmentFile")], ["/etc/shoal/db-migrate.env"], "its EnvironmentFile")
+    menv.update(env_lines("deploy", "systemd", "db-migrate.env"))
+    check_settings(menv, "shoal-db-migrate.service and db-migrate.env")
+    check(not any("PASSWORD" in k and not k.endswith("_FILE") for k in menv),
+          "db-migrate.env sets a password")
+    unit = parse_unit(read("deploy", "systemd", "shoal@.service"))
+    after = " ".join(unit.get(("Unit", "After"), [])).split()
+    requires = " ".join(unit.get(("Unit", "Requires"), [])).split()
+    for want in ("shoal-db-migrate.service", "pgbouncer.service"):
+        check(want in after, f"shoal@.service does not start after {want}: After={after}")
+    check("shoal-db-migrate.service" in requires, f"shoal@.service does not require the migrations: {requires}")
+    check("db-password:/etc/shoal/db-password" in unit[("Service", "LoadCredential")],
+          "shoal@.service: the database password is not a credential")
+    wenv = env_lines("deploy", "systemd", "shoal.env")
+    check("SHOAL_DB_PASSWORD_FILE" not in wenv, "shoal.env sets SHOAL_DB_PASSWORD_FILE (the unit's credential)")
+    wenv.update(dict(v.split("=", 1) for v in unit[("Service", "Environment")]))
+    check_eq(wenv.get("SHOAL_DB_PASSWORD_FILE"), "%d/db-password", "SHOAL_DB_PASSWORD_FILE in shoal@.service")
+    bouncer = ini_values(read("deploy", "postgres", "hosts", "pgbouncer.ini"))
+    dbs = {}
+    for line in read("deploy", "postgres", "hosts", "pgbouncer.ini").split("[databases]")[1] \
+            .split("[pgbouncer]")[0].splitlines():
+        if line.strip() and not line.startswith(";"):
+            k, _, v = line.partition("=")
+            dbs[k.strip()] = dict(x.split("=", 1) for x in v.split())
+    user, host, port, db = db_uri(wenv["SHOAL_DB"], "shoal.env SHOAL_DB")
+    check_eq((user, host, str(port), db), ("shoal_app", bouncer["listen_addr"], bouncer["listen_port"], "shoal"),
+             "SHOAL_DB versus the host's PgBouncer")
+    reps = [db_uri(r, "shoal.env SHOAL_DB_REPLICAS") for r in wenv["SHOAL_DB_REPLICAS"].split(",")]
+    for r in reps:
+        check(r[3] in dbs and r[3] != "shoal" and r[:3] == (user, host, port),
+              f"SHOAL_DB_REPLICAS names {r}, not PgBouncer's replica database")
+    auser, ahost, aport, adb = db_uri(menv["SHOAL_DB_ADMIN"], "db-migrate.env SHOAL_DB_ADMIN")
+    check_eq((auser, ahost, str(aport), adb), ("shoal_owner", dbs["shoal"]["host"], dbs["shoal"]["port"], "shoal"),
+             "SHOAL_DB_ADMIN versus the primary PgBouncer sends writes to")
+    check("sslmode=verify-full" in menv["SHOAL_DB_ADMIN"], "the migrations cross the network without verify-full")
+    # The hosts' pg_hba: TLS on every TCP line; shoal_app and shoal_owner
+    # from the worker hosts (PgBouncer, migrations) and the same ones;
+    # replication between the database hosts PgBouncer names; each
+    # database host listens on its address.
+    hba = hba_lines(read("deploy", "postgres", "hosts", "pg_hba.conf"))
+    by_user = {}
+    for t, d_, u, a, meth in hba:
+        if t != "local":
+            check(t == "hostssl", f"deploy/postgres/hosts/pg_hba.conf: {t} {d_} {u} {a} without TLS")
+            by_user.setdefault(u, set()).add(a)
+    check_eq(sorted(by_user), ["shoal_app", "shoal_owner", "shoal_repl"], "users in the hosts' pg_hba")
+    check_eq(by_user["shoal_app"], by_user["shoal_owner"], "the worker hosts for shoal_app and shoal_owner")
+    db_hosts = {v["host"] for v in dbs.values()}
+    check_eq({a.split("/")[0] for a in by_user["shoal_repl"]}, db_hosts,
+             "replication addresses versus the database hosts pgbouncer.ini names")
+    check(not (db_hosts & {a.split("/")[0] for a in by_user["shoal_app"]}),
+          "the database hosts are let in as shoal_app")
+    listen = re.search(r"^listen_addresses = '([^']*)'", read("deploy", "postgres", "hosts", "shoal.conf"), re.M)
+    check(listen and dbs["shoal"]["host"] in listen.group(1).split(",") and "*" not in listen.group(1),
+          f"shoal.conf listen_addresses {listen and listen.group(1)}: not the primary's address")
+    check_eq(bouncer.get("server_tls_sslmode"), "verify-full", "the hosts' PgBouncer server_tls_sslmode")
+
+    if shutil.which("systemd-analyze") is None or not all(
+            os.path.exists(os.path.join(DEBIAN_UNITS, u)) for u in DROP_INS.values()):
+        return "no systemd-analyze or no Debian units (postgresql-15, pgbouncer): static checks only"
+    d = tempfile.mkdtemp(prefix="shoal-deploy-dropins-")
+    try:
+        notes = []
+        for unit_name, debian in DROP_INS.items():
+            shutil.copy(os.path.join(DEBIAN_UNITS, debian), d)
+            if unit_name != debian:
+                os.symlink(debian, os.path.join(d, unit_name))
+            shutil.copytree(os.path.join(SYSTEMD, unit_name + ".d"), os.path.join(d, unit_name + ".d"))
+        units = [f"./{u}" for u in DROP_INS]
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no"] + units, cwd=d,
+                           capture_output=True, text=True, timeout=60)
+        out = (p.stdout + p.stderr).strip()
+        check(p.returncode == 0 and not out, f"systemd-analyze verify the drop-ins (exit {p.returncode}):\n{out}")
+        for u in DROP_INS:
+            p = subprocess.run(["systemd-analyze", "security", "--offline=yes", f"./{u}"], cwd=d,
+                               capture_output=True, text=True, timeout=60)
+            m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", p.stdout)
+            check(m, f"systemd-analyze security {u}: {p.stdout[-400:]} {p.stderr[-400:]}")
+            # Unknown keys in a drop-in are warnings here, not in verify.
+            check(not p.stderr.strip(), f"systemd-analyze security {u}: {p.stderr.strip()}")
+            check(float(m.group(1)) <= EXPOSURE_MAX[u], f"{u} with shoal's drop-in: exposure "
+                  f"{m.group(1)} > {EXPOSURE_MAX[u]}")
+            notes.append(f"{u} {m.group(1)}")
+        return "drop-ins verify clean; exposure " + ", ".join(notes)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def shoal_postgres_settings():
+    src = read("deploy", "docker", "shoal-postgres")
+    return set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)[:}]", src)) | \
+        set(re.findall(r"secret ([A-Z][A-Z0-9_]+)", src))
+
+
+def compose_fixed_addr(s, net):
+    v = (s.get("networks") or {})
+    return (v.get(net) or {}).get("ipv4_address") if isinstance(v, dict) else None
+
+
+def hba_lines(text):
+    """(type, database, user, address or None, method) of pg_hba-style
+    lines (PostgreSQL's and PgBouncer's)."""
+    out = []
+    for line in text.splitlines():
+        f = line.split("#", 1)[0].split()
+        if not f:
+            continue
+        if f[0] == "local":
+            out.append((f[0], f[1], f[2], None, f[3] if len(f) > 3 else ""))
+        else:
+            out.append((f[0], f[1], f[2], f[3], f[4] if len(f) > 4 else ""))
+    return out
+
+
+@case
+def compose_database_tier_stays_behind_pgbouncer(ctx):
+    """The Compose file runs a primary, a replica (slot of its own),
+    PgBouncer and a one-shot migrate that the workers wait for
+    (service_completed_successfully); the "db" network is internal and
+    holds PostgreSQL, PgBouncer and migrate, no worker; the "pool" network
+    is internal and holds the workers and PgBouncer only; the workers'
+    SHOAL_DB and SHOAL_DB_REPLICAS name PgBouncer's two databases as
+    shoal_app, migrate's SHOAL_DB_ADMIN the primary as shoal_owner; pg_hba
+    lets in shoal_app from PgBouncer's address alone, shoal_owner from
+    migrate's, replication from the nodes'; PgBouncer's from the pool
+    network; the database images set only what shoal-postgres reads, which
+    refuses a missing or every-interface address."""
+    doc = compose_doc()
+    svcs, nets = doc["services"], doc.get("networks") or {}
+    for want in ("postgres-1", "postgres-2", "pgbouncer", "migrate"):
+        check(want in svcs, f"compose.yaml has no service {want}")
+    members = compose_network_members(svcs)
+    pg_names = {n for n, s in svcs.items() if s["build"]["target"] == "postgres"}
+    check_eq(pg_names, {"postgres-1", "postgres-2"}, "PostgreSQL services")
+    check_eq(members.get("db"), pg_names | {"pgbouncer", "migrate"}, "services on network db")
+    check_eq(members.get("pool"), {"worker", "pgbouncer"}, "services on network pool")
+    for n in ("db", "pool"):
+        check((nets.get(n) or {}).get("internal") is True, f"compose network {n} is not internal")
+    w = svcs["worker"]
+    dep = w.get("depends_on") or {}
+    check_eq((dep.get("migrate") or {}).get("condition"), "service_completed_successfully",
+             "the workers' wait for migrate")
+    check_eq((dep.get("pgbouncer") or {}).get("condition"), "service_healthy", "the workers' wait for PgBouncer")
+    m = svcs["migrate"]
+    check_eq(m["build"]["target"], "worker", "migrate's image stage")
+    check_eq(m.get("command"), ["/usr/local/bin/shoal", "db", "migrate"], "migrate's command")
+    check_eq(m.get("restart"), "no", "migrate's restart policy (it runs once)")
+    menv, wenv = compose_env(m), compose_env(w)
+    check_settings(menv, "compose migrate")
+    bouncer_ini = read("deploy", "docker", "pgbouncer.ini")
+    bini = ini_values(bouncer_ini)
+    pgb = svcs["pgbouncer"]
+    check_eq(bini["listen_addr"], compose_fixed_addr(pgb, "pool"), "PgBouncer's listen_addr versus its pool address")
+    user, host, port, db = db_uri(wenv["SHOAL_DB"], "compose worker SHOAL_DB")
+    check_eq((user, host, str(port), db), ("shoal_app", "pgbouncer", bini["listen_port"], "shoal"),
+             "the workers' SHOAL_DB")
+    for r in wenv["SHOAL_DB_REPLICAS"].split(","):
+        ru, rh, rp, rd = db_uri(r, "compose worker SHOAL_DB_REPLICAS")
+        check((ru, rh, rp) == (user, host, port) and re.search(rf"^{rd} = host=postgres-2 ", bouncer_ini, re.M),
+              f"SHOAL_DB_REPLICAS {r} is not PgBouncer's database on the replica")
+    check(re.search(r"^shoal = host=postgres-1 port=5432 ", bouncer_ini, re.M),
+          "PgBouncer's shoal is not postgres-1")
+    check("db-password" in (w.get("secrets") or []) and wenv.get("SHOAL_DB_PASSWORD_FILE") == "/run/secrets/db-password",
+          "the workers do not get shoal_app's password as a secret file")
+    au, ah, ap, ad = db_uri(menv["SHOAL_DB_ADMIN"], "compose migrate SHOAL_DB_ADMIN")
+    check_eq((au, ah, ap, ad), ("shoal_owner", "postgres-1", 5432, "shoal"), "migrate's SHOAL_DB_ADMIN")
+    # pg_hba: one address per client, each that service's fixed one.
+    hba = hba_lines(read("deploy", "docker", "pg_hba.conf"))
+    tcp = {(u, a) for t, d, u, a, meth in hba if t.startswith("host")}
+    want = {("shoal_app", compose_fixed_addr(pgb, "db") + "/32"),
+            ("shoal_owner", compose_fixed_addr(m, "db") + "/32")} | \
+        {("shoal_repl", compose_fixed_addr(svcs[n], "db") + "/32") for n in pg_names}
+    check_eq(tcp, want, "deploy/docker/pg_hba.conf TCP lines (user, address)")
+    bhba = hba_lines(read("deploy", "docker", "pgbouncer_hba.conf"))
+    pool_net = nets["pool"]["ipam"]["config"][0]["subnet"]
+    check_eq({(u, a) for t, d, u, a, meth in bhba}, {("shoal_app", pool_net)},
+             "deploy/docker/pgbouncer_hba.conf (user, address)")
+    known = shoal_postgres_settings()
+    for n in pg_names | {"pgbouncer"}:
+        s = svcs[n]
+        unknown = sorted(k for k in compose_env(s) if k not in known)
+        check(not unknown, f"compose {n} sets what shoal-postgres does not read: {unknown}")
+        check(s.get("healthcheck", {}).get("test"), f"compose {n} has no health check")
+        check(s.get("tmpfs"), f"compose {n}: no tmpfs for its socket or auth_file (read-only root)")
+        if n in pg_names:
+            check_eq(compose_env(s).get("PG_BIND"), compose_fixed_addr(s, "db"), f"compose {n} PG_BIND")
+            vol = (s.get("volumes") or [""])[0].split(":")
+            check(vol[0] in (doc.get("volumes") or {}) and vol[1] == "/data", f"compose {n}: no volume at /data")
+    check(compose_env(svcs["postgres-2"]).get("PG_PRIMARY_HOST") == "postgres-1",
+          "postgres-2 does not follow postgres-1")
+    sp = path("deploy", "docker", "shoal-postgres")
+    for env, what in (({}, "no PG_BIND"), ({"PG_BIND": "0.0.0.0"}, "PG_BIND=0.0.0.0")):
+        p = subprocess.run([sp, "primary"], env={"PATH": os.environ.get("PATH", ""), **env},
+                           capture_output=True, text=True, timeout=10)
+        check(p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1,
+              f"shoal-postgres primary with {what}: exit {p.returncode}, {p.stderr!r}")
+    return (f"db network: {sorted(members['db'])}; pool network: {sorted(members['pool'])}; "
+            f"workers wait for migrate")
+
+
+CNPG_MADE_SECRETS = ("-ca", "-server", "-replication", "-app", "-superuser")   # the operator's
+
+
+def k8s_pods_of_database(by_kind):
+    """The pods CloudNativePG makes, as (labels, name) per Cluster instance
+    and Pooler: what the operator puts on them plus what the manifests add
+    (inheritedMetadata, the Pooler's template)."""
+    out = {}
+    for name, c in by_kind.get("Cluster", {}).items():
+        labels = dict(((c["spec"].get("inheritedMetadata") or {}).get("labels") or {}))
+        labels.update({"cnpg.io/cluster": name, "cnpg.io/podRole": "instance"})
+        out[f"database {name}"] = labels
+    for name, p in by_kind.get("Pooler", {}).items():
+        labels = dict((((p["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}))
+        labels.update({"cnpg.io/poolerName": name})
+        out[f"pooler {name}"] = labels
+    return out
+
+
+@case
+def kubernetes_database_tier_hangs_together(ctx):
+    """deploy/k8s/database.yaml: a CloudNativePG Cluster of 2 instances,
+    SCRAM passwords, no superuser access, database shoal owned by
+    shoal_owner (its Secret exists, username shoal_owner) and shoal_app a
+    managed role (its Secret exists, username shoal_app) that is no owner,
+    superuser, creator or replicator; one rw and one ro Pooler of that
+    Cluster in transaction mode; the workers' SHOAL_DB names the rw
+    Pooler's Service and SHOAL_DB_REPLICAS the ro one's, as shoal_app with
+    the password from shoal_app's Secret; the migrate Job runs `shoal db
+    migrate` with the worker image as shoal_owner straight to the Cluster's
+    rw Service; every Secret the worker and the Job mount exists (or is
+    one the operator makes) with the keys used."""
+    by_kind = k8s_by_kind()
+    clusters = by_kind.get("Cluster", {})
+    check(len(clusters) == 1, f"deploy/k8s has {len(clusters)} CloudNativePG Clusters")
+    cname, cl = next(iter(clusters.items()))
+    spec = cl["spec"]
+    check_eq(spec.get("instances"), 2, "Cluster instances (primary + replica)")
+    check_eq(spec.get("enableSuperuserAccess"), False, "Cluster enableSuperuserAccess")
+    check_eq(((spec.get("postgresql") or {}).get("parameters") or {}).get("password_encryption"),
+             "scram-sha-256", "Cluster password_encryption")
+    check((spec.get("storage") or {}).get("size"), "Cluster without storage size")
+    init = spec["bootstrap"]["initdb"]
+    secrets = by_kind.get("Secret", {})
+
+    def basic_auth(name, user):
+        s = secrets.get(name)
+        check(s, f"Secret {name} (of {user}) is not in deploy/k8s")
+        check_eq(s.get("type"), "kubernetes.io/basic-auth", f"Secret {name} type")
+        check_eq((s.get("stringData") or {}).get("username"), user, f"Secret {name} username")
+    check_eq((init["database"], init["owner"]), ("shoal", "shoal_owner"), "Cluster database and owner")
+    basic_auth(init["secret"]["name"], "shoal_owner")
+    roles = {r["name"]: r for r in (spec.get("managed") or {}).get("roles") or []}
+    app = roles.get("shoal_app")
+    check(app, f"shoal_app is not a managed role: {sorted(roles)}")
+    for attr in ("superuser", "createdb", "createrole", "replication", "inherit"):
+        check(app.get(attr) is False, f"managed role shoal_app: {attr} is not false")
+    check(app.get("login") is True, "managed role shoal_app cannot log in")
+    basic_auth(app["passwordSecret"]["name"], "shoal_app")
+    sql = " ".join(init.get("postInitApplicationSQL") or [])
+    check("OWNER TO shoal_app" not in sql and "GRANT shoal_owner" not in sql,
+          "shoal_app is made an owner or a member of shoal_owner")
+    check(re.search(r"CREATE ROLE shoal_app [^;]*NOSUPERUSER[^;]*NOINHERIT", sql),
+          "postInitApplicationSQL does not make shoal_app as setup.sql does")
+    check("REVOKE ALL ON SCHEMA public FROM PUBLIC" in sql, "schema public is not closed to PUBLIC")
+    poolers = by_kind.get("Pooler", {})
+    types = {}
+    for name, p in poolers.items():
+        check_eq(p["spec"]["cluster"]["name"], cname, f"Pooler {name}'s cluster")
+        check_eq(p["spec"]["pgbouncer"].get("poolMode"), "transaction", f"Pooler {name} poolMode")
+        types.setdefault(p["spec"]["type"], []).append(name)
+    check(sorted(types) == ["ro", "rw"] and all(len(v) == 1 for v in types.values()),
+          f"Poolers by type: {types} (want one rw, one ro)")
+    wc = k8s_container(by_kind, "shoal-worker", "worker")
+    env = k8s_env(wc)
+    u, h, port, db = db_uri(env["SHOAL_DB"], "worker SHOAL_DB")
+    check_eq((u, h, port, db), ("shoal_app", types["rw"][0], 5432, "shoal"), "the workers' SHOAL_DB")
+    for r in env["SHOAL_DB_REPLICAS"].split(","):
+        check_eq(db_uri(r, "worker SHOAL_DB_REPLICAS"), ("shoal_app", types["ro"][0], 5432, "shoal"),
+                 "the workers' SHOAL_DB_REPLICAS")
+    wspec = pod_spec(by_kind["Deployment"]["shoal-worker"])
+
+    def mounted(spec_, c, file_env):
+        """The Secret and key behind the file an environment names."""
+        f = k8s_env(c)[file_env]
+        m = next((m for m in c.get("volumeMounts") or [] if f.startswith(m["mountPath"].rstrip("/") + "/")), None)
+        check(m, f"{c['name']}: {file_env}={f} is on no mounted volume")
+        v = next(v for v in spec_["volumes"] if v["name"] == m["name"])
+        check("secret" in v, f"{c['name']}: {file_env} is not from a Secret")
+        rel = f[len(m["mountPath"].rstrip("/")) + 1:]
+        item = next((i for i in v["secret"].get("items") or [] if i["path"] == rel), None)
+        check(item, f"{c['name']}: {file_env}: no item {rel} in volume {v['name']}")
+        return v["secret"]["secretName"], item["key"]
+    check_eq(mounted(wspec, wc, "SHOAL_DB_PASSWORD_FILE"), (app["passwordSecret"]["name"], "password"),
+             "where the workers' database password comes from")
+    jobs = by_kind.get("Job", {})
+    check(len(jobs) == 1, f"deploy/k8s has {len(jobs)} Jobs (want the migrations)")
+    jname, job = next(iter(jobs.items()))
+    jspec = pod_spec(job)
+    jc = jspec["containers"][0]
+    check(jc["image"].endswith("/worker"), f"Job {jname}: image {jc['image']} is not the worker's")
+    check(jc["command"][-2:] == ["db", "migrate"], f"Job {jname}: command {jc['command']}")
+    jenv = k8s_env(jc)
+    check_settings(jenv, f"Job {jname}")
+    check_eq(db_uri(jenv["SHOAL_DB_ADMIN"], f"Job {jname} SHOAL_DB_ADMIN"),
+             ("shoal_owner", f"{cname}-rw", 5432, "shoal"), f"Job {jname}: SHOAL_DB_ADMIN")
+    check_eq(mounted(jspec, jc, "SHOAL_DB_ADMIN_PASSWORD_FILE"), (init["secret"]["name"], "password"),
+             f"Job {jname}: where the admin password comes from")
+    for spec_, who in ((wspec, "shoal-worker"), (jspec, jname)):
+        for v in spec_.get("volumes") or []:
+            if "secret" not in v:
+                continue
+            sn = v["secret"]["secretName"]
+            if sn in secrets:
+                keys = set((secrets[sn].get("stringData") or {}) | (secrets[sn].get("data") or {}))
+                for it in v["secret"].get("items") or []:
+                    check(it["key"] in keys, f"{who}: Secret {sn} has no key {it['key']}")
+            else:
+                check(any(sn == cname + suffix for suffix in CNPG_MADE_SECRETS),
+                      f"{who}: volume {v['name']} uses Secret {sn}, which neither deploy/k8s nor the "
+                      f"operator makes")
+                check(all(it["key"] in ("ca.crt", "tls.crt") for it in v["secret"].get("items") or [None]),
+                      f"{who}: mounts more than a certificate of the operator's Secret {sn}")
+    return (f"Cluster {cname} (2 instances); Poolers rw {types['rw'][0]}, ro {types['ro'][0]}; "
+            f"Job {jname}")
+
+
+@case
+def kubernetes_network_policies_keep_the_database_behind_the_poolers(ctx):
+    """Evaluated as for Redis, with the pods CloudNativePG makes (labels
+    from the Cluster's inheritedMetadata and the Poolers' templates, plus
+    the operator's own) and the operator's pod: only the worker pods reach
+    the poolers' PgBouncer port; only the poolers, the migrate Job and the
+    database pods themselves (replication) reach PostgreSQL's port; no
+    worker reaches it directly; only the operator reaches the instance
+    manager's status port."""
+    by_kind = k8s_by_kind()
+    pols = list(by_kind.get("NetworkPolicy", {}).values())
+    ns_labels = {"kubernetes.io/metadata.name": NS}
+    pods = {}
+    for name, w in {**by_kind["Deployment"], **by_kind["StatefulSet"], **by_kind.get("Job", {})}.items():
+        named = {p["name"]: p["containerPort"] for c in pod_spec(w)["containers"]
+                 for p in c.get("ports") or [] if "name" in p}
+        pods[name] = (w["spec"]["template"]["metadata"]["labels"], ns_labels, named)
+    db_pods = k8s_pods_of_database(by_kind)
+    check(db_pods, "no CloudNativePG Cluster or Pooler")
+    for name, labels in db_pods.items():
+        pods[name] = (labels, ns_labels, {"postgresql": 5432, "pgbouncer": 5432, "status": 8000})
+    for name, (labels, nsl) in OUTSIDERS.items():
+        pods[name] = (labels, nsl, {})
+    pods["the CloudNativePG operator"] = ({"app.kubernetes.io/name": "cloudnative-pg"},
+                                          {"kubernetes.io/metadata.name": "cnpg-system"}, {})
+    poolers = sorted(n for n in db_pods if n.startswith("pooler "))
+    dbs = sorted(n for n in db_pods if n.startswith("database "))
+    jobs = sorted(by_kind.get("Job", {}))
+    for dst in poolers:
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], 5432)}
+        check_eq(sorted(may), ["shoal-worker"], f"who may reach {dst}:5432")
+    for dst in dbs:
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], 5432)}
+        check_eq(sorted(may), sorted(poolers + dbs + jobs), f"who may reach {dst}:5432")
+        check("shoal-worker" not in may, "the workers reach the database pods directly")
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], 8000)}
+        check_eq(sorted(may), ["the CloudNativePG operator"], f"who may reach {dst}:8000")
+    for src in poolers + dbs + jobs:
+        check(netpol_allows(pols, pods[src], pods["kube-dns"], 53, "UDP"),
+              f"{src} may not resolve names (kube-dns, UDP 53)")
+    return f"poolers: only shoal-worker; database: only {poolers + jobs} and each other"
+
+
+def pg_hba_sources():
+    """Every pg_hba-style file under deploy/ (PostgreSQL's and PgBouncer's,
+    all targets) and the CloudNativePG Cluster's pg_hba lines."""
+    out = []
+    for root, dirs, files in os.walk(path("deploy")):
+        dirs[:] = [d for d in dirs if d != "secrets"]
+        for f in files:
+            if re.search(r"hba.*\.conf", f):
+                with open(os.path.join(root, f)) as fh:
+                    out.append((os.path.relpath(os.path.join(root, f), REPO), fh.read()))
+    for name, c in k8s_by_kind().get("Cluster", {}).items():
+        out.append((f"deploy/k8s Cluster {name} pg_hba",
+                    "\n".join(((c["spec"].get("postgresql") or {}).get("pg_hba") or []))))
+    return out
+
+
+PASSWORD_KEY = re.compile(r"(?i)^\s*-?\s*(?:name:\s*)?([A-Za-z0-9_.-]*pass(?:word)?[A-Za-z0-9_.-]*)\s*[:=]\s*(\S.*)$")
+
+
+@case
+def every_pg_hba_admits_only_scram_and_no_password_is_written_down(ctx):
+    """Every pg_hba in deploy/ (the local stack's, the hosts', Compose's,
+    PgBouncer's, the CloudNativePG Cluster's) has no `trust`; every TCP
+    line either rejects or uses scram-sha-256, and admits from no range
+    wider than a /16; the unix socket lines use peer. PgBouncer's
+    auth_type is hba or scram-sha-256. No manifest under deploy/ holds a
+    password: a setting named like a password is a _FILE path, a URI has no
+    password, a Secret's values are placeholders."""
+    sources = pg_hba_sources()
+    check(len(sources) >= 6, f"found only {[s for s, _ in sources]}")
+    lines = 0
+    for where, text in sources:
+        check(not re.search(r"(?<![\w-])trust(?![\w-])", "\n".join(l.split("#", 1)[0] for l in text.splitlines())),
+              f"{where}: has trust")
+        for t, d, u, a, meth in hba_lines(text):
+            lines += 1
+            if t == "local":
+                check(meth == "peer", f"{where}: local {d} {u} by {meth}, not peer")
+                continue
+            check(t in ("host", "hostssl"), f"{where}: line type {t}")
+            check(meth in ("scram-sha-256", "reject"), f"{where}: {t} {d} {u} {a} by {meth}")
+            if meth != "reject":
+                net = ipaddress.ip_network(a, strict=False)
+                check(net.prefixlen >= (16 if net.version == 4 else 64),
+                      f"{where}: {u} admitted from a wide range {a}")
+    for f in ("postgres/pgbouncer.ini.in", "postgres/hosts/pgbouncer.ini", "docker/pgbouncer.ini"):
+        at = ini_values(read("deploy", *f.split("/"))).get("auth_type")
+        check(at in ("hba", "scram-sha-256"), f"deploy/{f}: auth_type {at}")
+    leaks = []
+    files = 0
+    for sub in ("systemd", "docker", "k8s", "postgres"):
+        for root, dirs, names in os.walk(path("deploy", sub)):
+            dirs[:] = [d for d in dirs if d != "secrets"]
+            for f in names:
+                text = open(os.path.join(root, f), errors="replace").read()
+                files += 1
+                rel = os.path.relpath(os.path.join(root, f), REPO)
+                for n, line in enumerate(text.splitlines(), 1):
+                    body = line.split("#", 1)[0] if not f.endswith(".sql") else line.split("--", 1)[0]
+                    for m in re.finditer(r"postgres(?:ql)?://[^/\s@]*:[^/\s@]*@", body):
+                        leaks.append(f"{rel}:{n}: a URI with a password")
+                    if re.search(r"(?i)\bPASSWORD\s+'[^'%]", body):
+                        leaks.append(f"{rel}:{n}: SQL with a password")
+                    m = PASSWORD_KEY.match(body)
+                    if not m:
+                        continue
+                    key, val = m.group(1), m.group(2).strip().strip('"')
+                    if key.upper().endswith("_FILE") or key.endswith("-password") \
+                            or val.startswith(("/", "%d/", "REPLACE-ME", "$")) or "Secret" in val \
+                            or key.lower() in ("passwordsecret", "passfile", "password_encryption"):
+                        continue
+                    leaks.append(f"{rel}:{n}: {key} = {val[:20]}")
+    check(not leaks, "passwords written down in deploy/: " + "; ".join(leaks[:5]))
+    for name, s in k8s_by_kind().get("Secret", {}).items():
+        for k, v in (s.get("stringData") or {}).items():
+            check(k == "username" or str(v).startswith("REPLACE-ME"),
+                  f"Secret {name} key {k} holds a value, not a placeholder")
+    return f"{len(sources)} pg_hba sources, {lines} lines: no trust, TCP by scram; {files} files, no password"
+
+
+@case
+def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
+    """deploy/docker/shoal-postgres run here as it runs in the postgres
+    image (as the OS user postgres, the Compose pg_hba.conf with its
+    addresses made 127.0.0.1): `primary` makes a cluster with the roles of
+    setup.sql and their passwords, and listens; shoal_app logs in with
+    SCRAM and may not create a table, shoal_owner may; `replica` clones it
+    with pg_basebackup through a slot of its own, streams, and keeps no
+    password in its postgresql.auto.conf; a wrong password is refused;
+    `pgbouncer` (Compose's pgbouncer.ini and pgbouncer_hba.conf, addresses
+    made local) lets shoal_app reach the primary as "shoal" and the
+    replica as "shoal_replica", and lets neither shoal_owner nor a wrong
+    password in."""
+    from harness.pg import PG_BIN
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+        return "PostgreSQL 15 is not installed: skipped"
+    pw = pwd.getpwnam("postgres")
+    d = tempfile.mkdtemp(prefix="shoal-deploy-pgimage-")
+    os.chmod(d, 0o755)
+    procs = []
+    ok = False
+    try:
+        lib = os.path.join(d, "lib")
+        os.mkdir(lib)
+        for src in (("deploy", "docker", "shoal-postgres"), ("deploy", "postgres", "postgresql.conf.in"),
+                    ("deploy", "postgres", "setup.sql")):
+            shutil.copy(path(*src), lib)
+        hba = re.sub(r"\b172\.30\.3\.\d+/32", "127.0.0.1/32", read("deploy", "docker", "pg_hba.conf"))
+        with open(os.path.join(lib, "pg_hba.conf"), "w") as f:
+            f.write(hba)
+        pws = {}
+        for name in ("db-password", "db-admin-password", "db-replication-password"):
+            pws[name] = subprocess.run(["sh", "-c", "head -c 24 /dev/urandom | base64 -w 0 | tr '+/' '-_'"],
+                                       capture_output=True, text=True).stdout.strip()
+            fn = os.path.join(d, name)
+            with open(fn, "w") as f:
+                f.write(pws[name] + "\n")
+            os.chmod(fn, 0o600)
+        for root, dirs, files in os.walk(d):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        p1 = Ports().span(2)
+        p2, p3 = p1 + 1, p1 + 2
+        base = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PG_BIND": "127.0.0.1",
+                "SHOAL_POSTGRES_LIB": lib,
+                "SHOAL_DB_PASSWORD_FILE": os.path.join(d, "db-password"),
+                "SHOAL_DB_ADMIN_PASSWORD_FILE": os.path.join(d, "db-admin-password"),
+                "SHOAL_DB_REPLICATION_PASSWORD_FILE": os.path.join(d, "db-replication-password")}
+
+        def launch(role, n, port, extra):
+            os.makedirs(os.path.join(d, n, "sock"))
+            os.chown(os.path.join(d, n), pw.pw_uid, pw.pw_gid)
+            os.chown(os.path.join(d, n, "sock"), pw.pw_uid, pw.pw_gid)
+            env = dict(base, PG_PORT=str(port), PG_SOCKET_DIR=os.path.join(d, n, "sock"),
+                       PGDATA=os.path.join(d, n, "pgdata"), **extra)
+            log = open(os.path.join(d, f"{n}.log"), "ab")
+            procs.append(subprocess.Popen(
+                ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                 os.path.join(lib, "shoal-postgres"), role], env=env, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=d))
+            log.close()
+
+        def ready(port, limit=60):
+            end = time.monotonic() + limit * ctx.scale
+            while time.monotonic() < end:
+                if subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+                                  ).returncode == 0:
+                    return True
+                if any(p.poll() is not None for p in procs):
+                    return False
+                time.sleep(0.3)
+            return False
+
+        def log_of(n):
+            return open(os.path.join(d, f"{n}.log"), errors="replace").read()[-800:]
+
+        def q(port, user, password, sql, db="shoal"):
+            return subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-At", "-h", "127.0.0.1", "-p", str(port),
+                                   "-U", user, "-d", db, "-c", sql],
+                                  env={"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
+                                  capture_output=True, text=True, timeout=30)
+        launch("primary", "p1", p1, {})
+        check(ready(p1), f"the primary did not come up:\n{log_of('p1')}")
+        r = q(p1, "shoal_app", pws["db-password"], "SELECT current_user, rolsuper, rolinherit FROM pg_roles "
+              "WHERE rolname = current_user")
+        check_eq((r.returncode, r.stdout.strip()), (0, "shoal_app|f|f"), f"shoal_app logs in ({r.stderr.strip()})")
+        r = q(p1, "shoal_app", pws["db-password"], "CREATE TABLE t (i int)")
+        check(r.returncode != 0 and "permission denied" in r.stderr, f"shoal_app may create a table: {r.stderr}")
+        r = q(p1, "shoal_owner", pws["db-admin-password"], "CREATE TABLE t (i int); DROP TABLE t")
+        check(r.returncode == 0, f"shoal_owner may not create a table: {r.stderr}")
+        r = q(p1, "shoal_app", "wrong-password-0123456789", "SELECT 1")
+        check(r.returncode != 0 and "password authentication failed" in r.stderr,
+              f"a wrong password: {r.returncode} {r.stderr}")
+        launch("replica", "p2", p2, {"PG_PRIMARY_HOST": "127.0.0.1", "PG_PRIMARY_PORT": str(p1),
+                                     "PG_SLOT": "postgres_2"})
+        check(ready(p2), f"the replica did not come up:\n{log_of('p2')}")
+        end = time.monotonic() + 20 * ctx.scale
+        state = ""
+        while time.monotonic() < end:
+            r = subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                                os.path.join(PG_BIN, "psql"), "-X", "-At", "-h", os.path.join(d, "p1", "sock"),
+                                "-p", str(p1), "-U", "postgres", "-d", "postgres", "-c",
+                                "SELECT state || ' ' || coalesce(slot_name, '') FROM pg_stat_replication "
+                                "LEFT JOIN pg_replication_slots ON active_pid = pid"],
+                               capture_output=True, text=True, timeout=30)
+            state = r.stdout.strip()
+            if state == "streaming postgres_2":
+                break
+            time.sleep(0.3)
+        check_eq(state, "streaming postgres_2", f"the replica's state on the primary ({r.stderr.strip()})")
+        auto = open(os.path.join(d, "p2", "pgdata", "postgresql.auto.conf")).read()
+        check("primary_conninfo" in auto and "password" not in auto and pws["db-replication-password"] not in auto,
+              f"the replica's postgresql.auto.conf: {auto}")
+        r = q(p2, "shoal_app", pws["db-password"], "SELECT pg_is_in_recovery()")
+        check_eq(r.stdout.strip(), "t", f"the replica answers shoal_app as a standby ({r.stderr.strip()})")
+
+        # PgBouncer as the pgbouncer image starts it, Compose's config with
+        # its addresses made local, in front of the two.
+        ini = read("deploy", "docker", "pgbouncer.ini")
+        bhba = os.path.join(lib, "pgbouncer_hba.conf")
+        with open(bhba, "w") as f:
+            f.write(re.sub(r"\b172\.30\.4\.0/24", "127.0.0.1/32", read("deploy", "docker", "pgbouncer_hba.conf")))
+        for a, b in ((r"^listen_addr = .*$", "listen_addr = 127.0.0.1"), (r"^listen_port = .*$", f"listen_port = {p3}"),
+                     (r"host=postgres-1 port=5432", f"host=127.0.0.1 port={p1}"),
+                     (r"host=postgres-2 port=5432", f"host=127.0.0.1 port={p2}"),
+                     (r"^auth_hba_file = .*$", f"auth_hba_file = {bhba}"),
+                     (r"^auth_file = /run/pgbouncer/", f"auth_file = {d}/pgb/")):
+            ini, n = re.subn(a, b, ini, flags=re.M)
+            check(n == 1, f"deploy/docker/pgbouncer.ini: no line {a}")
+        conf = os.path.join(lib, "pgbouncer.ini")
+        with open(conf, "w") as f:
+            f.write(ini)
+        os.chown(bhba, pw.pw_uid, pw.pw_gid)
+        os.chown(conf, pw.pw_uid, pw.pw_gid)
+        log = open(os.path.join(d, "pgb.log"), "ab")
+        procs.append(subprocess.Popen(
+            ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+             os.path.join(lib, "shoal-postgres"), "pgbouncer"],
+            env=dict(base, PGBOUNCER_CONF=conf, PGBOUNCER_RUN_DIR=os.path.join(d, "pgb")),
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=d))
+        log.close()
+        check(ready(p3), f"PgBouncer did not come up:\n{log_of('pgb')}")
+        r = q(p3, "shoal_app", pws["db-password"], "SELECT current_user || ' ' || pg_is_in_recovery()")
+        check_eq(r.stdout.strip(), "shoal_app false", f"shoal_app through PgBouncer's shoal ({r.stderr.strip()})")
+        r = q(p3, "shoal_app", pws["db-password"], "SELECT pg_is_in_recovery()", db="shoal_replica")
+        check_eq(r.stdout.strip(), "t", f"shoal_app through PgBouncer's shoal_replica ({r.stderr.strip()})")
+        r = q(p3, "shoal_owner", pws["db-admin-password"], "SELECT 1")
+        check(r.returncode != 0, "PgBouncer lets shoal_owner in")
+        r = q(p3, "shoal_app", "wrong-password-0123456789", "SELECT 1")
+        check(r.returncode != 0, "PgBouncer lets shoal_app in with a wrong password")
+        ok = True
+        return (f"primary on {p1}, replica on {p2} streaming through slot postgres_2, PgBouncer on {p3}; "
+                f"shoal_app cannot create, shoal_owner not let through PgBouncer")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        # A server the launcher left running (it should not): stopped by
+        # its own pid file.
+        for n in ("p1", "p2"):
+            pidf = os.path.join(d, n, "pgdata", "postmaster.pid")
+            if os.path.exists(pidf):
+                try:
+                    os.kill(int(open(pidf).readline()), signal.SIGINT)
+                    ok = False
+                except (ValueError, ProcessLookupError):
+                    pass
+        if ok:
+            shutil.rmtree(d, ignore_errors=True)

@@ -99,6 +99,10 @@ class Tier:
         with os.fdopen(fd, "w") as f:
             f.write(subprocess.run([ctx.bin, "keygen"], capture_output=True,
                                    check=True).stdout.decode())
+        # The state tier only: no PgBouncer here (the database settings of
+        # shoal.env are checked in cases_manifests.py).
+        for k in [k for k in env if k.startswith("SHOAL_DB")]:
+            del env[k]
         static = ctx.static_dir or os.path.join(REPO, "build", "static")
         env.update({
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SHOAL_SENTINELS": sentinels,
