@@ -66,10 +66,19 @@ def shoal_serve_settings():
     return set(re.findall(r"\$\{(FCGI_[A-Z0-9_]+)[:}]", read("deploy", "docker", "shoal-serve")))
 
 
+def shop_routes():
+    """app/example/routes.c with the tier's route macros (shoal.h's
+    SHOAL_AUTH_ROUTES) written out where it uses them."""
+    routes = read("app", "example", "routes.c")
+    m = re.search(r"#define SHOAL_AUTH_ROUTES((?:.*\\\n)*.*)", read("app", "tier", "shoal.h"))
+    check(m, "shoal.h defines no SHOAL_AUTH_ROUTES")
+    return routes.replace("SHOAL_AUTH_ROUTES", m.group(1).replace("\\\n", "\n"))
+
+
 def served_paths():
     """Paths the worker answers: its built-in ones and the app's routes."""
     router = read("app", "tier", "router.c")
-    routes = read("app", "example", "routes.c")
+    routes = shop_routes()
     return set(re.findall(r'strcmp\(r->in\.path, "(/[^"]*)"\)', router)) | \
         set(re.findall(r'"(/[^"]*)"', routes))
 
@@ -1396,10 +1405,9 @@ def nginx_configs():
 
 def password_paths():
     """The shop's pages that hash a password: the POST routes of
-    app/example/routes.c, and those every app gets from the tier's route
-    macro (app/tier/shoal.h: sign-in and sign-up), whose handler takes a
-    password."""
-    routes = read("app", "example", "routes.c") + read("app", "tier", "shoal.h")
+    app/example/routes.c (the tier's sign-in and sign-up among them, through
+    SHOAL_AUTH_ROUTES) whose handler takes a password."""
+    routes = shop_routes()
     posts = set(re.findall(r'SHOAL_POST,\s*"(/[^"]*)"', routes))
     want = {"/login", "/signup", "/account/password"}
     check(want <= posts, f"routes.c has no POST route for {sorted(want - posts)}")
