@@ -43,6 +43,11 @@ shop_account_id(struct shoal_req *r, enum shoal_status *st)
 	}
 	if ((*st = shoal_tx_commit(tx)) != SHOAL_OK)
 		return 0;
+	/* Made by a concurrent request after this statement's snapshot:
+	 * committed now, and read-your-writes finds it. */
+	if (rows->nrows < 1 && (*st = shoal_db_read(r, "SELECT id FROM "
+	    "accounts WHERE name = $1", 1, p, &rows)) != SHOAL_OK)
+		return 0;
 	if (rows->nrows < 1) {
 		*st = SHOAL_INTERNAL;
 		return 0;
