@@ -39,6 +39,7 @@ struct db {
 	struct db_conn		*tx;		/* the open transaction's */
 	uint64_t		 replayed;	/* the replica had replayed this
 						   much WAL, last we asked */
+	int64_t			 replayed_at_ms; /* when we asked */
 	int			 quiet;		/* log nothing (start-up) */
 	enum db_fault		 fault;
 	char			 sqlstate[6];
@@ -344,6 +345,10 @@ connect_db(struct db *db, struct db_conn *k)
 		goto fail;
 	}
 	k->failures = 0;
+	/* Perhaps another server now: what the last one replayed says
+	 * nothing about it. */
+	if (k == &db->replica)
+		db->replayed = 0;
 	return 0;
 fail:
 	if (!db->quiet)
@@ -628,9 +633,10 @@ db_exec(struct db *db, enum db_target target, const char *sql, int nparams,
 
 /*
  * 1 when the open transaction's replica has replayed the WAL up to lsn. The
- * thread remembers the highest position it saw (replay only moves
- * forward), so a session whose write is older costs nothing; otherwise it
- * asks, inside the transaction: the statements after it read at least
+ * thread remembers the position it was last told for DB_REPLAY_TRUST_MS
+ * (replay only moves forward; the bound covers a replica swapped behind
+ * PgBouncer without this connection noticing), so a session whose write
+ * is older costs nothing; otherwise it asks, inside the transaction: the statements after it read at least
  * that much (READ COMMITTED takes a snapshot per statement). A node that
  * is not in recovery (promoted) has everything it wrote. -1 on a failure.
  */
@@ -641,7 +647,8 @@ replica_has(struct db *db, uint64_t lsn)
 	uint64_t	 at;
 	int		 ok;
 
-	if (db->replayed >= lsn)
+	if (db->replayed >= lsn &&
+	    now_ms() - db->replayed_at_ms < DB_REPLAY_TRUST_MS)
 		return 1;
 	if (db_query(db, "SELECT (CASE WHEN pg_is_in_recovery() THEN "
 	    "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text",
@@ -652,8 +659,8 @@ replica_has(struct db *db, uint64_t lsn)
 	PQclear(res);
 	if (!ok)
 		return 0;
-	if (at > db->replayed)
-		db->replayed = at;
+	db->replayed = at;
+	db->replayed_at_ms = now_ms();
 	return at >= lsn;
 }
 

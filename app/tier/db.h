@@ -45,6 +45,7 @@ struct config;
 #define DB_RECONNECT_MAX_MS	500	/* longest */
 #define DB_REPLY_SLACK_MS	250	/* past statement_timeout, client side */
 #define DB_ERRSTR_MAX		200
+#define DB_REPLAY_TRUST_MS	1000	/* a replica's replay position, kept */
 
 enum db_target {
 	DB_PRIMARY,
