@@ -349,3 +349,35 @@ def no_sql_from_input(st):
     check(count(st, "SELECT count(*) FROM profiles WHERE display_name LIKE '%DROP%' "
                 "OR display_name LIKE '%''%'") >= 0, "profiles readable")
     return f"{sent} hostile values: none answered 5xx, the catalogue intact"
+
+
+@case
+def primary_down_is_a_fast_503(st):
+    b, _ = user(st, "down")
+    profile_post(b, "Before", "", 303)
+    b.get("/products/77")                   # cached now
+    tok = csrf(b)
+    st.db.stop_primary()
+    try:
+        t0 = time.monotonic()
+        r = b.post("/account/profile", {"display_name": "During", "email": "", "csrf": tok})
+        took = time.monotonic() - t0
+        check(r.status == 503 and r.header("Retry-After"),
+              f"a write with the primary stopped: expected 503 with Retry-After, got {r.describe()}")
+        check(took < 3 * st.scale, f"the 503 took {took:.2f} s")
+        r = b.get("/products/77")
+        check(r.status == 200 and "Product 77" in r.body, f"a cached product: {r.describe()}")
+        r = b.get("/products/78")
+        check(r.status == 200 and "Product 78" in r.body,
+              f"an uncached product from the replica: {r.describe()}")
+    finally:
+        st.db.start_primary()
+    deadline = time.monotonic() + 15 * st.scale
+    while True:
+        r = b.post("/account/profile", {"display_name": "After", "email": "", "csrf": csrf(b)})
+        if r.status == 303 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check_eq(r.status, 303, "a write once the primary is back")
+    check('value="After"' in b.get("/account/profile").body, "the write shows")
+    return f"figures: 503 in {took * 1000:.0f} ms with the primary stopped; cache and replica served"
