@@ -11,12 +11,12 @@ import threading
 import time
 import urllib.parse
 
-from harness.core import check, check_eq, excerpt, new_name
+from harness.core import check, check_eq, excerpt, new_name, non_json_lines
 from harness.runner import Tests
 from harness.web import Browser
 
 TESTS = Tests()
-case = TESTS.case
+case, after_down = TESTS.case, TESTS.after_down
 
 PASSWORD = "correct horse battery"
 PAGE = 20
@@ -381,3 +381,28 @@ def primary_down_is_a_fast_503(st):
     check_eq(r.status, 303, "a write once the primary is back")
     check('value="After"' in b.get("/account/profile").body, "the write shows")
     return f"figures: 503 in {took * 1000:.0f} ms with the primary stopped; cache and replica served"
+
+
+@after_down
+def worker_logs_are_json_lines(st):
+    """A sanitizer's report (SHOAL_BIN=build/san/shoal) is not JSON."""
+    files = st.log_files()
+    check(files, "no worker logs")
+    bad = non_json_lines(files)
+    check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+
+
+@after_down
+def nothing_logged_as_an_error(st):
+    """A bad statement, a missing grant or a 500 logs at level error."""
+    seen = []
+    for p in st.log_files():
+        with open(p, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    j = json.loads(line)
+                except ValueError:
+                    continue
+                if j.get("status") == 500 or j.get("level") == "error":
+                    seen.append(excerpt(line.strip(), 200))
+    check(not seen, f"{len(seen)} errors logged: {seen[:5]}")
