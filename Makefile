@@ -256,6 +256,7 @@ ifeq ($(APP),app/example)
 	@$(MAKE) --no-print-directory resilience
 	@$(MAKE) --no-print-directory hardening
 	@$(MAKE) --no-print-directory notes-check
+	@$(MAKE) --no-print-directory shop-check
 	@$(MAKE) --no-print-directory install-check
 	@$(MAKE) --no-print-directory generator-check
 	@$(MAKE) --no-print-directory tutorial-check
@@ -340,6 +341,12 @@ app-suite: all
 # The second example app, app/notes, built from the same tier into
 # build/notes (its assets into build/static-notes) and tested through the
 # stack by tests/notes.
+# The shop on the database tier: catalogue, checkout, orders, profile,
+# the cache and read-your-writes (tests/shop/run).
+.PHONY: shop-check
+shop-check: all
+	SHOAL_BIN=$(BUILD)/shoal tests/shop/run
+
 .PHONY: notes-check
 notes-check: deps
 	@$(MAKE) --no-print-directory APP=app/notes app-suite

@@ -57,6 +57,13 @@ api_cart_add(struct shoal_req *r)
 		send_error(r, 400, bad);
 		return;
 	}
+	if ((st = cart_product(r, &c)) != SHOAL_OK) {
+		if (st == SHOAL_REJECT)
+			send_error(r, 404, "no such product");
+		else
+			shoal_fail(r, st);
+		return;
+	}
 	switch ((st = shoal_session_change(r, cart_add, &c))) {
 	case SHOAL_OK:
 		send_session(r, 200);

@@ -24,6 +24,14 @@ void	page_sessions_revoke(struct shoal_req *);
 void	page_password(struct shoal_req *);
 void	page_password_post(struct shoal_req *);
 void	api_session(struct shoal_req *);
+void	page_products(struct shoal_req *);
+void	page_product(struct shoal_req *);
+void	page_checkout(struct shoal_req *);
+void	page_orders(struct shoal_req *);
+void	page_order(struct shoal_req *);
+void	api_orders(struct shoal_req *);
+void	page_profile(struct shoal_req *);
+void	page_profile_post(struct shoal_req *);
 void	api_cart_add(struct shoal_req *);
 
 /* cart.c: the cart as it lives in the session record. */
@@ -34,6 +42,7 @@ void	api_cart_add(struct shoal_req *);
 struct cart_change {
 	const char	*item;
 	unsigned	 qty;		/* add: how many; remove: unused */
+	int64_t		 product_id;	/* a catalogue line; 0: free text */
 };
 
 /* The index of item's line in the cart, or -1. */
@@ -44,5 +53,26 @@ enum shoal_change_result cart_add(struct shoal_req *, void *data, void *);
 enum shoal_change_result cart_remove(struct shoal_req *, void *data, void *);
 void	cart_merge(struct shoal_req *, void *into, const void *guest);
 unsigned long cart_count(const Shop__SessionData *);
+long	cart_find_product(const Shop__SessionData *, int64_t id);
+int	cart_has_products(const Shop__SessionData *);
+/* The catalogue's word on a product line (SHOAL_REJECT: no such product). */
+enum shoal_status cart_product(struct shoal_req *, struct cart_change *);
+
+/* shopdb.c: the catalogue and the account. */
+#define PRODUCTS_PAGE		20	/* products a page */
+#define PRODUCTS_MAX_PAGE	1000
+#define PRODUCTS_TTL_S		60	/* a page in the cache */
+#define PRODUCT_TTL_S		300	/* a product in the cache */
+#define PRODUCT_ID_MAX		999999999999LL
+#define ORDERS_PAGE		50	/* orders listed, newest first */
+#define PROFILE_TTL_S		300
+#define PROFILE_NAME_MAX	64	/* bytes */
+#define PROFILE_EMAIL_MAX	254
+
+int64_t	shop_account_id(struct shoal_req *, enum shoal_status *);
+struct shoal_rows *shop_product(struct shoal_req *, int64_t id,
+	    enum shoal_status *);
+const char *shop_price(struct shoal_req *, int64_t cents);
+int64_t	shop_parse_id(const char *);
 
 #endif

@@ -22,6 +22,36 @@ cart_find(const Shop__SessionData *d, const char *item)
 	return -1;
 }
 
+long
+cart_find_product(const Shop__SessionData *d, int64_t id)
+{
+	size_t	 i;
+
+	for (i = 0; i < d->n_cart; i++)
+		if (d->cart[i]->product_id == id)
+			return (long)i;
+	return -1;
+}
+
+/* A catalogue line by its product, any other by its text. */
+static long
+find_line(const Shop__SessionData *d, const char *item, int64_t product_id)
+{
+	return product_id > 0 ? cart_find_product(d, product_id) :
+	    cart_find(d, item);
+}
+
+int
+cart_has_products(const Shop__SessionData *d)
+{
+	size_t	 i;
+
+	for (i = 0; i < d->n_cart; i++)
+		if (d->cart[i]->product_id > 0)
+			return 1;
+	return 0;
+}
+
 unsigned long
 cart_count(const Shop__SessionData *d)
 {
@@ -36,7 +66,7 @@ cart_count(const Shop__SessionData *d)
 /* Appends a line for item; the caller checked there is room. */
 static void
 append_line(struct shoal_req *r, Shop__SessionData *d, const char *item,
-    unsigned qty)
+    unsigned qty, int64_t product_id)
 {
 	Shop__CartLine		**lines, *line;
 
@@ -44,6 +74,7 @@ append_line(struct shoal_req *r, Shop__SessionData *d, const char *item,
 	shop__cart_line__init(line);
 	line->item = shoal_strdup(r, item);
 	line->qty = qty;
+	line->product_id = product_id;
 	lines = shoal_alloc(r, (d->n_cart + 1) * sizeof *lines);
 	if (d->n_cart > 0)
 		memcpy(lines, d->cart, d->n_cart * sizeof *lines);
@@ -57,7 +88,7 @@ cart_add(struct shoal_req *r, void *data, void *arg)
 	Shop__SessionData	*d = data;
 	const struct cart_change *c = arg;
 	Shop__CartLine		*line;
-	long			 i = cart_find(d, c->item);
+	long			 i = find_line(d, c->item, c->product_id);
 
 	if (i >= 0) {
 		line = d->cart[i];
@@ -68,7 +99,7 @@ cart_add(struct shoal_req *r, void *data, void *arg)
 	}
 	if (d->n_cart >= CART_MAX_LINES)
 		return SHOAL_REJECTED;
-	append_line(r, d, c->item, c->qty);
+	append_line(r, d, c->item, c->qty, c->product_id);
 	return SHOAL_CHANGED;
 }
 
@@ -77,7 +108,7 @@ cart_remove(struct shoal_req *r, void *data, void *arg)
 {
 	Shop__SessionData	*d = data;
 	const struct cart_change *c = arg;
-	long			 i = cart_find(d, c->item);
+	long			 i = find_line(d, c->item, c->product_id);
 
 	(void)r;
 	if (i < 0)
@@ -108,11 +139,13 @@ cart_merge(struct shoal_req *r, void *into, const void *guest)
 			continue;
 		qty = g->cart[k]->qty > CART_MAX_QTY ? CART_MAX_QTY :
 		    g->cart[k]->qty;
-		if ((i = cart_find(d, g->cart[k]->item)) >= 0) {
+		if ((i = find_line(d, g->cart[k]->item,
+		    g->cart[k]->product_id)) >= 0) {
 			d->cart[i]->qty = d->cart[i]->qty + qty > CART_MAX_QTY ?
 			    CART_MAX_QTY : d->cart[i]->qty + qty;
 		} else if (d->n_cart < CART_MAX_LINES)
-			append_line(r, d, g->cart[k]->item, qty);
+			append_line(r, d, g->cart[k]->item, qty,
+			    g->cart[k]->product_id);
 	}
 }
 
@@ -125,10 +158,20 @@ cart_parse(struct shoal_req *r, struct cart_change *c)
 {
 	const char	*item = shoal_form(r, "item");
 	const char	*qty = shoal_form(r, "qty");
+	const char	*product = shoal_form(r, "product");
 	const char	*p;
 	char		*end;
 	long		 n = 1;
 
+	c->product_id = 0;
+	if (product != NULL) {
+		/* A catalogue product: its name comes from the catalogue
+		 * (cart_product). */
+		c->product_id = shop_parse_id(product);
+		if (c->product_id < 1 || c->product_id > PRODUCT_ID_MAX)
+			return "product must be a product number";
+		item = "-";
+	}
 	if (item == NULL || item[0] == '\0' || strlen(item) > CART_ITEM_MAX)
 		return "item must be 1 to 64 bytes";
 	if (!shoal_utf8_valid(item))
@@ -146,6 +189,25 @@ cart_parse(struct shoal_req *r, struct cart_change *c)
 	return NULL;
 }
 
+/*
+ * A product line is checked against the catalogue, whose name it shows:
+ * SHOAL_OK, SHOAL_REJECT when there is no such product, or why the
+ * catalogue could not say.
+ */
+enum shoal_status
+cart_product(struct shoal_req *r, struct cart_change *c)
+{
+	struct shoal_rows	*p;
+	enum shoal_status	 st;
+
+	if (c->product_id == 0)
+		return SHOAL_OK;
+	if ((p = shop_product(r, c->product_id, &st)) == NULL)
+		return st == SHOAL_OK ? SHOAL_REJECT : st;
+	c->item = shoal_row_str(p, 0, 1);
+	return SHOAL_OK;
+}
+
 static void
 change_and_redirect(struct shoal_req *r, shoal_change_fn fn)
 {
@@ -153,7 +215,8 @@ change_and_redirect(struct shoal_req *r, shoal_change_fn fn)
 	const char		*bad = cart_parse(r, &c);
 	enum shoal_status	 st;
 
-	if (bad != NULL && fn == cart_add) {
+	if (bad != NULL && (fn == cart_add || c.product_id != 0 ||
+	    shoal_form(r, "product") != NULL)) {
 		shoal_error(r, 400, bad);
 		return;
 	}
@@ -161,7 +224,15 @@ change_and_redirect(struct shoal_req *r, shoal_change_fn fn)
 		shoal_error(r, 400, "item is required");
 		return;
 	}
-	c.item = shoal_form(r, "item");
+	if (c.product_id == 0)
+		c.item = shoal_form(r, "item");
+	if (fn == cart_add && (st = cart_product(r, &c)) != SHOAL_OK) {
+		if (st == SHOAL_REJECT)
+			shoal_error(r, 404, "no such product");
+		else
+			shoal_fail(r, st);
+		return;
+	}
 	st = shoal_session_change(r, fn, &c);
 	if (st == SHOAL_OK) {
 		if (fn == cart_add)
@@ -198,10 +269,15 @@ page_cart(struct shoal_req *r)
 	shoal_set(v, "title", "Cart");
 	/* The table around the lines shows only when there are some. */
 	shoal_set(v, "has_lines", d->n_cart > 0 ? "1" : NULL);
+	shoal_set(v, "can_checkout", cart_has_products(d) ? "1" : NULL);
 	for (i = 0; i < d->n_cart; i++) {
 		line = shoal_add(v, "lines");
 		shoal_set(line, "item", d->cart[i]->item);
 		shoal_set_int(line, "qty", d->cart[i]->qty);
+		if (d->cart[i]->product_id > 0)
+			shoal_set_int(line, "product", d->cart[i]->product_id);
+		else
+			shoal_set(line, "free", "1");
 	}
 	shoal_render(r, 200, "cart", v);
 }

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "log.h"
 #include "oom.h"
+#include "ryw.h"
 
 struct db_conn {
 	const char	*uri;		/* NULL: not configured */
@@ -36,6 +37,9 @@ struct db {
 	struct db_conn		 primary;
 	struct db_conn		 replica;
 	struct db_conn		*tx;		/* the open transaction's */
+	uint64_t		 replayed;	/* the replica had replayed this
+						   much WAL, last we asked */
+	int64_t			 replayed_at_ms; /* when we asked */
 	int			 quiet;		/* log nothing (start-up) */
 	enum db_fault		 fault;
 	char			 sqlstate[6];
@@ -341,6 +345,10 @@ connect_db(struct db *db, struct db_conn *k)
 		goto fail;
 	}
 	k->failures = 0;
+	/* Perhaps another server now: what the last one replayed says
+	 * nothing about it. */
+	if (k == &db->replica)
+		db->replayed = 0;
 	return 0;
 fail:
 	if (!db->quiet)
@@ -621,6 +629,114 @@ db_exec(struct db *db, enum db_target target, const char *sql, int nparams,
 		return exec_on(db, DB_PRIMARY, sql, nparams, params, out,
 		    &on_replica);
 	return -1;
+}
+
+/*
+ * 1 when the open transaction's replica has replayed the WAL up to lsn. The
+ * thread remembers the position it was last told for DB_REPLAY_TRUST_MS
+ * (replay only moves forward; the bound covers a replica swapped behind
+ * PgBouncer without this connection noticing), so a session whose write
+ * is older costs nothing; otherwise it asks, inside the transaction: the statements after it read at least
+ * that much (READ COMMITTED takes a snapshot per statement). A node that
+ * is not in recovery (promoted) has everything it wrote. -1 on a failure.
+ */
+static int
+replica_has(struct db *db, uint64_t lsn)
+{
+	PGresult	*res = NULL;
+	uint64_t	 at;
+	int		 ok;
+
+	if (db->replayed >= lsn &&
+	    now_ms() - db->replayed_at_ms < DB_REPLAY_TRUST_MS)
+		return 1;
+	if (db_query(db, "SELECT (CASE WHEN pg_is_in_recovery() THEN "
+	    "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text",
+	    0, NULL, &res) != 0)
+		return -1;
+	ok = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	    ryw_lsn_parse(PQgetvalue(res, 0, 0), &at) == 0;
+	PQclear(res);
+	if (!ok)
+		return 0;
+	db->replayed = at;
+	db->replayed_at_ms = now_ms();
+	return at >= lsn;
+}
+
+static int
+read_on(struct db *db, int primary, uint64_t lsn, const char *sql,
+    int nparams, const char *const *params, PGresult **out, int *on_replica)
+{
+	PGresult	*res = NULL;
+	int		 has;
+
+	*on_replica = 0;
+	if (db_begin(db, primary ? DB_PRIMARY : DB_REPLICA) != 0)
+		return -1;
+	*on_replica = db->tx == &db->replica;
+	if (*on_replica && lsn != 0 && (has = replica_has(db, lsn)) != 1) {
+		db_rollback(db);
+		if (has < 0)
+			return -1;
+		/* Behind this session's write: the primary has it. */
+		*on_replica = 0;
+		db->fault = DB_FAULT_NONE;
+		if (begin_on(db, &db->primary, 1) != 0)
+			return -1;
+	}
+	if (db_query(db, sql, nparams, params, &res) != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	if (db_commit(db) != 0) {
+		PQclear(res);
+		return -1;
+	}
+	*out = res;
+	return 0;
+}
+
+int
+db_read(struct db *db, uint64_t lsn, const char *sql, int nparams,
+    const char *const *params, PGresult **out)
+{
+	int	 on_replica;
+
+	*out = NULL;
+	if (db == NULL)
+		return -1;
+	if (read_on(db, 0, lsn, sql, nparams, params, out, &on_replica) == 0)
+		return 0;
+	if (on_replica && replica_unusable(db->fault))
+		return read_on(db, 1, 0, sql, nparams, params, out,
+		    &on_replica);
+	return -1;
+}
+
+int
+db_in_tx(const struct db *db)
+{
+	return db != NULL && db->tx != NULL;
+}
+
+int
+db_primary_lsn(struct db *db, uint64_t *lsn)
+{
+	PGresult	*res = NULL;
+	int		 ok;
+
+	if (db_exec(db, DB_PRIMARY, "SELECT pg_current_wal_lsn()::text", 0,
+	    NULL, &res) != 0)
+		return -1;
+	ok = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	    ryw_lsn_parse(PQgetvalue(res, 0, 0), lsn) == 0;
+	PQclear(res);
+	if (!ok) {
+		set_fault(db, DB_FAULT_ERROR, "pg_current_wal_lsn: no position");
+		return -1;
+	}
+	return 0;
 }
 
 void

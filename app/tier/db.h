@@ -45,6 +45,7 @@ struct config;
 #define DB_RECONNECT_MAX_MS	500	/* longest */
 #define DB_REPLY_SLACK_MS	250	/* past statement_timeout, client side */
 #define DB_ERRSTR_MAX		200
+#define DB_REPLAY_TRUST_MS	1000	/* a replica's replay position, kept */
 
 enum db_target {
 	DB_PRIMARY,
@@ -112,6 +113,21 @@ int	db_query(struct db *, const char *sql, int nparams,
 	    __attribute__((warn_unused_result));
 int	db_commit(struct db *) __attribute__((warn_unused_result));
 void	db_rollback(struct db *);
+
+/*
+ * A read of one statement for a session that must see its own writes: on
+ * the replica when it has replayed the WAL up to lsn (0: any replica
+ * will do), else on the primary (ryw.h, docs/data.md). As db_exec
+ * otherwise.
+ */
+int	db_read(struct db *, uint64_t lsn, const char *sql, int nparams,
+	    const char *const *params, PGresult **out)
+	    __attribute__((warn_unused_result));
+/* 1 while a transaction is open. */
+int	db_in_tx(const struct db *);
+/* The primary's WAL position now: after a commit, past its record. */
+int	db_primary_lsn(struct db *, uint64_t *lsn)
+	    __attribute__((warn_unused_result));
 
 /* on: log nothing, for a caller that reports the outcome itself (the
  * start-up check's one line). */

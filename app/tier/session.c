@@ -18,6 +18,7 @@
 #include "record.h"
 #include "redis.h"
 #include "request.h"
+#include "ryw.h"
 #include "scripts.h"
 #include "session.h"
 #include "throttle.h"
@@ -337,8 +338,12 @@ guest_create(struct shoal_req *r, shoal_change_fn fn, void *arg)
  * the record it wrote, and fn runs again on that: no lock, no lost update,
  * and at most one round trip per attempt.
  */
-enum shoal_status
-shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
+/*
+ * fn may be NULL (no change to the app's data); lsn, when past the
+ * record's write_lsn, is recorded too (read-your-writes).
+ */
+static enum shoal_status
+change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 {
 	struct arena		*a = &r->t->arena;
 	struct record_bytes	 seen = r->raw;
@@ -349,9 +354,11 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 	unsigned char		*bytes;
 	size_t			 len, i;
 	int			 attempt;
+	enum shoal_change_result res;
+	struct timespec		 ts;
 
 	if (r->state == SESSION_NONE)
-		return guest_create(r, fn, arg);
+		return fn == NULL ? SHOAL_OK : guest_create(r, fn, arg);
 	for (attempt = 0; attempt < SESSION_CAS_RETRIES; attempt++) {
 		copy = record_session_decode(a, seen.data, seen.len);
 		if (copy == NULL) {
@@ -361,7 +368,15 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 		/* Data that does not decode is started afresh. */
 		if ((data = session_record_data(r, copy)) == NULL)
 			data = appdata_empty(a, r->t->app->data);
-		switch (fn(r, data, arg)) {
+		res = fn != NULL ? fn(r, data, arg) : SHOAL_UNCHANGED;
+		if (res != SHOAL_REJECTED && lsn > copy->write_lsn) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			copy->write_lsn = lsn;
+			copy->write_at_ms = (int64_t)ts.tv_sec * 1000 +
+			    ts.tv_nsec / 1000000;
+			res = SHOAL_CHANGED;
+		}
+		switch (res) {
 		case SHOAL_UNCHANGED:
 			r->session = copy;
 			r->raw = seen;
@@ -409,6 +424,18 @@ shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
 	log_event("warn", "session change gave up after %d conflicts",
 	    SESSION_CAS_RETRIES);
 	return SHOAL_CONFLICT;
+}
+
+enum shoal_status
+shoal_session_change(struct shoal_req *r, shoal_change_fn fn, void *arg)
+{
+	return change(r, fn, arg, 0);
+}
+
+enum shoal_status
+session_note_write(struct shoal_req *r, uint64_t lsn)
+{
+	return change(r, NULL, NULL, lsn);
 }
 
 /* Deletes this request's session record and its entry in the user's list. */

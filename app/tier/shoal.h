@@ -274,6 +274,72 @@ void	shoal_json_bool(struct shoal_json *, const char *key, int);
 int	shoal_utf8_valid(const char *s);
 
 /*
+ * The database (SHOAL_DB; docs/data.md). Statements are parameterised
+ * only: values go in params as text ($1, $2, ...), never into the SQL.
+ * Results are copied out of libpq into the request's memory: rows of text
+ * values, NULL for SQL NULL. A failure is a status for shoal_fail:
+ * SHOAL_UNAVAILABLE when the database is down or too slow (503 with
+ * Retry-After), SHOAL_TAKEN for a unique violation, SHOAL_CONFLICT for a
+ * serialization failure (try again), SHOAL_INTERNAL for anything else
+ * (logged).
+ */
+struct shoal_rows {
+	int		 nrows;
+	int		 ncols;
+	const char	**cols;		/* the columns' names */
+	const char	**v;		/* nrows * ncols values, row by row */
+};
+
+/* The value at row, col (NULL for SQL NULL or outside the result); as a
+ * number (0 for NULL or not a number). */
+const char	*shoal_row_str(const struct shoal_rows *, int row, int col);
+int64_t		 shoal_row_int(const struct shoal_rows *, int row, int col);
+
+/*
+ * A read, on a replica when it has replayed this session's last write
+ * (read-your-writes: a user sees their own writes, whichever worker and
+ * replica serve the next page), else on the primary. One statement, in a
+ * read-only transaction.
+ */
+enum shoal_status shoal_db_read(struct shoal_req *, const char *sql,
+    int nparams, const char *const *params, struct shoal_rows **out)
+    __attribute__((warn_unused_result));
+
+/*
+ * A read through the cache (cache-aside in Redis): the rows kept under
+ * key (1-64 bytes of printable ASCII, the app's name for them) when
+ * there are any, else the rows shoal_db_read returns, kept for ttl_s
+ * seconds (1-86400). Concurrent misses of one key read the database once:
+ * the others wait for that read (up to about a second) and take its rows.
+ * Results over 256 kB are not kept.
+ */
+enum shoal_status shoal_db_cached(struct shoal_req *, const char *key,
+    int ttl_s, const char *sql, int nparams, const char *const *params,
+    struct shoal_rows **out) __attribute__((warn_unused_result));
+/* Drops the cache entry key: call it after the write that changes what
+ * it holds has committed. */
+enum shoal_status shoal_cache_forget(struct shoal_req *, const char *key)
+    __attribute__((warn_unused_result));
+
+/*
+ * Writes: one transaction on the primary. shoal_tx_begin, any number of
+ * shoal_tx_query (out may be NULL), then shoal_tx_commit; after a failed
+ * query, or to give up, shoal_tx_rollback (a failed query leaves the
+ * transaction only good for that). A transaction left open when the
+ * request ends is rolled back. A commit records the write's position in
+ * the session (when there is one), for read-your-writes.
+ */
+struct shoal_tx;
+enum shoal_status shoal_tx_begin(struct shoal_req *, struct shoal_tx **)
+    __attribute__((warn_unused_result));
+enum shoal_status shoal_tx_query(struct shoal_tx *, const char *sql,
+    int nparams, const char *const *params, struct shoal_rows **out)
+    __attribute__((warn_unused_result));
+enum shoal_status shoal_tx_commit(struct shoal_tx *)
+    __attribute__((warn_unused_result));
+void	shoal_tx_rollback(struct shoal_tx *);
+
+/*
  * Responses: call exactly one. shoal_render sends the page `template`
  * rendered from view (NULL for none), inside the layout.
  */
