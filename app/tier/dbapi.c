@@ -175,6 +175,20 @@ dbapi_rows_decode(struct arena *a, const unsigned char *b, size_t len)
 	return p == end ? rows : NULL;
 }
 
+void
+dbapi_request_end(struct shoal_req *r)
+{
+	struct db	*db = db_thread();
+
+	/* Left open, it would hold a server connection of PgBouncer's, and
+	 * its locks, until this thread's next request. */
+	if (db_in_tx(db)) {
+		log_event("error", "handler for %s left a database transaction "
+		    "open: rolled back", r->in.path);
+		db_rollback(db);
+	}
+}
+
 /* A transaction a handler left open ends with the next use. */
 static struct db *
 thread_db(void)

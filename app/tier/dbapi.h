@@ -23,4 +23,7 @@ unsigned char	*dbapi_rows_encode(struct arena *, const struct shoal_rows *,
 struct shoal_rows *dbapi_rows_decode(struct arena *, const unsigned char *,
 		    size_t len);
 
+/* After the handler: rolls back (and logs) a transaction it left open. */
+void	dbapi_request_end(struct shoal_req *);
+
 #endif

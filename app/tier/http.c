@@ -21,6 +21,8 @@ http_strerror(enum http_error e)
 		return "field name too long";
 	case HTTP_BAD_FIELD:
 		return "field without a name";
+	case HTTP_NUL_IN_VALUE:
+		return "NUL byte in a field value";
 	}
 	return "unknown error";
 }
@@ -98,6 +100,8 @@ http_parse_form(struct http_fields *fields, struct arena *a, const char *in,
 			    (size_t)(amp - eq - 1), 1);
 			if (vlen < 0)
 				return HTTP_BAD_ENCODING;
+			if (memchr(value, '\0', (size_t)vlen) != NULL)
+				return HTTP_NUL_IN_VALUE;
 		} else {
 			value = arena_strdup(a, "");
 			vlen = 0;

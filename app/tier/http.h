@@ -33,6 +33,8 @@ enum http_error {
 	HTTP_TOO_MANY,		/* more than HTTP_MAX_FIELDS */
 	HTTP_NAME_TOO_LONG,
 	HTTP_BAD_FIELD,		/* empty name */
+	HTTP_NUL_IN_VALUE,	/* a value that decodes to a NUL byte: C
+				   strings would cut it short */
 };
 
 const char *http_strerror(enum http_error);

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "dbapi.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
@@ -259,6 +260,7 @@ req_handle(struct shoal_req *r)
 		return;
 	}
 	rt->handler(r);
+	dbapi_request_end(r);
 	if (!r->responded) {
 		log_event("error", "handler for %s sent no response", r->in.path);
 		shoal_error(r, 500, "internal error");

@@ -42,7 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(http_strerror(e) != NULL);
 	if (e != HTTP_OK) {
 		FUZZ_CHECK(e == HTTP_BAD_ENCODING || e == HTTP_TOO_MANY ||
-		    e == HTTP_NAME_TOO_LONG || e == HTTP_BAD_FIELD);
+		    e == HTTP_NAME_TOO_LONG || e == HTTP_BAD_FIELD ||
+		    e == HTTP_NUL_IN_VALUE);
 		arena_reset(&a);
 		return 0;
 	}
@@ -54,6 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nlen = strlen(f.f[i].name);
 		FUZZ_CHECK(nlen >= 1 && nlen <= HTTP_MAX_NAME);
 		FUZZ_CHECK(f.f[i].value[f.f[i].value_len] == '\0');
+		FUZZ_CHECK(strlen(f.f[i].value) == f.f[i].value_len);
 		FUZZ_CHECK(f.f[i].value_len <= size);
 		/* The first of equal names wins. */
 		first = http_field_get(&f, f.f[i].name);

@@ -340,6 +340,10 @@ def no_sql_from_input(st):
                 r = b.post(path, form)
                 sent += 1
                 check(r.status < 500, f"POST {path} {field}={excerpt(bad, 20)!r}: {r.describe()}")
+                if "\0" in bad:
+                    # Refused, never kept cut short at the NUL.
+                    check(r.status == 400 and "NUL" in r.body,
+                          f"POST {path} {field} with a NUL: {r.describe()}")
     for bad in SQL_BAD[:4]:
         for path in ("/products?page=", "/orders/"):
             r = b.get(path + urllib.parse.quote(bad))
