@@ -237,10 +237,12 @@ deploy-check: all
 # What users see while workers die, scale and Redis restarts, in figures.
 resilience: all
 	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+	SHOAL_BIN=$(BUILD)/shoal tests/resilience/db
 
 # The same scenarios, longer and with more users.
 soak: deps all
 	SOAK=1 SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+	SOAK=1 SHOAL_BIN=$(BUILD)/shoal tests/resilience/db
 
 # make check: the tier and the example shop, every suite. make APP=DIR
 # check: that app built, the tier's unit tests, and the app's own suite
