@@ -288,6 +288,7 @@ valgrind: all $(UNIT_BIN)
 # see bench/README.md. Takes about half an hour; not part of check.
 bench: deps all
 	SHOAL_BIN=$(BUILD)/shoal bench/run
+	SHOAL_BIN=$(BUILD)/shoal bench/db
 
 # The tier for apps built outside this tree (docs/your-app.md): the
 # library, the one header, pkg-config's file, the manual page, and what an
