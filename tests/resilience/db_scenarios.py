@@ -27,7 +27,7 @@ SOAK = os.environ.get("SOAK") == "1"
 USERS = 30 if SOAK else 10  # signed-in users, each its own thread
 LONG = 4.0 if SOAK else 1.0  # the load runs this many times longer
 THINK = (0.15, 0.45)        # seconds between one user's requests
-FAST_503 = 3.0              # a write with the primary away answers within
+FAST_503 = 3.0              # SHOAL_DB_TIMEOUT_MS (2 s) + 1 s: a write with the primary away answers within
 RECOVER = 5.0               # primary back -> a write succeeds within
 PROMOTE_RECOVER = 5.0       # bouncer reloaded -> no more failures after
 
