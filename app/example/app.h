@@ -58,7 +58,7 @@ int	cart_has_products(const Shop__SessionData *);
 /* The catalogue's word on a product line (SHOAL_REJECT: no such product). */
 enum shoal_status cart_product(struct shoal_req *, struct cart_change *);
 
-/* shopdb.c: the catalogue and the account. */
+/* shopdb.c: the catalogue. */
 #define PRODUCTS_PAGE		20	/* products a page */
 #define PRODUCTS_MAX_PAGE	1000
 #define PRODUCTS_TTL_S		60	/* a page in the cache */
@@ -69,7 +69,6 @@ enum shoal_status cart_product(struct shoal_req *, struct cart_change *);
 #define PROFILE_NAME_MAX	64	/* bytes */
 #define PROFILE_EMAIL_MAX	254
 
-int64_t	shop_account_id(struct shoal_req *, enum shoal_status *);
 struct shoal_rows *shop_product(struct shoal_req *, int64_t id,
 	    enum shoal_status *);
 const char *shop_price(struct shoal_req *, int64_t cents);

@@ -182,8 +182,8 @@ page_checkout(struct shoal_req *r)
 		shoal_redirect(r, "/login");
 		return;
 	}
-	if ((account = shop_account_id(r, &st)) == 0) {
-		shoal_fail(r, st);
+	if ((account = shoal_account_id(r)) == 0) {
+		shoal_fail(r, SHOAL_ANONYMOUS);
 		return;
 	}
 	key = fresh_key(r);

@@ -13,7 +13,6 @@
 static int64_t
 account(struct shoal_req *r, int json)
 {
-	enum shoal_status	 st;
 	struct shoal_json	*j;
 	int64_t			 id;
 
@@ -29,8 +28,8 @@ account(struct shoal_req *r, int json)
 		shoal_json_send(r, 401, j);
 		return 0;
 	}
-	if ((id = shop_account_id(r, &st)) == 0)
-		shoal_fail(r, st);
+	if ((id = shoal_account_id(r)) == 0)
+		shoal_fail(r, SHOAL_ANONYMOUS);
 	return id;
 }
 

@@ -38,8 +38,8 @@ page_profile(struct shoal_req *r)
 		shoal_redirect(r, "/login");
 		return;
 	}
-	if ((id = shop_account_id(r, &st)) == 0) {
-		shoal_fail(r, st);
+	if ((id = shoal_account_id(r)) == 0) {
+		shoal_fail(r, SHOAL_ANONYMOUS);
 		return;
 	}
 	p[0] = shoal_printf(r, "%lld", (long long)id);
@@ -113,8 +113,8 @@ page_profile_post(struct shoal_req *r)
 		    "name@domain, without spaces.", name, NULL);
 		return;
 	}
-	if ((id = shop_account_id(r, &st)) == 0) {
-		shoal_fail(r, st);
+	if ((id = shoal_account_id(r)) == 0) {
+		shoal_fail(r, SHOAL_ANONYMOUS);
 		return;
 	}
 	p[0] = shoal_printf(r, "%lld", (long long)id);

@@ -113,7 +113,8 @@ string_array(const struct redis_value *v)
 	return 0;
 }
 
-/* Ends the sessions the index evicted to stay under its cap. */
+/* Ends the sessions the index dropped: over its cap, or issued under an
+ * older credential generation (lua/index_add.lua). */
 static enum shoal_status
 end_evicted(struct redis *s, struct arena *a, const struct config *cfg,
     const struct redis_value *evicted)
@@ -129,8 +130,9 @@ end_evicted(struct redis *s, struct arena *a, const struct config *cfg,
 			    "index_add evicted a bad hash");
 		hashes[i] = evicted->elem[i].str;
 	}
-	log_event("info", "user has more than %d sessions: ended %zu oldest",
-	    INDEX_MAX_SESSIONS, evicted->n);
+	log_event("info", "session create ended %zu other sessions (over "
+	    "the cap of %d, or of an older credential generation)",
+	    evicted->n, INDEX_MAX_SESSIONS);
 	redis_batch_init(&b, a, 1);
 	delete_records(&b, cfg->key_prefix, hashes, evicted->n);
 	if (redis_run(s, &b) != 0)

@@ -26,7 +26,13 @@ struct redis;
 #define INDEX_UA_MAX		128	/* bytes of user agent kept */
 #define INDEX_FORGET_BATCH	8	/* hashes pruned per round trip */
 
-/* One round trip: the new record (SET NX PX) and its index entry. */
+/*
+ * One round trip: the new record (SET NX PX) and its index entry, for the
+ * credential generation its password was checked against (or the
+ * account's new one). SHOAL_BAD_PASSWORD (no session) when Redis's copy of
+ * the generation is newer; a newer generation raises the copy and ends
+ * every session the index held (lua/index_add.lua).
+ */
 enum shoal_status index_create(struct redis *, struct arena *,
 		    const struct config *, const char *user, const struct sid *,
 		    const void *record, size_t len, int64_t ttl_ms,

@@ -51,7 +51,7 @@ key_user(struct redis_key *k, const char *prefix, const char *user)
 void
 key_user_generation(struct redis_key *k, const char *prefix, const char *user)
 {
-	build(k, prefix, "user", user, USER_NAME_MAX, ":gen");
+	build(k, prefix, "user", user, USER_NAME_MAX, ":generation");
 }
 
 void

@@ -2,8 +2,10 @@
  * keys.h - the name of every Redis key shoal uses, in one place.
  *
  *	PREFIX s:{HASH}			a session record (HASH: sid_hash of its ID)
- *	PREFIX u:{USER}			a user record
- *	PREFIX u:{USER}:gen		the user's credential generation (a count)
+ *	PREFIX u:{USER}			(was a user record; accounts are in
+ *					PostgreSQL now, users.h)
+ *	PREFIX u:{USER}:generation	a copy of the user's credential
+ *					generation, raised only (index_add.lua)
  *	PREFIX u:{USER}:sessions	the user's session index (sorted set)
  *	PREFIX u:{USER}:meta		when and from what each session started
  *	PREFIX t:{USER}			sign-in attempts for USER from anywhere
@@ -14,7 +16,7 @@
  *
  * SOURCE is a client address, or its /64 for IPv6 (net_source). The braces
  * are Redis Cluster hash tags: every key a script touches carries the same
- * tag (a user's account, generation, index, meta and attempt counts share
+ * tag (a user's generation, index, meta and attempt counts share
  * {USER}; a source's counts share {SOURCE}). User names hold no ':' or '.',
  * so a user's tag never equals a source's. Each part has a bound (the prefix's from
  * the settings table, names and hashes from their validators), and the

@@ -94,8 +94,8 @@ cmd_user_add(const struct config *cfg, const char *name)
 {
 	char		 pw[256];
 	size_t		 n;
-	struct redis	*s;
-	struct arena	 a;
+	struct db	*db;
+	int64_t		 id;
 	int		 rc = 1;
 
 	if (!user_name_valid(name)) {
@@ -115,23 +115,31 @@ cmd_user_add(const struct config *cfg, const char *name)
 		sodium_memzero(pw, sizeof pw);
 		return 2;
 	}
-	s = redis_new(cfg);
-	arena_init(&a);
-	switch (user_create(s, &a, cfg->key_prefix, name, pw)) {
+	if (cfg->db[0] == '\0') {
+		fprintf(stderr, "shoal: accounts need the database: SHOAL_DB "
+		    "is not set\n");
+		sodium_memzero(pw, sizeof pw);
+		return 2;
+	}
+	db_init(cfg);
+	db = db_thread();
+	switch (user_create(db, name, pw, &id)) {
 	case SHOAL_OK:
-		printf("user %s added\n", name);
+		printf("user %s added (account %lld)\n", name, (long long)id);
 		rc = 0;
 		break;
 	case SHOAL_TAKEN:
 		fprintf(stderr, "shoal: user %s already exists\n", name);
 		break;
+	case SHOAL_UNAVAILABLE:
+		fprintf(stderr, "shoal: the database does not answer\n");
+		break;
 	default:
-		fprintf(stderr, "shoal: cannot reach Redis at %s\n", cfg->redis);
+		fprintf(stderr, "shoal: the account could not be added\n");
 		break;
 	}
 	sodium_memzero(pw, sizeof pw);
-	arena_free(&a);
-	redis_free(s);
+	db_thread_done();
 	return rc;
 }
 
@@ -291,6 +299,9 @@ serve(const struct shoal_app *app, const struct config *cfg,
 		free(keys);
 		return rc;
 	}
+	if (cfg->db[0] == '\0')
+		log_event("warn", "accounts need the database: SHOAL_DB is not "
+		    "set; sign-up, sign-in and password changes answer 503");
 	users_init();
 	rc = worker_run(app, cfg, keys, listen);
 	templates_free();

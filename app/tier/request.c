@@ -156,6 +156,12 @@ shoal_user(const struct shoal_req *r)
 	return r->state == SESSION_LIVE ? r->session->user : NULL;
 }
 
+int64_t
+shoal_account_id(const struct shoal_req *r)
+{
+	return r->state == SESSION_LIVE ? r->session->account_id : 0;
+}
+
 int
 shoal_guest(const struct shoal_req *r)
 {

@@ -17,7 +17,6 @@ static const char *const script_names[NSCRIPTS] = {
 	[SCRIPT_INDEX_LIST] = "index_list",
 	[SCRIPT_BUDGET_TAKE] = "budget_take",
 	[SCRIPT_BUDGET_RETURN] = "budget_return",
-	[SCRIPT_PASSWORD_SET] = "password_set",
 	[SCRIPT_GUEST_CLAIM] = "guest_claim",
 };
 
@@ -154,17 +153,5 @@ script_budget_return(struct redis_batch *b,
 
 	for (j = 0; j < n; j++)
 		key_arg(b, i, (int)j, counters[j]);
-	return i;
-}
-
-size_t
-script_password_set(struct redis_batch *b, const struct redis_key *user,
-    const struct redis_key *generation, const void *record, size_t len)
-{
-	size_t	 i = redis_batch_add(b, SCRIPT_PASSWORD_SET, 2, 3);
-
-	key_arg(b, i, 0, user);
-	key_arg(b, i, 1, generation);
-	redis_arg(b, i, 2, record, len);
 	return i;
 }

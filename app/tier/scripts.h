@@ -21,7 +21,6 @@ enum script_id {
 	SCRIPT_INDEX_LIST,
 	SCRIPT_BUDGET_TAKE,
 	SCRIPT_BUDGET_RETURN,
-	SCRIPT_PASSWORD_SET,
 	SCRIPT_GUEST_CLAIM,
 	NSCRIPTS
 };
@@ -62,8 +61,5 @@ size_t	script_budget_take(struct redis_batch *,
 	    size_t n, long window_s);
 size_t	script_budget_return(struct redis_batch *,
 	    const struct redis_key *const *counters, size_t n);
-size_t	script_password_set(struct redis_batch *, const struct redis_key *user,
-	    const struct redis_key *generation, const void *record,
-	    size_t len);
 
 #endif

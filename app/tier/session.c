@@ -176,6 +176,13 @@ session_load(struct shoal_req *r)
 		discard(r, "is not of its cookie's kind");
 		return SHOAL_OK;
 	}
+	/* A user's session from before accounts moved to PostgreSQL names
+	 * no account: its user signs in again (docs/data.md, Accounts). */
+	if (r->sid.kind != SID_GUEST && r->session->account_id == 0) {
+		discard(r, "names no account (written before accounts moved "
+		    "to the database)");
+		return SHOAL_OK;
+	}
 	if (r->session->expires <= session_now()) {
 		discard(r, "past its absolute lifetime");
 		return SHOAL_OK;

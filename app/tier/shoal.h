@@ -108,6 +108,12 @@ char		*shoal_printf(struct shoal_req *, const char *, ...)
  * Read it only; change it through shoal_session_change().
  */
 const char	*shoal_user(const struct shoal_req *);
+/*
+ * The signed-in user's account id (accounts.id in PostgreSQL), which is
+ * what an app's own tables reference (an order's account); 0 when nobody
+ * is signed in. Set at sign-up and sign-in, kept in the session record.
+ */
+int64_t		 shoal_account_id(const struct shoal_req *);
 int		 shoal_guest(const struct shoal_req *);
 const void	*shoal_data(struct shoal_req *);
 int64_t		 shoal_expires_in(const struct shoal_req *);

@@ -7,6 +7,7 @@
 
 #include "appdata.h"
 #include "config.h"
+#include "db.h"
 #include "index.h"
 #include "keys.h"
 #include "log.h"
@@ -112,8 +113,8 @@ claim_guest(struct shoal_req *r, struct guest *g, Shoal__Session *s,
  * keeps the session they had.
  */
 static enum shoal_status
-start_session(struct shoal_req *r, const char *name, int64_t generation,
-    enum sid_kind kind)
+start_session(struct shoal_req *r, const char *name, int64_t account_id,
+    int64_t generation, enum sid_kind kind)
 {
 	const struct config	*cfg = r->t->cfg;
 	struct arena		*a = &r->t->arena;
@@ -138,6 +139,7 @@ start_session(struct shoal_req *r, const char *name, int64_t generation,
 	s->schema = RECORD_SCHEMA;
 	s->version = 1;
 	s->user = arena_strdup(a, name);
+	s->account_id = account_id;
 	s->kind = kind == SID_REMEMBERED ? SHOAL__KIND__REMEMBERED :
 	    SHOAL__KIND__USER;
 	s->created = now;
@@ -195,18 +197,21 @@ enum shoal_status
 shoal_signup(struct shoal_req *r, const char *name, const char *password,
     unsigned flags)
 {
+	struct db		*db;
 	enum shoal_status	 rc;
+	int64_t			 id;
 
+	if ((db = db_thread()) == NULL)
+		return SHOAL_UNAVAILABLE;
 	/* The budget first: whether a name is taken costs an attempt. */
 	rc = throttle_signup(r->t->redis, &r->t->arena, r->t->cfg,
 	    throttle_client(r), &r->retry_after);
 	if (rc != SHOAL_OK)
 		return rc;
-	rc = user_create(r->t->redis, &r->t->arena, r->t->cfg->key_prefix,
-	    name, password);
-	if (rc != SHOAL_OK)
+	if ((rc = user_create(db, name, password, &id)) != SHOAL_OK)
 		return rc;
-	return start_session(r, name, 0, kind_of(flags));
+	/* A new account's generation is 1 (0001_accounts.sql). */
+	return start_session(r, name, id, 1, kind_of(flags));
 }
 
 enum shoal_status
@@ -216,21 +221,23 @@ shoal_login(struct shoal_req *r, const char *name, const char *password,
 	const struct config	*cfg = r->t->cfg;
 	struct arena		*a = &r->t->arena;
 	const char		*addr = throttle_client(r);
+	struct db		*db;
 	enum shoal_status	 rc;
-	int64_t			 generation;
+	int64_t			 id, generation;
 
 	if (!user_name_valid(name))
 		return SHOAL_BAD_PASSWORD;
+	if ((db = db_thread()) == NULL)
+		return SHOAL_UNAVAILABLE;
 	rc = throttle_login_begin(r->t->redis, a, cfg, name, addr,
 	    &r->retry_after);
 	if (rc != SHOAL_OK)
 		return rc;
-	rc = user_verify(r->t->redis, a, cfg->key_prefix, name, password,
-	    &generation);
+	rc = user_verify(db, name, password, &id, &generation);
 	if (rc != SHOAL_OK)
 		return rc;
 	throttle_login_ok(r->t->redis, a, cfg, name, addr);
-	return start_session(r, name, generation, kind_of(flags));
+	return start_session(r, name, id, generation, kind_of(flags));
 }
 
 enum shoal_status
@@ -286,36 +293,50 @@ shoal_revoke_others(struct shoal_req *r, size_t *ended)
 /*
  * The password changes and every session of the user ends but a new one
  * for this request: under a new ID (whoever copied the old cookie is out
- * too) and for the new credential generation, so a sign-in that checked
- * the old password and is still on its way cannot add a session after the
- * list was read (lua/password_set.lua, lua/index_add.lua).
+ * too) and for the new credential generation. The order matters
+ * (docs/security.md): the change commits in PostgreSQL (the generation's
+ * truth) first; then the new session, created for the new generation,
+ * raises Redis's copy of it and ends every other session in the same step
+ * (lua/index_add.lua), so a sign-in that checked the old password and is
+ * still on its way is refused, however late it arrives.
  */
 enum shoal_status
 shoal_change_password(struct shoal_req *r, const char *current,
     const char *fresh)
 {
-	const struct config	*cfg = r->t->cfg;
+	struct db		*db;
 	enum shoal_status	 st;
 	const char		*user;
-	int64_t			 generation;
+	int64_t			 id, generation;
 	size_t			 ended;
 
 	if (r->state != SESSION_LIVE)
 		return SHOAL_ANONYMOUS;
 	if (!user_password_valid(fresh))
 		return SHOAL_REJECT;
+	if ((db = db_thread()) == NULL)
+		return SHOAL_UNAVAILABLE;
 	user = arena_strdup(&r->t->arena, r->session->user);
-	st = user_verify(r->t->redis, &r->t->arena, cfg->key_prefix, user,
-	    current, &generation);
+	st = user_verify(db, user, current, &id, &generation);
 	if (st != SHOAL_OK)
 		return st;
-	st = user_set_password(r->t->redis, &r->t->arena, cfg->key_prefix,
-	    user, fresh, &generation);
+	if (id != r->session->account_id) {
+		/* Not the account this session was for (cannot happen while
+		 * accounts are never deleted). */
+		log_event("error", "password change: the session's account "
+		    "is not the name's");
+		return SHOAL_INTERNAL;
+	}
+	st = user_set_password(db, id, fresh, &generation);
 	if (st != SHOAL_OK)
 		return st;
-	if ((st = start_session(r, user, generation,
+	if ((st = start_session(r, user, id, generation,
 	    r->session->kind == SHOAL__KIND__REMEMBERED ? SID_REMEMBERED :
-	    SID_USER)) != SHOAL_OK)
+	    SID_USER)) != SHOAL_OK) {
+		log_event("error", "password changed, but its new session "
+		    "failed: other sessions end at the next sign-in");
 		return st;
+	}
+	/* Already ended with the raise; this only repeats it. */
 	return shoal_revoke_others(r, &ended);
 }

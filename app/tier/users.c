@@ -5,17 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
-#include "arena.h"
-#include "keys.h"
+#include "db.h"
 #include "log.h"
 #include "pwhash.h"
-#include "record.h"
-#include "redis.h"
-#include "scripts.h"
 #include "users.h"
 
 int
@@ -47,87 +42,118 @@ shoal_password_valid(const char *pw)
 	return user_password_valid(pw);
 }
 
-/* Checks name and password and hashes the password into a new user
- * record for name. */
-static enum shoal_status
-user_record(struct arena *a, const char *name, const char *password,
-    unsigned char **bytes, size_t *len)
+/* A bigint column as text (PostgreSQL's own output), or -1. */
+static int64_t
+bigint(const PGresult *res, int col)
 {
-	char		 hash[crypto_pwhash_STRBYTES];
-	Shoal__User	 u;
+	const char	*s = PQgetvalue(res, 0, col);
+	char		*end;
+	long long	 v;
 
-	if (!user_name_valid(name) || !user_password_valid(password))
+	if (PQgetisnull(res, 0, col) || *s == '\0')
+		return -1;
+	v = strtoll(s, &end, 10);
+	return *end == '\0' && v > 0 ? (int64_t)v : -1;
+}
+
+/* Checks name and password and hashes the password into hash. */
+static enum shoal_status
+hash_password(char hash[crypto_pwhash_STRBYTES], const char *password)
+{
+	if (!user_password_valid(password))
 		return SHOAL_REJECT;
 	switch (pwhash_str(hash, password)) {
 	case PWHASH_OK:
-		break;
+		return SHOAL_OK;
 	case PWHASH_BUSY:
 		return SHOAL_BUSY;
 	default:
 		return SHOAL_UNAVAILABLE;
 	}
-	shoal__user__init(&u);
-	u.schema = RECORD_SCHEMA;
-	u.name = arena_strdup(a, name);
-	u.password_hash = hash;
-	u.created = (int64_t)time(NULL);
-	*bytes = record_user_encode(a, &u, len);
+}
+
+/* The account and its empty profile in one statement, so neither exists
+ * without the other. */
+static const char sql_create[] =
+    "WITH a AS (INSERT INTO accounts (name, password_hash) "
+    "VALUES ($1, $2) RETURNING id), "
+    "p AS (INSERT INTO profiles (account_id) SELECT id FROM a) "
+    "SELECT id FROM a";
+
+enum shoal_status
+user_create(struct db *db, const char *name, const char *password,
+    int64_t *id)
+{
+	char		 hash[crypto_pwhash_STRBYTES];
+	const char	*params[2];
+	PGresult	*res;
+	enum shoal_status st;
+
+	*id = 0;
+	if (!user_name_valid(name))
+		return SHOAL_REJECT;
+	if (db == NULL)
+		return SHOAL_UNAVAILABLE;
+	if ((st = hash_password(hash, password)) != SHOAL_OK)
+		return st;
+	params[0] = name;
+	params[1] = hash;
+	/* Not idempotent: sent twice, the second would answer "taken". */
+	if (db_exec(db, DB_PRIMARY, sql_create, 2, params, &res) != 0) {
+		sodium_memzero(hash, sizeof hash);
+		return db_status(db, "account create");
+	}
 	sodium_memzero(hash, sizeof hash);
+	if (PQntuples(res) != 1 || (*id = bigint(res, 0)) < 0) {
+		PQclear(res);
+		*id = 0;
+		log_event("error", "account create: no id returned");
+		return SHOAL_INTERNAL;
+	}
+	PQclear(res);
 	return SHOAL_OK;
 }
 
-enum shoal_status
-user_create(struct redis *s, struct arena *a, const char *prefix,
-    const char *name, const char *password)
-{
-	struct redis_key	 key;
-	struct redis_batch	 b;
-	const struct redis_value *v;
-	unsigned char		*bytes;
-	size_t			 len, i;
-	enum shoal_status	 st;
-
-	if ((st = user_record(a, name, password, &bytes, &len)) != SHOAL_OK)
-		return st;
-	key_user(&key, prefix, name);
-	/* Not idempotent: sent twice, the second would answer "taken". */
-	redis_batch_init(&b, a, 0);
-	i = redis_set(&b, &key, bytes, len, REDIS_SET_IF_NEW, 0);
-	if (redis_run(s, &b) != 0)
-		return redis_status(s, "user create");
-	v = &b.reply[i];
-	if (v->type == REDIS_VALUE_STRING)
-		return SHOAL_OK;
-	if (v->type != REDIS_VALUE_NIL)
-		return redis_bad_reply(s, "user create", "not OK or nil");
-	return SHOAL_TAKEN;
-}
+/* Only if the password checked is still the one replaced: two changes
+ * that both checked the same password do not both succeed. */
+static const char sql_set_password[] =
+    "UPDATE accounts SET password_hash = $2, generation = generation + 1 "
+    "WHERE id = $1 AND generation = $3 RETURNING generation";
 
 enum shoal_status
-user_set_password(struct redis *s, struct arena *a, const char *prefix,
-    const char *name, const char *password, int64_t *generation)
+user_set_password(struct db *db, int64_t id, const char *password,
+    int64_t *generation)
 {
-	struct redis_key	 key, gen;
-	struct redis_batch	 b;
-	const struct redis_value *v;
-	unsigned char		*bytes;
-	size_t			 len, i;
-	enum shoal_status	 st;
+	char		 hash[crypto_pwhash_STRBYTES], idtext[24], gentext[24];
+	const char	*params[3];
+	PGresult	*res;
+	enum shoal_status st;
+	int		 n;
 
-	if ((st = user_record(a, name, password, &bytes, &len)) != SHOAL_OK)
+	if (db == NULL)
+		return SHOAL_UNAVAILABLE;
+	if ((st = hash_password(hash, password)) != SHOAL_OK)
 		return st;
-	key_user(&key, prefix, name);
-	key_user_generation(&gen, prefix, name);
-	redis_batch_init(&b, a, 0);
-	i = script_password_set(&b, &key, &gen, bytes, len);
-	if (redis_run(s, &b) != 0)
-		return redis_status(s, "password change");
-	v = &b.reply[i];
-	if (v->type != REDIS_VALUE_INT || v->integer < 0)
-		return redis_bad_reply(s, "password change", "not a number");
-	if (v->integer == 0)
-		return SHOAL_BAD_PASSWORD;	/* the user is gone */
-	*generation = v->integer;
+	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+	snprintf(gentext, sizeof gentext, "%lld", (long long)*generation);
+	params[0] = idtext;
+	params[1] = hash;
+	params[2] = gentext;
+	if (db_exec(db, DB_PRIMARY, sql_set_password, 3, params, &res) != 0) {
+		sodium_memzero(hash, sizeof hash);
+		return db_status(db, "password change");
+	}
+	sodium_memzero(hash, sizeof hash);
+	n = PQntuples(res);
+	if (n == 1)
+		*generation = bigint(res, 0);
+	PQclear(res);
+	if (n == 0)
+		return SHOAL_BAD_PASSWORD;	/* changed meanwhile */
+	if (n != 1 || *generation < 0) {
+		log_event("error", "password change: no generation returned");
+		return SHOAL_INTERNAL;
+	}
 	return SHOAL_OK;
 }
 
@@ -157,63 +183,69 @@ users_init(void)
 	pthread_once(&dummy_once, make_dummy);
 }
 
+static const char sql_verify[] =
+    "SELECT id, password_hash, generation FROM accounts WHERE name = $1";
+
 /*
- * Checks a password against the primary (a replica may still hold the
- * password of before a change). An unknown name costs what a wrong
- * password costs: the same round trip, and a hash verified (the dummy's),
- * so timing does not tell who has an account. *generation: the
- * credential generation the password was checked against.
+ * Reads the account on the primary: a password change committed there is
+ * what a sign-in is checked against at once, however far a replica lags.
+ * An unknown name costs what a wrong password costs: the same round trip,
+ * and a hash verified (the dummy's), so timing does not tell who has an
+ * account.
  */
 enum shoal_status
-user_verify(struct redis *s, struct arena *a, const char *prefix,
-    const char *name, const char *password, int64_t *generation)
+user_verify(struct db *db, const char *name, const char *password,
+    int64_t *id, int64_t *generation)
 {
-	struct redis_key	 key, gen;
-	struct redis_batch	 b;
-	const struct redis_value *rec, *g;
-	Shoal__User		*u = NULL;
-	const char		*hash;
-	char			*end;
-	size_t			 ri, gi;
+	PGresult	*res;
+	const char	*hash;
+	char		*stored = NULL;
+	int		 n;
 
+	*id = 0;
 	*generation = 0;
 	if (!user_name_valid(name) || strlen(password) > USER_PASSWORD_MAX)
 		return SHOAL_BAD_PASSWORD;
-	key_user(&key, prefix, name);
-	key_user_generation(&gen, prefix, name);
-	redis_batch_init(&b, a, 1);
-	ri = redis_get(&b, &key);
-	gi = redis_get(&b, &gen);
-	if (redis_run(s, &b) != 0)
-		return redis_status(s, "user read");
-	rec = &b.reply[ri];
-	g = &b.reply[gi];
-	if ((rec->type != REDIS_VALUE_STRING && rec->type != REDIS_VALUE_NIL) ||
-	    (g->type != REDIS_VALUE_STRING && g->type != REDIS_VALUE_NIL))
-		return redis_bad_reply(s, "user read", "not a record");
-	if (g->type == REDIS_VALUE_STRING) {
-		*generation = strtoll(g->str, &end, 10);
-		if (*end != '\0' || *generation < 0)
-			return redis_bad_reply(s, "user read",
-			    "generation not a number");
+	if (db == NULL)
+		return SHOAL_UNAVAILABLE;
+	if (db_exec(db, DB_PRIMARY, sql_verify, 1, &name, &res) != 0)
+		return db_status(db, "account read");
+	if ((n = PQntuples(res)) == 1) {
+		*id = bigint(res, 0);
+		*generation = bigint(res, 2);
+		if (*id < 0 || *generation < 0) {
+			PQclear(res);
+			log_event("error", "account read: bad id or "
+			    "generation");
+			return SHOAL_INTERNAL;
+		}
+		/* Copied: the result goes before the (long) hashing. */
+		if ((stored = strdup(PQgetvalue(res, 0, 1))) == NULL) {
+			PQclear(res);
+			return SHOAL_INTERNAL;
+		}
 	}
-	if (rec->type == REDIS_VALUE_STRING &&
-	    (u = record_user_decode(a, rec->str, rec->len)) == NULL)
-		log_event("error", "user record for a login does not decode");
-	if (u == NULL) {
+	PQclear(res);
+	if (stored == NULL) {
 		pthread_once(&dummy_once, make_dummy);
 		hash = dummy_hash;
 	} else
-		hash = u->password_hash;
+		hash = stored;
 	switch (pwhash_verify(hash, password)) {
 	case PWHASH_OK:
-		if (u != NULL)
+		if (stored != NULL) {
+			free(stored);
 			return SHOAL_OK;
+		}
 		log_event("error", "a password matched the dummy hash");
 		return SHOAL_BAD_PASSWORD;
 	case PWHASH_BUSY:
+		free(stored);
 		return SHOAL_BUSY;
 	default:
+		free(stored);
+		*id = 0;
+		*generation = 0;
 		return SHOAL_BAD_PASSWORD;
 	}
 }

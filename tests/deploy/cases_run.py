@@ -122,6 +122,10 @@ class LocalRun:
                        st.redis_port, st.replica_port] + st.sentinel_ports()
                       + [st.worker_base + k for k in range(1, st.servers + 1)])
         want = st.servers * st.procs + 3 + 1 + st.sentinels
+        if st.database:
+            # PostgreSQL's primary, its replica and PgBouncer (accounts).
+            self.ports += [st.pg_port, st.pg_port + 1, st.pg_port + 2]
+            want += 3
         check(len(self.known) == want,
               f"the run dir's pid files name {len(self.known)} processes, expected "
               f"{want}: {sorted(st.pid_files())}")

@@ -176,7 +176,7 @@ class Shopper:
         try:
             other.login(self.name, self.password)
             self.user.revoke_others()
-            other.get("/cart", want=(303,))	# ended: back to sign-in
+            other.get("/account/sessions", want=(303,))	# ended: back to sign-in
         finally:
             other.close()
         if not self.changed:

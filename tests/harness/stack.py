@@ -72,8 +72,8 @@ class Stack:
     variables that, set to 1, keep the run dir even when everything passed.
     As a context manager: up on entry, down on exit, the run dir kept when
     the block raised. The database tier (PostgreSQL primary, replica,
-    PgBouncer) runs only with settings={"SHOAL_DATABASE": "1"}, on free
-    ports; Stack.db then reaches it."""
+    PgBouncer), where accounts live, runs unless settings say
+    {"SHOAL_DATABASE": "0"}, on free ports; Stack.db reaches it."""
 
     def __init__(self, name, scale=1.0, settings=None, inherit=True, keep=()):
         self.name = name
@@ -95,9 +95,11 @@ class Stack:
             env["SHOAL_STATIC_DIR"] = os.path.abspath(env["SHOAL_STATIC_DIR"])
         for k, v in TEST_BUDGETS.items():
             env.setdefault(k, v)
-        # The database tier (PostgreSQL primary, replica, PgBouncer) only
-        # for a suite that asks for it with SHOAL_DATABASE=1: the others
-        # keep their speed, and their workers run without SHOAL_DB.
+        # The database tier (PostgreSQL primary, replica, PgBouncer) by
+        # default: accounts live there, and most suites sign users in. A
+        # suite that needs no accounts says SHOAL_DATABASE=0 and keeps its
+        # speed; its workers run without SHOAL_DB (sign-up and sign-in 503).
+        settings.setdefault("SHOAL_DATABASE", "1")
         env["SHOAL_DATABASE"] = "0"
         if settings.get("SHOAL_DATABASE") == "1":
             taken = set()

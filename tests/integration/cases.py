@@ -226,10 +226,17 @@ def signup_creates_user_signs_in_and_redirects_home(ctx):
           f"cookie not SameSite=Lax: {attrs}")
     check_eq(attrs.get("path"), "/", "cookie Path")
     home_signed_in(b, name)
+    # The account is a row in PostgreSQL, with its empty profile; in Redis
+    # there is no user record.
+    row = ctx.db.psql(f"SELECT a.generation, p.display_name, p.email, "
+                      f"a.password_hash LIKE '$argon2id$%' FROM accounts a "
+                      f"JOIN profiles p ON p.account_id = a.id WHERE a.name = '{name}'")
+    check_eq(row.strip(), "1|||t", f"the account {name} and its profile in PostgreSQL "
+             f"(generation|display_name|email|argon2id)")
     red = ctx.redis()
     try:
-        check_eq(red.cmd("EXISTS", f"{ctx.prefix}u:{{{name}}}"), 1,
-                 f"user key {ctx.prefix}u:{{{name}}} exists")
+        check_eq(red.cmd("EXISTS", f"{ctx.prefix}u:{{{name}}}"), 0,
+                 f"a user record {ctx.prefix}u:{{{name}}} in Redis")
     finally:
         red.close()
 

@@ -1,8 +1,8 @@
 """
 cases.py - the shop on the database tier, through the real stack (nginx,
 workers, Redis, PgBouncer, a PostgreSQL primary and its replica), in the
-order the tests run. Accounts are still made in Redis by sign-up; the shop
-makes each account's row in PostgreSQL on first use (shop_account_id).
+order the tests run. Orders and profiles belong to the signed-in user's
+account (shoal_account_id).
 """
 
 import json

@@ -53,7 +53,7 @@ every_key_has_its_layout(void **state)
 	key_user(&k, "", "bob");
 	assert_string_equal(k.s, "u:{bob}");
 	key_user_generation(&k, "shoal:", "alice");
-	assert_string_equal(k.s, "shoal:u:{alice}:gen");
+	assert_string_equal(k.s, "shoal:u:{alice}:generation");
 	key_throttle_user(&k, "shoal:", "alice");
 	assert_string_equal(k.s, "shoal:t:{alice}");
 	key_source_signin(&k, "shoal:", "2001:db8::/64");
