@@ -2183,11 +2183,11 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
     made local) lets shoal_app reach the primary as "shoal" and the
     replica as "shoal_replica", and lets neither shoal_owner nor a wrong
     password in."""
-    from harness.pg import PG_BIN
+    from harness.pg import PG_BIN, reachable_tempdir
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
         return "PostgreSQL 15 is not installed: skipped"
     pw = pwd.getpwnam("postgres")
-    d = tempfile.mkdtemp(prefix="shoal-deploy-pgimage-")
+    d = reachable_tempdir("shoal-deploy-pgimage-", pw.pw_uid, pw.pw_gid)
     os.chmod(d, 0o755)
     procs = []
     ok = False

@@ -85,6 +85,15 @@ def random_password(n=32):
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+def reachable_tempdir(prefix, uid, gid):
+    """A fresh folder that uid (the postgres user) can reach: under TMPDIR
+    when it can, else under /tmp."""
+    for parent in (tempfile.gettempdir(), "/tmp"):
+        if os.path.isdir(parent) and reachable_by(parent, uid, gid):
+            return tempfile.mkdtemp(prefix=prefix, dir=parent)
+    raise TestFailure(f"no temporary folder uid {uid} can reach")
+
+
 def reachable_by(path, uid, gid):
     """True when every folder from / down to path lets uid through."""
     if uid == 0:
@@ -175,14 +184,9 @@ class PgTier:
 
     # ------------------------------------------------------------ folders
     def _make_dir(self):
-        """A fresh folder the postgres user can reach: under TMPDIR when it
-        can, else under /tmp."""
-        for parent in (tempfile.gettempdir(), "/tmp"):
-            if os.path.isdir(parent) and reachable_by(parent, self.uid, self.gid):
-                d = tempfile.mkdtemp(prefix=f"shoal-{self.name}-", dir=parent)
-                os.chmod(d, 0o711)
-                return d
-        raise TestFailure(f"no temporary folder the OS user {self.os_user} can reach")
+        d = reachable_tempdir(f"shoal-{self.name}-", self.uid, self.gid)
+        os.chmod(d, 0o711)
+        return d
 
     def log_path(self, which):
         return os.path.join(self.pg_dir, f"{which}.log")
