@@ -51,21 +51,11 @@ cache_key(struct redis_key *k, const struct shoal_req *r, const char *key,
 }
 
 /* The cached rows of key: 1 with *out, 0 for none, -1 when Redis fails. */
+/* 1 with the rows of the entry Redis answered v, 0 when it is none. */
 static int
-lookup(struct shoal_req *r, const struct redis_key *k,
+entry(struct shoal_req *r, const struct redis_value *v,
     struct shoal_rows **out)
 {
-	struct redis_batch	 b;
-	const struct redis_value *v;
-	size_t			 i;
-
-	redis_batch_init(&b, &r->t->arena, 1);
-	i = redis_get(&b, k);
-	if (redis_run(r->t->redis, &b) != 0) {
-		(void)redis_status(r->t->redis, "cache read");
-		return -1;
-	}
-	v = &b.reply[i];
 	if (v->type != REDIS_VALUE_STRING)
 		return 0;
 	*out = dbapi_rows_decode(&r->t->arena, (unsigned char *)v->str,
@@ -76,6 +66,33 @@ lookup(struct shoal_req *r, const struct redis_key *k,
 		return 0;
 	}
 	return 1;
+}
+
+static int
+lookup(struct shoal_req *r, const struct redis_key *k,
+    struct shoal_rows **out)
+{
+	struct redis_batch	 b;
+	size_t			 i;
+
+	redis_batch_init(&b, &r->t->arena, 1);
+	i = redis_get(&b, k);
+	if (redis_run(r->t->redis, &b) != 0) {
+		(void)redis_status(r->t->redis, "cache read");
+		return -1;
+	}
+	return entry(r, &b.reply[i], out);
+}
+
+static void
+unlock(struct shoal_req *r, const struct redis_key *lk)
+{
+	struct redis_batch	 b;
+
+	redis_batch_init(&b, &r->t->arena, 1);
+	redis_del(&b, lk);
+	if (redis_run(r->t->redis, &b) != 0)
+		(void)redis_status(r->t->redis, "cache unlock");
 }
 
 static void
@@ -95,7 +112,7 @@ shoal_db_cached(struct shoal_req *r, const char *key, int ttl_s,
 	struct redis_batch	 b;
 	unsigned char		*bytes;
 	enum shoal_status	 st;
-	size_t			 len, got, waited;
+	size_t			 len, got, again, waited;
 	int			 found, locked = 0;
 
 	*out = NULL;
@@ -110,14 +127,25 @@ shoal_db_cached(struct shoal_req *r, const char *key, int ttl_s,
 	if ((found = lookup(r, &k, out)) == 1)
 		return SHOAL_OK;
 	if (found == 0) {
+		/*
+		 * The lock, and the entry read again after it in the same
+		 * round trip: a loader fills the entry before it drops the
+		 * lock, so a lock got here after another request's load
+		 * finds that load's rows instead of reading them again.
+		 */
 		redis_batch_init(&b, &r->t->arena, 0);
 		got = redis_set(&b, &lk, "1", 1, REDIS_SET_IF_NEW,
 		    CACHE_LOCK_MS);
+		again = redis_get(&b, &k);
 		if (redis_run(r->t->redis, &b) != 0)
 			(void)redis_status(r->t->redis, "cache lock");
-		else if (b.reply[got].type == REDIS_VALUE_STRING)
+		else if (b.reply[got].type == REDIS_VALUE_STRING) {
 			locked = 1;
-		else {
+			if (entry(r, &b.reply[again], out) == 1) {
+				unlock(r, &lk);
+				return SHOAL_OK;
+			}
+		} else {
 			/* Another request is loading it: wait for its rows. */
 			for (waited = 0; waited < CACHE_WAIT_MS;
 			    waited += CACHE_POLL_MS) {
@@ -131,12 +159,8 @@ shoal_db_cached(struct shoal_req *r, const char *key, int ttl_s,
 	}
 	log_event("info", "cache miss: %s read from the database", key);
 	if ((st = shoal_db_read(r, sql, nparams, params, out)) != SHOAL_OK) {
-		if (locked) {
-			redis_batch_init(&b, &r->t->arena, 1);
-			redis_del(&b, &lk);
-			if (redis_run(r->t->redis, &b) != 0)
-				(void)redis_status(r->t->redis, "cache unlock");
-		}
+		if (locked)
+			unlock(r, &lk);
 		return st;
 	}
 	if (found == -1)
