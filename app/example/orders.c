@@ -2,12 +2,17 @@
  * orders.c - the signed-in user's orders: GET /orders, /orders/{id:int}
  * and /api/orders. Reads with read-your-writes: an order just placed is
  * there on the next page, whichever worker and replica serve it.
+ *
+ * The lists are paged by key, newest first: ?before=ID lists the orders
+ * older than ID, and a page that is not the last names the next one (the
+ * id to pass as before). Unlike an offset, a key stays right while new
+ * orders arrive, and the database reads one page whatever the depth.
  */
 #include "app.h"
 
 #define LIST_SQL "SELECT id, status, total_cents, " \
 	"to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') " \
-	"FROM orders WHERE account_id = $1 ORDER BY id DESC LIMIT $2"
+	"FROM orders WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
 
 /* The account's id, or 0 after answering (a visitor goes to sign in). */
 static int64_t
@@ -33,14 +38,40 @@ account(struct shoal_req *r, int json)
 	return id;
 }
 
-static enum shoal_status
+/*
+ * One page of the account's orders, older than ?before= when given, and
+ * one more row than a page (whether there is a next one). 0 after
+ * answering 400.
+ */
+static int
 list(struct shoal_req *r, int64_t id, struct shoal_rows **rows)
 {
-	const char	*p[2];
+	const char		*q = shoal_query(r, "before");
+	const char		*p[3];
+	enum shoal_status	 st;
+	int64_t			 before = INT64_MAX;
 
+	if (q != NULL && (before = shop_parse_id(q)) < 1) {
+		shoal_error(r, 400, "before must be an order number");
+		return 0;
+	}
 	p[0] = shoal_printf(r, "%lld", (long long)id);
-	p[1] = shoal_printf(r, "%d", ORDERS_PAGE);
-	return shoal_db_read(r, LIST_SQL, 2, p, rows);
+	p[1] = shoal_printf(r, "%lld", (long long)before);
+	p[2] = shoal_printf(r, "%d", ORDERS_PAGE + 1);
+	if ((st = shoal_db_read(r, LIST_SQL, 3, p, rows)) != SHOAL_OK) {
+		shoal_fail(r, st);
+		return 0;
+	}
+	return 1;
+}
+
+/* The id to pass as before= for the next page; 0 on the last page. */
+static int64_t
+next_before(const struct shoal_rows *rows)
+{
+	if (rows->nrows <= ORDERS_PAGE)
+		return 0;
+	return shoal_row_int(rows, ORDERS_PAGE - 1, 0);
 }
 
 void
@@ -48,19 +79,14 @@ page_orders(struct shoal_req *r)
 {
 	struct shoal_rows	*rows;
 	struct shoal_view	*v, *row;
-	enum shoal_status	 st;
-	int64_t			 id;
+	int64_t			 id, next;
 	int			 i;
 
-	if ((id = account(r, 0)) == 0)
+	if ((id = account(r, 0)) == 0 || !list(r, id, &rows))
 		return;
-	if ((st = list(r, id, &rows)) != SHOAL_OK) {
-		shoal_fail(r, st);
-		return;
-	}
 	v = shoal_view(r);
 	shoal_set(v, "title", "Your orders");
-	for (i = 0; i < rows->nrows; i++) {
+	for (i = 0; i < rows->nrows && i < ORDERS_PAGE; i++) {
 		row = shoal_add(v, "orders");
 		shoal_set(row, "id", shoal_row_str(rows, i, 0));
 		shoal_set(row, "status", shoal_row_str(rows, i, 1));
@@ -68,6 +94,8 @@ page_orders(struct shoal_req *r)
 		    2)));
 		shoal_set(row, "created", shoal_row_str(rows, i, 3));
 	}
+	if ((next = next_before(rows)) != 0)
+		shoal_set_int(v, "next", next);
 	shoal_render(r, 200, "orders", v);
 }
 
@@ -124,26 +152,24 @@ page_order(struct shoal_req *r)
 	shoal_render(r, 200, "order", v);
 }
 
-/* {"orders":[{"id":..,"status":..,"total_cents":..,"created":..},..]} */
+/*
+ * {"orders":[{"id":..,"status":..,"total_cents":..,"created":..},..],
+ *  "next":ID} (next only when there are older orders: ?before=ID)
+ */
 void
 api_orders(struct shoal_req *r)
 {
 	struct shoal_rows	*rows;
 	struct shoal_json	*j;
-	enum shoal_status	 st;
-	int64_t			 id;
+	int64_t			 id, next;
 	int			 i;
 
-	if ((id = account(r, 1)) == 0)
+	if ((id = account(r, 1)) == 0 || !list(r, id, &rows))
 		return;
-	if ((st = list(r, id, &rows)) != SHOAL_OK) {
-		shoal_fail(r, st);
-		return;
-	}
 	j = shoal_json_new(r);
 	shoal_json_object(j, NULL);
 	shoal_json_array(j, "orders");
-	for (i = 0; i < rows->nrows; i++) {
+	for (i = 0; i < rows->nrows && i < ORDERS_PAGE; i++) {
 		shoal_json_object(j, NULL);
 		shoal_json_int(j, "id", shoal_row_int(rows, i, 0));
 		shoal_json_str(j, "status", shoal_row_str(rows, i, 1));
@@ -152,6 +178,8 @@ api_orders(struct shoal_req *r)
 		shoal_json_end(j);
 	}
 	shoal_json_end(j);
+	if ((next = next_before(rows)) != 0)
+		shoal_json_int(j, "next", next);
 	shoal_json_end(j);
 	shoal_json_send(r, 200, j);
 }

@@ -20,6 +20,7 @@ case, after_down = TESTS.case, TESTS.after_down
 
 PASSWORD = "correct horse battery"
 PAGE = 20
+ORDERS_PAGE = 50          # app/example/app.h
 SQL_BAD = ["' OR '1'='1", "1; DROP TABLE products; --", "\\'\"", "a\0b", "x" * (1 << 20)]
 
 
@@ -153,6 +154,52 @@ def orders_are_private(st):
     check_eq(anon.get("/api/orders").status, 401, "anonymous /api/orders")
     check_eq(anon.get("/account/profile").status, 303, "anonymous /account/profile")
     return "others' orders 404; visitors sent to sign in (API: 401)"
+
+
+@case
+def orders_are_paged_by_key(st):
+    b, name = user(st, "many")
+    add(b, 3)
+    first = order_id(checkout(b))
+    more = ORDERS_PAGE + 10
+    st.db.psql(f"INSERT INTO orders (account_id, idempotency_key, total_cents) "
+               f"SELECT o.account_id, md5('paged ' || o.id || ' ' || g), 0 "
+               f"FROM orders o, generate_series(1, {more}) g WHERE o.id = {first}")
+    want = [int(x) for x in st.db.psql(
+        f"SELECT id FROM orders WHERE account_id = (SELECT account_id FROM orders "
+        f"WHERE id = {first}) ORDER BY id DESC", target="primary").split()]
+    check_eq(len(want), more + 1, "orders of the account")
+    # Rows written behind the session's back reach the replica shortly.
+    deadline = time.monotonic() + 10
+    while True:
+        r = b.get("/api/orders")
+        check(r.status == 200, f"GET /api/orders: {r.describe()}")
+        if r.json()["orders"] and r.json()["orders"][0]["id"] == want[0]:
+            break
+        check(time.monotonic() < deadline, "the replica never showed the new orders")
+        time.sleep(0.1)
+    seen, url, pages = [], "/api/orders", 0
+    while url:
+        r = b.get(url)
+        check(r.status == 200, f"GET {url}: {r.describe()}")
+        page = r.json()
+        check(len(page["orders"]) <= ORDERS_PAGE, f"{url}: {len(page['orders'])} orders on a page")
+        seen += [o["id"] for o in page["orders"]]
+        pages += 1
+        url = f"/api/orders?before={page['next']}" if "next" in page else None
+        check(pages <= 3, "paging does not end")
+    check_eq(seen, want, "every order once, newest first, across the pages")
+    check_eq(pages, 2, "pages of /api/orders")
+    r = b.get("/orders")
+    check(f'href="/orders?before={want[ORDERS_PAGE - 1]}"' in r.body,
+          f"/orders links to the older orders: {r.describe()}")
+    r = b.get(f"/orders?before={want[ORDERS_PAGE - 1]}")
+    check(f'href="/orders/{first}"' in r.body and "before=" not in r.body,
+          f"/orders, the last page: {r.describe()}")
+    for bad in ["abc", "0", "-1", "9" * 30, ""]:
+        r = b.get(f"/api/orders?before={urllib.parse.quote(bad)}")
+        check_eq(r.status, 400, f"/api/orders?before={bad[:12]}")
+    return f"{more + 1} orders over {pages} pages, each once; bad before= is 400"
 
 
 def profile_post(b, name, email, expect):
