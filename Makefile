@@ -6,6 +6,8 @@
 #   make run        install what is missing, build, run the local stack
 #   make check      install what is missing, build, run every test
 #   make check SANITIZE=1   the same, built with ASan and UBSan into build/san
+#   make sanitize-check     the suites that drive C, built with ASan and
+#                   UBSan (what CI runs after make check)
 #   make install    the tier for apps of their own: libshoal.a, shoal.h,
 #                   shoal.pc, shoal(1), the build tools (PREFIX, DESTDIR)
 #   make new-app NAME=notes DIR=../notes   start an app that builds against
@@ -267,6 +269,26 @@ else
 	@$(MAKE) --no-print-directory APP=app/example unit
 	@$(MAKE) --no-print-directory app-suite
 endif
+
+# Every suite that drives the tier's and the apps' C through new paths,
+# built with AddressSanitizer and UndefinedBehaviorSanitizer (build/san):
+# the unit tests, the fuzz corpus, the integration suite behind nginx, the
+# security, database, browser, resilience, notes and shop suites. Left to
+# make check alone: the integration suite behind lighttpd and over TLS
+# (the same C as behind nginx), the deploy tests (configs, manifests and
+# scripts), the hardening checks (of the shipped binary), and the install,
+# generator and tutorial checks (builds of the plain library).
+.PHONY: sanitize-check
+sanitize-check: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all unit
+	@$(MAKE) --no-print-directory SANITIZE=1 fuzz-regress
+	SHOAL_BIN=build/san/shoal SHOAL_FRONT=nginx tests/integration/run
+	@$(MAKE) --no-print-directory SANITIZE=1 security
+	@$(MAKE) --no-print-directory SANITIZE=1 db-check
+	@$(MAKE) --no-print-directory SANITIZE=1 e2e
+	@$(MAKE) --no-print-directory SANITIZE=1 resilience
+	@$(MAKE) --no-print-directory SANITIZE=1 notes-check
+	@$(MAKE) --no-print-directory SANITIZE=1 shop-check
 
 # The binary's hardening flags (readelf), the sandbox in a serving worker,
 # and every unit test program under valgrind memcheck: about 20 s.
