@@ -261,6 +261,7 @@ ifeq ($(APP),app/example)
 	@$(MAKE) --no-print-directory hardening
 	@$(MAKE) --no-print-directory notes-check
 	@$(MAKE) --no-print-directory shop-check
+	@$(MAKE) --no-print-directory monitoring-check
 	@$(MAKE) --no-print-directory install-check
 	@$(MAKE) --no-print-directory generator-check
 	@$(MAKE) --no-print-directory tutorial-check
@@ -371,6 +372,10 @@ app-suite: all
 .PHONY: shop-check
 shop-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/shop/run
+
+.PHONY: monitoring-check
+monitoring-check: all
+	SHOAL_BIN=$(BUILD)/shoal tests/monitoring/run
 
 .PHONY: notes-check
 notes-check: deps

@@ -1383,6 +1383,7 @@ def render_placeholders(text):
     """A local template with its @FIELDS@ filled in with dummies that nginx
     would accept (the stack fills them in for real)."""
     text = text.replace("@UPSTREAM_SERVERS@", "server 127.0.0.1:9;").replace("@USER_LINE@", "")
+    text = text.replace("@STATUS_SERVER@", "")
     text = text.replace("@MAX_BODY@", "65536")
     return re.sub(r"@[A-Z0-9_]+@", "1", text)
 

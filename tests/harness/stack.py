@@ -64,6 +64,24 @@ TEST_BUDGETS = {
 }
 
 
+def _monitoring_ports(env, servers):
+    """SHOAL_PROMETHEUS_PORT and SHOAL_EXPORTER_PORT_BASE on free ports
+    that no other port of the stack's settings takes."""
+    taken = set()
+    for k, v in env.items():
+        if not (k.startswith("SHOAL_") and v.isdigit()):
+            continue
+        if k.endswith("_PORT_BASE"):
+            taken.update(range(int(v), int(v) + servers + 10))
+        elif k.endswith("_PORT"):
+            taken.update(range(int(v), int(v) + 3))
+    ports = Ports()
+    while True:
+        prom, base = ports.one(), ports.span(4)
+        if not taken.intersection({prom, *range(base, base + 5)}):
+            return {"SHOAL_PROMETHEUS_PORT": str(prom), "SHOAL_EXPORTER_PORT_BASE": str(base)}
+
+
 class Stack:
     """One local stack. `settings` are SHOAL_* variables for the stack
     script and the workers; with inherit=True the SHOAL_* variables of the
@@ -113,6 +131,13 @@ class Stack:
                 if not taken.intersection(range(base, base + 3)):
                     break
             env["SHOAL_PG_PORT"] = str(base)
+        # Prometheus and the exporters only for a suite that asks for them
+        # (SHOAL_MONITORING=1): free ports for Prometheus and for the
+        # exporters' range (base + 1 .. base + 4).
+        settings.setdefault("SHOAL_MONITORING", "0")
+        env["SHOAL_MONITORING"] = "0"
+        if settings.get("SHOAL_MONITORING") == "1":
+            env.update(_monitoring_ports(env, servers))
         env.update(settings)
         self.env = env
         self.bin = env["SHOAL_BIN"]
@@ -138,6 +163,9 @@ class Stack:
         self.redis_user = "admin"
         self.database = env["SHOAL_DATABASE"] == "1"
         self.pg_port = int(env.get("SHOAL_PG_PORT") or 5433)
+        self.monitoring = env["SHOAL_MONITORING"] == "1"
+        self.prometheus_port = int(env.get("SHOAL_PROMETHEUS_PORT") or 9090)
+        self.exporter_base = int(env.get("SHOAL_EXPORTER_PORT_BASE") or self.prometheus_port)
         self._db = None
         self.started = False
         self.failed = False
@@ -327,6 +355,14 @@ class Stack:
 
     def browser(self):
         return Browser(self.http_port, self.timeout)
+
+    def prometheus_url(self, path=""):
+        """The stack's Prometheus (SHOAL_MONITORING=1), on loopback."""
+        return f"http://127.0.0.1:{self.prometheus_port}{path}"
+
+    def exporter_port(self, name):
+        """Where the stack's exporter of redis, postgres or nginx listens."""
+        return self.exporter_base + {"redis": 1, "postgres": 2, "nginx": 3}[name]
 
     @property
     def db(self):
