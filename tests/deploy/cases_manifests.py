@@ -1001,6 +1001,8 @@ OUTSIDERS = {
     "a pod of another namespace": ({"app": "other"}, {"kubernetes.io/metadata.name": "other"}),
     "a stray pod in namespace shoal": ({"app": "debug"}, {"kubernetes.io/metadata.name": NS}),
     "kube-dns": ({"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}),
+    "prometheus": ({"app.kubernetes.io/name": "prometheus"},
+                   {"kubernetes.io/metadata.name": "monitoring"}),
 }
 
 
@@ -1112,6 +1114,100 @@ def kubernetes_network_policies_admit_only_the_tier_to_redis_and_sentinels(ctx):
               f"{src} may not resolve names (kube-dns, UDP 53)")
     return (f"{len(pols)} policies; Redis and Sentinel ports: only {sorted(tier)}; "
             f"ingress controller: worker HTTP and CDN edge only")
+
+
+def adapter_query_passes_promtool(query, where):
+    """prometheus-adapter's metricsQuery, its template fields filled in
+    as the adapter fills them for one pod, parsed by promtool (as the
+    expression of a recording rule)."""
+    q = query.replace("<<.LabelMatchers>>", 'namespace="shoal",pod="shoal-worker-0"')
+    q = q.replace("<<.GroupBy>>", "pod")
+    check("<<" not in q, f"{where}: a template field the check does not know: {q}")
+    check(shutil.which("promtool"), "promtool is missing (make deps installs prometheus)")
+    with tempfile.TemporaryDirectory(prefix="shoal-adapter-") as d:
+        f = os.path.join(d, "adapter.rules.yml")
+        with open(f, "w") as out:
+            yaml.safe_dump({"groups": [{"name": "adapter", "rules": [
+                {"record": "pod:shoal_busy_ratio:adapter", "expr": q}]}]}, out)
+        p = subprocess.run(["promtool", "check", "rules", f], capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode == 0, f"{where}: promtool refuses the query {q!r}: "
+              f"{(p.stdout + p.stderr).strip()[-400:]}")
+
+
+@case
+def kubernetes_autoscaler_scales_on_the_busy_ratio_with_cpu_as_fallback(ctx):
+    """The worker HPA (autoscaling/v2) scales on the per-pod custom metric
+    shoal_busy_ratio (an average value below 1) and on CPU; it scales up
+    with a shorter stabilisation window than down, down by at most one pod
+    at a time; prometheus-adapter's ConfigMap exposes shoal_busy_ratio from
+    the worker's own metrics (shoal_thread_busy_seconds_total over
+    shoal_threads, per namespace and pod) in a query promtool parses; the
+    worker pods carry the prometheus.io annotations for a declared port,
+    the worker's SHOAL_METRICS_LISTEN binds it, and only Prometheus may
+    reach it (NetworkPolicy, evaluated)."""
+    by_kind = k8s_by_kind()
+    hpa = by_kind["HorizontalPodAutoscaler"]["shoal-worker"]
+    spec = hpa["spec"]
+    kinds = {m["type"]: m for m in spec["metrics"]}
+    check(set(kinds) == {"Pods", "Resource"}, f"HPA metrics: {sorted(kinds)}")
+    pods = kinds["Pods"]["pods"]
+    check_eq(pods["metric"]["name"], "shoal_busy_ratio", "the HPA's custom metric")
+    check_eq(pods["target"]["type"], "AverageValue", "the busy ratio's target type")
+    target = pods["target"]["averageValue"]
+    m = re.fullmatch(r"(\d+)m|0?\.(\d+)", str(target))
+    check(m, f"busy ratio target {target!r}: not a quantity below 1")
+    ratio = int(m.group(1)) / 1000 if m.group(1) else float("0." + m.group(2))
+    check(0.3 <= ratio <= 0.9, f"busy ratio target {ratio}: outside 0.3 .. 0.9")
+    check_eq(kinds["Resource"]["resource"]["name"], "cpu", "the HPA's fallback resource")
+    up, down = spec["behavior"]["scaleUp"], spec["behavior"]["scaleDown"]
+    check(up.get("stabilizationWindowSeconds", 0) < down.get("stabilizationWindowSeconds", 300),
+          "scaling up must stabilise faster than scaling down")
+    check(down.get("stabilizationWindowSeconds", 300) >= 120, "scale-down window under 2 minutes")
+    check(all(p["type"] == "Pods" and p["value"] == 1 for p in down["policies"]),
+          f"scale-down policies: {down['policies']}")
+    check(2 <= spec["minReplicas"] < spec["maxReplicas"], "min and max replicas")
+
+    cm = by_kind["ConfigMap"]["shoal-prometheus-adapter"]
+    conf = yaml.safe_load(cm["data"]["config.yaml"])
+    rules = [r for r in conf.get("rules") or [] if (r.get("name") or {}).get("as") == "shoal_busy_ratio"]
+    check(len(rules) == 1, f"adapter rules exposing shoal_busy_ratio: {len(rules)}")
+    r = rules[0]
+    check(re.match(r"^shoal_thread_busy_seconds_total\{", r["seriesQuery"]),
+          f"adapter seriesQuery: {r['seriesQuery']}")
+    over = r["resources"]["overrides"]
+    check(over.get("pod", {}).get("resource") == "pod"
+          and over.get("namespace", {}).get("resource") == "namespace",
+          f"adapter resources: {over}")
+    q = r["metricsQuery"]
+    for want in ("rate(shoal_thread_busy_seconds_total{<<.LabelMatchers>>}", "shoal_threads{<<.LabelMatchers>>}",
+                 "<<.GroupBy>>"):
+        check(want in q, f"adapter metricsQuery has no {want}: {q}")
+    adapter_query_passes_promtool(q, "the adapter's shoal_busy_ratio")
+
+    w = by_kind["Deployment"]["shoal-worker"]
+    ann = w["spec"]["template"]["metadata"].get("annotations") or {}
+    check_eq(ann.get("prometheus.io/scrape"), "true", "prometheus.io/scrape")
+    worker = next(c for c in pod_spec(w)["containers"] if c["name"] == "worker")
+    named = {p["name"]: p["containerPort"] for p in worker.get("ports") or []}
+    port = int(ann.get("prometheus.io/port", 0))
+    check_eq(named.get("metrics"), port, "the metrics port the annotations name")
+    listen = k8s_env(worker).get("SHOAL_METRICS_LISTEN", "")
+    check(listen.endswith(f":{port}"), f"SHOAL_METRICS_LISTEN {listen!r} does not bind {port}")
+    pols = list(by_kind.get("NetworkPolicy", {}).values())
+    ns_labels = {"kubernetes.io/metadata.name": NS}
+    everyone = {}
+    for name, wl in {**by_kind["Deployment"], **by_kind["StatefulSet"]}.items():
+        nm = {p["name"]: p["containerPort"] for c in pod_spec(wl)["containers"]
+              for p in c.get("ports") or [] if "name" in p}
+        everyone[name] = (wl["spec"]["template"]["metadata"]["labels"], ns_labels, nm)
+    for name, (labels, nsl) in OUTSIDERS.items():
+        everyone[name] = (labels, nsl, {})
+    may = {s for s in everyone if netpol_allows(pols, everyone[s], everyone["shoal-worker"], port)}
+    check_eq(sorted(may), ["prometheus"], f"who may reach shoal-worker:{port}")
+    return (f"HPA {spec['minReplicas']}..{spec['maxReplicas']} on shoal_busy_ratio {ratio} and cpu; "
+            f"up window {up.get('stabilizationWindowSeconds', 0)}s, down "
+            f"{down.get('stabilizationWindowSeconds')}s; metrics port {port}: Prometheus only")
 
 
 # ---------------------------------------------------------------- 2: memory
