@@ -1623,7 +1623,9 @@ def compose_services_drop_privileges_and_keep_fastcgi_internal(ctx):
     0.0.0.0: each worker binds its address on an internal network that
     only the workers and the front are on; Redis and the Sentinels are on
     an internal network of their own with the workers; only the front and
-    the CDN publish ports."""
+    the CDN publish ports, and Prometheus on the host's loopback. The
+    workers' /metrics is on an internal network of its own that only
+    Prometheus shares."""
     doc = compose_doc()
     svcs = doc["services"]
     nets = doc.get("networks") or {}
@@ -1635,7 +1637,9 @@ def compose_services_drop_privileges_and_keep_fastcgi_internal(ctx):
         if s["build"]["target"] == "nginx":
             tmp = [t.split(":", 1)[0] for t in (s.get("tmpfs") or [])]
             check("/tmp/nginx" in tmp, f"compose {name}: no tmpfs at /tmp/nginx, where nginx writes")
-        check(not s.get("ports") or name in ("front", "cdn"), f"compose {name} publishes {s.get('ports')}")
+        check(not s.get("ports") or name in ("front", "cdn")
+              or (name == "prometheus" and all(str(p).startswith("127.0.0.1:") for p in s["ports"])),
+              f"compose {name} publishes {s.get('ports')}")
         check(not s.get("network_mode"), f"compose {name}: network_mode {s.get('network_mode')}")
     w = svcs["worker"]
     cmd = w.get("command") or docker_worker_cmd()
@@ -1653,6 +1657,12 @@ def compose_services_drop_privileges_and_keep_fastcgi_internal(ctx):
     check(len(fcgi) == 1, f"compose: FCGI_SUBNET {subnet} is the subnet of no network ({fcgi})")
     check((nets[fcgi[0]] or {}).get("internal") is True, f"compose network {fcgi[0]} is not internal")
     check_eq(members.get(fcgi[0]), {"worker", "front"}, f"services on the FastCGI network {fcgi[0]}")
+    msub = env.get("FCGI_METRICS_SUBNET")
+    mnet = [n for n, v in nets.items()
+            if any(c.get("subnet") == msub for c in ((v or {}).get("ipam") or {}).get("config") or [])]
+    check(msub and len(mnet) == 1, f"compose: FCGI_METRICS_SUBNET {msub} is the subnet of no network")
+    check((nets[mnet[0]] or {}).get("internal") is True, f"compose network {mnet[0]} is not internal")
+    check_eq(members.get(mnet[0]), {"worker", "prometheus"}, f"services on the metrics network {mnet[0]}")
     state = set()
     for name, s in svcs.items():
         if s.get("command") in (["redis"], ["sentinel"]):
