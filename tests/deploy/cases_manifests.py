@@ -1194,6 +1194,10 @@ def kubernetes_autoscaler_scales_on_the_busy_ratio_with_cpu_as_fallback(ctx):
     check_eq(named.get("metrics"), port, "the metrics port the annotations name")
     listen = k8s_env(worker).get("SHOAL_METRICS_LISTEN", "")
     check(listen.endswith(f":{port}"), f"SHOAL_METRICS_LISTEN {listen!r} does not bind {port}")
+    mdir = k8s_env(worker).get("SHOAL_METRICS_DIR", "")
+    mounts = [m for m in worker.get("volumeMounts") or [] if not m.get("readOnly")
+              and (mdir == m["mountPath"] or mdir.startswith(m["mountPath"].rstrip("/") + "/"))]
+    check(mounts, f"SHOAL_METRICS_DIR {mdir!r} is on no writable volume (the root is read-only)")
     pols = list(by_kind.get("NetworkPolicy", {}).values())
     ns_labels = {"kubernetes.io/metadata.name": NS}
     everyone = {}
