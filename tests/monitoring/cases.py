@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from harness import prom, resp
-from harness.core import REPO, STACK, TestFailure, check, check_eq
+from harness.core import REPO, STACK, TestFailure, check, check_eq, new_name
 from harness.runner import Tests
 
 try:
@@ -328,16 +328,21 @@ def the_rules_are_loaded_and_evaluate_cleanly(st):
 def prometheus_scrapes_every_worker_server_directly(st):
     """One target per worker server, its own metrics address (not the
     balancer's), all up, and each reports shoal_threads = procs x threads."""
-    ts = [t for t in prom.targets(st.prometheus_url()) if t["job"] == "shoal"]
-    check_eq(len(ts), st.servers, f"worker targets ({ts})")
+    ts = prom.wait_until(f"{st.servers} worker targets", lambda: (
+        lambda ts: ts if len(ts) == st.servers else None)(
+        [t for t in prom.targets(st.prometheus_url()) if t["job"] == "shoal"]), 15 * st.scale)
     check(all(t["instance"] != f"127.0.0.1:{st.http_port}" for t in ts), "a target is the balancer")
     if not metrics_in_worker(st):
         return (f"worker-target health skipped: {st.bin} has no /metrics (SHOAL_METRICS_LISTEN "
                 "is not one of its settings)")
-    wait_targets(st, "shoal", st.servers)
-    got = prom.wait_until("shoal_threads from every server", lambda: (
-        lambda v: v if len(v) == st.servers else None)(prom.query(st.prometheus_url(), "shoal_threads")),
-        10 * st.scale)
+    ts = wait_targets(st, "shoal", st.servers)
+    want = sorted(st.metrics_url(k).split("/")[2] for k in range(1, st.servers + 1))
+    check_eq(sorted(t["instance"] for t in ts), want, "the worker targets' addresses")
+
+    def threads():
+        v = prom.query(st.prometheus_url(), "shoal_threads")
+        return v if len(v) == st.servers else None
+    got = prom.wait_until("shoal_threads from every server", threads, 10 * st.scale)
     for labels, v in got:
         check_eq(v, st.procs * st.threads, f"shoal_threads of {labels.get('instance')}")
 
@@ -359,6 +364,34 @@ def stack_scale_changes_the_targets_without_restarting_prometheus(st):
 
 
 @case
+def a_hung_worker_server_fires_the_alert_which_resolves_once_it_runs(st):
+    """Every process of worker server 2 stopped (SIGSTOP: a server that
+    hangs, which still accepts connections): its scrapes time out,
+    ShoalWorkerServerDown fires for its address and no other; continued,
+    the alert resolves."""
+    if not metrics_in_worker(st):
+        return "skipped: the worker has no /metrics, so its targets are down anyway"
+    base = st.prometheus_url()
+    addr = st.metrics_url(2).split("/")[2]
+    wait_targets(st, "shoal", st.servers)
+    pids = st.server_pids(2)
+    t0 = time.monotonic()
+    st.signal(pids, signal.SIGSTOP)
+    try:
+        got = prom.wait_until("ShoalWorkerServerDown firing",
+                              lambda: firing(st, "ShoalWorkerServerDown"), 30 * st.scale, step=0.5)
+        fired_after = time.monotonic() - t0
+        check_eq([a["labels"].get("instance") for a in got], [addr], "the servers it fires for")
+    finally:
+        st.signal(pids, signal.SIGCONT)
+    t1 = time.monotonic()
+    prom.wait_until("ShoalWorkerServerDown resolved", lambda: not [
+        a for a in prom.alerts(base) if a["name"] == "ShoalWorkerServerDown"], 20 * st.scale, step=0.5)
+    return (f"fired {fired_after:.1f}s after the stop, resolved "
+            f"{time.monotonic() - t1:.1f}s after SIGCONT")
+
+
+@case
 def a_stopped_redis_fires_the_alert_which_resolves_once_it_is_back(st):
     """Redis stopped: ShoalRedisDown fires in Prometheus within a bounded
     time (for: 5s plus a few scrapes), and with the worker's metrics the
@@ -367,20 +400,24 @@ def a_stopped_redis_fires_the_alert_which_resolves_once_it_is_back(st):
     base = st.prometheus_url()
     with_metrics = metrics_in_worker(st)
     check(not firing(st, "ShoalRedisDown"), "ShoalRedisDown fires before Redis is stopped")
+    # A signed-in user: each of its pages reads its session from Redis, so
+    # the workers meet Redis down.
+    user = st.browser()
+    user.signup(new_name("mon"), "correct horse battery")
     errors_before = sum(v for _, v in prom.query(base, "shoal_redis_errors_total"))
+
+    def firing_with_traffic(name):
+        for _ in range(3):
+            user.get("/cart")
+        return firing(st, name)
     t0 = time.monotonic()
     st.stop_redis()
     try:
-        def fired():
-            # Requests that need Redis, so that the workers meet it down.
-            b = st.browser()
-            for _ in range(3):
-                b.get("/cart")
-            return firing(st, "ShoalRedisDown")
-        prom.wait_until("ShoalRedisDown firing", fired, 30 * st.scale, step=0.5)
+        prom.wait_until("ShoalRedisDown firing", lambda: firing_with_traffic("ShoalRedisDown"),
+                        30 * st.scale, step=0.5)
         fired_after = time.monotonic() - t0
         if with_metrics:
-            prom.wait_until("ShoalRedisErrors firing", lambda: firing(st, "ShoalRedisErrors"),
+            prom.wait_until("ShoalRedisErrors firing", lambda: firing_with_traffic("ShoalRedisErrors"),
                             20 * st.scale, step=0.5)
             errors = sum(v for _, v in prom.query(base, "shoal_redis_errors_total"))
             check(errors > errors_before, f"shoal_redis_errors_total {errors_before} -> {errors}")
