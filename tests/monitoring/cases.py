@@ -240,21 +240,24 @@ def firing(st, name):
 
 @case
 def the_exporters_and_prometheus_are_scraped_and_up(st):
-    """Prometheus scrapes itself and the Redis, PostgreSQL and nginx
-    exporters, each up, each on the loopback port the stack gave it, and
-    the exporters see what they watch (redis_up, pg_up, nginx_up are 1;
-    Redis's maxmemory is known)."""
-    for job, port in (("prometheus", st.prometheus_port), ("redis", st.exporter_port("redis")),
-                      ("postgres", st.exporter_port("postgres")), ("nginx", st.exporter_port("nginx"))):
+    """Prometheus scrapes itself and the PostgreSQL and nginx exporters,
+    each up on the loopback port the stack gave it, and both Redis nodes
+    through the Redis exporter (one target per node, named by its
+    address); the exporters see what they watch (redis_up for both nodes,
+    pg_up, nginx_up are 1; Redis's maxmemory is known)."""
+    for job, port in (("prometheus", st.prometheus_port), ("postgres", st.exporter_port("postgres")),
+                      ("nginx", st.exporter_port("nginx"))):
         ts = wait_targets(st, job, 1)
         check_eq(ts[0]["instance"], f"127.0.0.1:{port}", f"{job}'s target")
+    nodes = sorted(f"redis://127.0.0.1:{p}" for p in (st.redis_port, st.replica_port))
+    ts = wait_targets(st, "redis", 2)
+    check_eq(sorted(t["instance"] for t in ts), nodes, "the Redis targets")
     base = st.prometheus_url()
-    for metric in ("redis_up", "pg_up", "nginx_up"):
-        got = prom.wait_until(f"{metric} == 1", lambda m=metric: [v for _, v in prom.query(base, m)
-                                                                  if v == 1], 10 * st.scale)
-        check(got, metric)
+    for metric, n in (("redis_up", 2), ("pg_up", 1), ("nginx_up", 1)):
+        prom.wait_until(f"{metric} == 1 for {n}", lambda m=metric, n=n: len(
+            [v for _, v in prom.query(base, m) if v == 1]) == n, 10 * st.scale)
     mx = prom.query(base, "redis_memory_max_bytes")
-    check(mx and mx[0][1] > 0, f"redis_memory_max_bytes: {mx}")
+    check(len(mx) == 2 and all(v > 0 for _, v in mx), f"redis_memory_max_bytes: {mx}")
 
 
 @case
@@ -413,9 +416,11 @@ def a_stopped_redis_fires_the_alert_which_resolves_once_it_is_back(st):
     t0 = time.monotonic()
     st.stop_redis()
     try:
-        prom.wait_until("ShoalRedisDown firing", lambda: firing_with_traffic("ShoalRedisDown"),
-                        30 * st.scale, step=0.5)
+        got = prom.wait_until("ShoalRedisDown firing", lambda: firing_with_traffic("ShoalRedisDown"),
+                              30 * st.scale, step=0.5)
         fired_after = time.monotonic() - t0
+        check_eq([a["labels"].get("instance") for a in got], [f"redis://127.0.0.1:{st.redis_port}"],
+                 "the Redis nodes ShoalRedisDown fires for (the replica runs on)")
         if with_metrics:
             prom.wait_until("ShoalRedisErrors firing", lambda: firing_with_traffic("ShoalRedisErrors"),
                             20 * st.scale, step=0.5)
