@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import prom, resp
+from harness import procs, prom, resp
 from harness.core import REPO, STACK, TestFailure, check, check_eq, new_name
 from harness.runner import Tests
 
@@ -276,6 +276,22 @@ def prometheus_and_the_exporters_listen_on_loopback_only(st):
             seen.append(local)
             check(local.startswith("127.0.0.1:"), f"listens beyond loopback: {line}")
     check(len(seen) >= 4, f"listening sockets of {sorted(pids)}: {seen}")
+
+
+@case
+def the_workers_get_none_of_the_monitoring_settings(st):
+    """SHOAL_MONITORING, SHOAL_PROMETHEUS_PORT and SHOAL_EXPORTER_PORT_BASE
+    are the stack's own: no worker has them in its environment, and no
+    worker warns of a SHOAL_* name that is not a setting."""
+    own = {"SHOAL_MONITORING", "SHOAL_PROMETHEUS_PORT", "SHOAL_EXPORTER_PORT_BASE"}
+    for pid in st.worker_pids():
+        leaked = own & set(procs.proc_environ(pid))
+        check(not leaked, f"worker {pid} has the stack's settings {sorted(leaked)}")
+    warned = []
+    for path in st.log_files():
+        with open(path, encoding="utf-8", errors="replace") as f:
+            warned += [l.strip() for l in f if "not a setting" in l]
+    check(not warned, f"workers warned of names that are no setting: {warned[:3]}")
 
 
 @case
