@@ -346,7 +346,8 @@ def the_rules_are_loaded_and_evaluate_cleanly(st):
 @case
 def prometheus_scrapes_every_worker_server_directly(st):
     """One target per worker server, its own metrics address (not the
-    balancer's), all up, and each reports shoal_threads = procs x threads."""
+    balancer's), all up; each reports shoal_threads = procs x threads, and
+    the recording rule gives each a busy ratio between 0 and 1."""
     ts = prom.wait_until(f"{st.servers} worker targets", lambda: (
         lambda ts: ts if len(ts) == st.servers else None)(
         [t for t in prom.targets(st.prometheus_url()) if t["job"] == "shoal"]), 15 * st.scale)
@@ -364,6 +365,14 @@ def prometheus_scrapes_every_worker_server_directly(st):
     got = prom.wait_until("shoal_threads from every server", threads, 10 * st.scale)
     for labels, v in got:
         check_eq(v, st.procs * st.threads, f"shoal_threads of {labels.get('instance')}")
+
+    def busy():
+        v = prom.query(st.prometheus_url(), "instance:shoal_busy_ratio:rate1m")
+        return v if len(v) == st.servers else None
+    ratios = prom.wait_until("the busy ratio recorded for every server", busy, 15 * st.scale)
+    check(all(0 <= v <= 1 for _, v in ratios), f"busy ratios outside 0..1: {ratios}")
+    return "busy ratio " + ", ".join(f"{l.get('instance')} {v:.3f}" for l, v in sorted(
+        ratios, key=lambda r: r[0].get("instance", "")))
 
 
 @case
