@@ -244,7 +244,8 @@ def the_exporters_and_prometheus_are_scraped_and_up(st):
     each up on the loopback port the stack gave it, and both Redis nodes
     through the Redis exporter (one target per node, named by its
     address); the exporters see what they watch (redis_up for both nodes,
-    pg_up, nginx_up are 1; Redis's maxmemory is known)."""
+    pg_up, nginx_up are 1; Redis's maxmemory is known); `stack status`
+    lists Prometheus and each exporter alive."""
     for job, port in (("prometheus", st.prometheus_port), ("postgres", st.exporter_port("postgres")),
                       ("nginx", st.exporter_port("nginx"))):
         ts = wait_targets(st, job, 1)
@@ -258,6 +259,11 @@ def the_exporters_and_prometheus_are_scraped_and_up(st):
             [v for _, v in prom.query(base, m) if v == 1]) == n, 10 * st.scale)
     mx = prom.query(base, "redis_memory_max_bytes")
     check(len(mx) == 2 and all(v > 0 for _, v in mx), f"redis_memory_max_bytes: {mx}")
+    rc, out = st.status()
+    check(rc == 0, f"stack status exited {rc}:\n{out}")
+    for name in ("prometheus", "redis-exp", "postgres-exp", "nginx-exp"):
+        check(re.search(rf"^{name}\s+127\.0\.0\.1:\d+\s+pid \d+\s+alive$", out, re.M),
+              f"stack status shows no live {name}:\n{out}")
 
 
 @case
