@@ -239,6 +239,10 @@ deploy-check: all
 # What users see while workers die, scale and Redis restarts, in figures.
 resilience: all
 	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+	@$(MAKE) --no-print-directory resilience-db
+
+.PHONY: resilience-db
+resilience-db: all
 	SHOAL_BIN=$(BUILD)/shoal tests/resilience/db
 
 # The same scenarios, longer and with more users.
@@ -273,11 +277,14 @@ endif
 # Every suite that drives the tier's and the apps' C through new paths,
 # built with AddressSanitizer and UndefinedBehaviorSanitizer (build/san):
 # the unit tests, the fuzz corpus, the integration suite behind nginx, the
-# security, database, browser, resilience, notes and shop suites. Left to
-# make check alone: the integration suite behind lighttpd and over TLS
-# (the same C as behind nginx), the deploy tests (configs, manifests and
-# scripts), the hardening checks (of the shipped binary), and the install,
-# generator and tutorial checks (builds of the plain library).
+# security, database and browser suites, the database's failure scenarios,
+# the notes and shop suites. Left to make check alone: the integration
+# suite behind lighttpd and over TLS (the same C as behind nginx), the
+# deploy tests (configs, manifests and scripts), the Redis-side resilience
+# scenarios (their C paths, Redis stopped, restarted and failed over, are
+# the integration and security suites' too), the hardening checks (of the
+# shipped binary), and the install, generator and tutorial checks (builds
+# of the plain library).
 .PHONY: sanitize-check
 sanitize-check: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all unit
@@ -286,7 +293,7 @@ sanitize-check: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 security
 	@$(MAKE) --no-print-directory SANITIZE=1 db-check
 	@$(MAKE) --no-print-directory SANITIZE=1 e2e
-	@$(MAKE) --no-print-directory SANITIZE=1 resilience
+	@$(MAKE) --no-print-directory SANITIZE=1 resilience-db
 	@$(MAKE) --no-print-directory SANITIZE=1 notes-check
 	@$(MAKE) --no-print-directory SANITIZE=1 shop-check
 
