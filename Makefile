@@ -170,9 +170,18 @@ $(BIN): $(APP_O) $(APP_PROTO_O) $(TEMPLATES_O) $(APP_DB_O) $(LIBTIER)
 $(MANPAGE): $(BIN) tools/manpage
 	tools/manpage $(BIN) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBTIER)
+# unit.Sample (tests/unit/sample.proto) stands in for an app's own message
+# in the tests of the app data a session carries.
+TEST_PROTO_O := $(BUILD)/obj/gen/tests/unit/sample.pb-c.o
+
+$(BUILD)/gen/tests/unit/%.pb-c.c $(BUILD)/gen/tests/unit/%.pb-c.h: tests/unit/%.proto
+	@mkdir -p $(BUILD)/gen/tests/unit
+	protoc-c --proto_path=tests/unit --c_out=$(BUILD)/gen/tests/unit $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_PROTO_O) $(LIBTIER)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -isystem $(BUILD)/gen/tests/unit -o $@ $< \
+	    $(TEST_PROTO_O) $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
 # The request path runs the example app's routes and templates (all of the
 # app but its main()).
