@@ -21,6 +21,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "oom.h"
 #include "ryw.h"
 
@@ -386,7 +387,7 @@ closed_while_idle(PGconn *c)
  * from the server leaves it usable.
  */
 static int
-roundtrip(struct db *db, struct db_conn *k, int simple, const char *sql,
+send_and_read(struct db *db, struct db_conn *k, int simple, const char *sql,
     int nparams, const char *const *params, PGresult **out)
 {
 	PGresult	*r, *keep = NULL;
@@ -479,6 +480,17 @@ broken:
 }
 
 /* Faults after which a read may go to the primary instead. */
+static int
+roundtrip(struct db *db, struct db_conn *k, int simple, const char *sql,
+    int nparams, const char *const *params, PGresult **out)
+{
+	int64_t	 start = metrics_clock();
+	int	 rc = send_and_read(db, k, simple, sql, nparams, params, out);
+
+	metrics_db(k == &db->replica, rc, start);
+	return rc;
+}
+
 static int
 replica_unusable(enum db_fault f)
 {
