@@ -29,6 +29,8 @@
 
 #define METHOD_MAX	16
 #define STOP_CHECK_MS	1000	/* SIGUSR2 wakes it sooner */
+#define LINGER_MS	500	/* unread input drained after an error */
+#define LINGER_BYTES	65536
 
 struct metrics_server {
 	pthread_t		 tid;
@@ -41,6 +43,7 @@ struct metrics_server {
 	uint64_t		*requests;	/* the sum's, reused */
 	struct buf		 body;
 	struct buf		 out;
+	pthread_barrier_t	 started;	/* see metrics_server_start */
 };
 
 /* RFC 9110 token characters. */
@@ -207,6 +210,31 @@ now_ms(void)
 	return metrics_clock() / 1000000;
 }
 
+/*
+ * After an error the client may still be sending (a head over the limit):
+ * closing with unread input would reset the connection, and the client
+ * could lose the answer. So the answer is ended with a FIN, and what comes
+ * is read and dropped for a short, bounded while.
+ */
+static void
+linger(int fd)
+{
+	char			 sink[4096];
+	struct pollfd		 pfd = { .fd = fd, .events = POLLIN };
+	int64_t			 deadline = now_ms() + LINGER_MS, left;
+	size_t			 total = 0;
+	ssize_t			 n;
+
+	if (shutdown(fd, SHUT_WR) != 0)
+		return;
+	while (total < LINGER_BYTES && (left = deadline - now_ms()) > 0 &&
+	    poll(&pfd, 1, (int)left) > 0) {
+		if ((n = read(fd, sink, sizeof sink)) <= 0)
+			return;
+		total += (size_t)n;
+	}
+}
+
 /* Reads one request head within the time limit and answers it. */
 static void
 serve_one(struct metrics_server *m, int fd)
@@ -251,6 +279,8 @@ serve_one(struct metrics_server *m, int fd)
 		error_reply(m, fd, 400, "Bad Request", "");
 		break;
 	}
+	if (res != METRICS_HTTP_OK)
+		linger(fd);
 }
 
 static void *
@@ -261,6 +291,7 @@ serve_loop(void *arg)
 	sigset_t		 set;
 	int			 fd;
 
+	pthread_barrier_wait(&m->started);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -326,11 +357,19 @@ metrics_server_start(const struct config *cfg, const struct shoal_app *app,
 	    err, errsz) != 0 ||
 	    (m->fd = bind_listener(&cfg->metrics_addr, err, errsz)) < 0)
 		goto fail;
-	if ((errno = pthread_create(&m->tid, NULL, serve_loop, m)) != 0) {
+	/*
+	 * The thread is waited for until it runs: a new thread's own start-up
+	 * (glibc registers rseq) is a call the sandbox does not allow, and the
+	 * filter is loaded into every thread as soon as this returns.
+	 */
+	if ((errno = pthread_barrier_init(&m->started, NULL, 2)) != 0 ||
+	    (errno = pthread_create(&m->tid, NULL, serve_loop, m)) != 0) {
 		snprintf(err, errsz, "metrics: cannot start thread: %s",
 		    strerror(errno));
 		goto fail;
 	}
+	pthread_barrier_wait(&m->started);
+	pthread_barrier_destroy(&m->started);
 	return m;
 fail:
 	if (m->fd >= 0)

@@ -1,0 +1,230 @@
+"""
+cases.py - the workers' /metrics through the real stack, in the order the
+tests run. Each server is scraped directly on its metrics port (never
+through the front); a scrape is an HTTP request to the worker's own
+listener, not a FastCGI request, so it counts in no request metric.
+"""
+
+import socket
+import time
+
+from harness.core import check, check_eq
+from harness.load import Load, sign_in_population
+from harness.metrics import parse, scrape, total
+from harness.runner import Tests
+from harness.web import attempt
+
+TESTS = Tests()
+case, after_down = TESTS.case, TESTS.after_down
+
+PASSWORD = "correct horse battery"
+USERS = 6
+
+
+def scrape_all(st):
+    """[samples of server k] for every server."""
+    out = []
+    for k in range(1, st.servers + 1):
+        status, ctype, samples = scrape(st.metrics_url(k))
+        check(status == 200, f"server {k}: GET /metrics answered {status}")
+        out.append(samples)
+    return out
+
+
+def summed(scrapes, name, **labels):
+    return sum(total(s, name, **labels) for s in scrapes)
+
+
+def metrics_port(st, k):
+    return int(st.metrics_url(k).split("/")[2].split(":")[1])
+
+
+def raw(st, k, data, timeout=5.0):
+    """Sends data to server k's metrics port; returns all it answers."""
+    s = socket.create_connection(("127.0.0.1", metrics_port(st, k)), timeout=timeout)
+    try:
+        s.sendall(data)
+        chunks = []
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            chunks.append(c)
+        return b"".join(chunks).decode("latin-1")
+    finally:
+        s.close()
+
+
+@case
+def every_server_answers_for_all_its_processes(st):
+    for k in range(1, st.servers + 1):
+        status, ctype, samples = scrape(st.metrics_url(k))
+        check_eq(status, 200, f"server {k}: status")
+        check(ctype.startswith("text/plain; version=0.0.4"),
+              f"server {k}: Content-Type {ctype!r}")
+        check_eq(total(samples, "shoal_processes"), st.procs, f"server {k}: processes")
+        check_eq(total(samples, "shoal_threads"), st.procs * st.threads,
+                 f"server {k}: threads")
+        check_eq(total(samples, "shoal_build_info"), 1, f"server {k}: build info")
+        for name in ("shoal_connections_accepted_total", "shoal_redis_round_trips_total",
+                     "shoal_cas_give_ups_total", "shoal_password_hashes_waiting",
+                     "shoal_cache_misses_total", "shoal_guest_sessions_created_total",
+                     "shoal_sessions_expired_on_read_total"):
+            check(any(n == name for n, _ in samples), f"server {k}: no {name}")
+
+
+@case
+def request_counts_add_up_to_what_the_load_sent(st):
+    before = scrape_all(st)
+    sessions = sign_in_population(st.http_port, USERS, USERS, st.cookie, st.prefix,
+                                  PASSWORD, name="metrics", log=lambda msg: None)
+    after_signup = scrape_all(st)
+    # Each sign-up: GET /signup for the form, POST /signup, GET /api/session.
+    check_eq(summed(after_signup, "shoal_sessions_created_total")
+             - summed(before, "shoal_sessions_created_total"), USERS, "sessions created")
+    load = Load(st.http_port, sessions, "metrics", rate=60.0, seconds=8 * st.scale,
+                requests=400, timeout=10.0 * st.scale, add_share=0.3).start()
+    time.sleep(2.0)
+    # Mid-load: counted requests lie between those answered before the
+    # scrape and those sent after it (the difference is in flight).
+    done_before = load.total()
+    mid = scrape_all(st)
+    sent_after = load.sent()
+    counted = summed(mid, "shoal_requests_total") - summed(after_signup, "shoal_requests_total")
+    check(done_before <= counted <= sent_after,
+          f"mid-load: {counted} requests counted, {done_before} answered before the "
+          f"scrape and {sent_after} sent after it")
+    busy = summed(mid, "shoal_threads_busy")
+    check(0 <= busy <= summed(mid, "shoal_threads"), f"{busy} threads busy")
+    load.wait()
+    end = scrape_all(st)
+    results = load.all_results()
+    check(load.count("ok") == len(results),
+          f"load failures: {load.first_failures(('failed', 'unavailable', 'signed_out'))}")
+
+    def delta(name, **labels):
+        return summed(end, name, **labels) - summed(after_signup, name, **labels)
+
+    check_eq(delta("shoal_requests_total"), len(results), "requests counted over all servers")
+    views = sum(1 for r in results if r.what == "GET /")
+    adds = len(results) - views
+    check_eq(delta("shoal_requests_total", route="/", method="GET", code="200"), views,
+             "GET / counted")
+    check_eq(delta("shoal_requests_total", route="/api/cart/add", method="POST",
+                   code="200"), adds, "POST /api/cart/add counted")
+    check_eq(delta("shoal_request_duration_seconds_count"), len(results),
+             "the duration histogram's count")
+    check_eq(delta("shoal_request_duration_seconds_bucket", le="+Inf"), len(results),
+             "the +Inf bucket")
+    elapsed = load.t_stop - load.t_start + 1.0
+    busy_s = delta("shoal_thread_busy_seconds_total")
+    threads = summed(end, "shoal_threads")
+    check(0 < busy_s <= elapsed * threads,
+          f"busy seconds {busy_s:.3f} over {elapsed:.1f} s and {threads:.0f} threads")
+    check_eq(summed(end, "shoal_threads_busy"), 0, "threads busy once the load stopped")
+    check(delta("shoal_redis_round_trips_total") >= len(results),
+          f"{delta('shoal_redis_round_trips_total')} Redis round trips for "
+          f"{len(results)} signed-in requests")
+    check(summed(end, "shoal_connections_accepted_total") > 0, "no connection accepted")
+    check_eq(delta("shoal_redis_errors_total"), 0, "Redis errors with Redis up")
+
+
+@case
+def scrapes_count_in_no_request_metric(st):
+    first = scrape_all(st)
+    for _ in range(5):
+        scrape_all(st)
+    last = scrape_all(st)
+    check_eq(summed(last, "shoal_requests_total"), summed(first, "shoal_requests_total"),
+             "requests counted across 6 scrapes and no other request")
+
+
+@case
+def redis_stop_shows_in_the_error_counter(st):
+    sessions = sign_in_population(st.http_port, 3, 3, st.cookie, st.prefix, PASSWORD,
+                                  name="mredis", log=lambda msg: None)
+    before = scrape_all(st)
+    load = Load(st.http_port, sessions, "mredis", rate=30.0, seconds=6 * st.scale,
+                requests=300, timeout=10.0 * st.scale, add_share=0.3).start()
+    try:
+        time.sleep(1.0)
+        st.stop_redis()
+        try:
+            time.sleep(2.0)
+            during = scrape_all(st)
+        finally:
+            st.start_redis()
+    finally:
+        load.wait()
+    rose = summed(during, "shoal_redis_errors_total") - summed(before, "shoal_redis_errors_total")
+    check(rose > 0, f"shoal_redis_errors_total rose by {rose} while Redis was stopped")
+    failed = sum(1 for r in load.all_results() if r.kind != "ok")
+    check(failed > 0, "no request failed while Redis was stopped: was it?")
+    deadline = time.monotonic() + 10 * st.scale
+    while True:
+        r = attempt(st.http_port, "GET", "/readyz", timeout=5)
+        if not isinstance(r, str) and r.status == 200:
+            break
+        check(time.monotonic() < deadline, f"/readyz after Redis came back: {r}")
+        time.sleep(0.2)
+
+
+@case
+def what_is_not_a_scrape_is_refused(st):
+    out = raw(st, 1, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(out.startswith("HTTP/1.1 404 "), f"another path: {out[:80]!r}")
+    check("Connection: close" in out, f"no Connection: close: {out[:200]!r}")
+    out = raw(st, 1, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    check(out.startswith("HTTP/1.1 405 ") and "Allow: GET\r\n" in out,
+          f"another method: {out[:200]!r}")
+    out = raw(st, 1, b"\x16\x03\x01\x00\xa5\x01\x00\x00")
+    check(out.startswith("HTTP/1.1 400 "), f"garbage: {out[:80]!r}")
+    out = raw(st, 1, b"GET /metrics HTTP/3\r\n\r\n")
+    check(out.startswith("HTTP/1.1 400 "), f"HTTP/3: {out[:80]!r}")
+    out = raw(st, 1, b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 5000)
+    check(out.startswith("HTTP/1.1 431 "), f"a head over 4 KiB: {out[:80]!r}")
+    out = raw(st, 1, b"GET /metrics HTTP/1.0\r\n\r\n")
+    check(out.startswith("HTTP/1.1 200 ") and "\r\n\r\n# HELP " in out,
+          f"HTTP/1.0: {out[:200]!r}")
+    head, _, body = out.partition("\r\n\r\n")
+    length = [int(line.split(":")[1]) for line in head.split("\r\n")
+              if line.lower().startswith("content-length:")]
+    check(length == [len(body.encode("latin-1"))], f"Content-Length {length}, body {len(body)}")
+    parse(body)
+
+
+@case
+def a_silent_client_holds_scrapes_up_two_seconds_at_most(st):
+    silent = socket.create_connection(("127.0.0.1", metrics_port(st, 1)), timeout=10)
+    try:
+        silent.sendall(b"GET /met")
+        t0 = time.monotonic()
+        # Several scrapes, so that some reach the process the silent client
+        # holds (SO_REUSEPORT spreads connections by their addresses): that
+        # one waits for the client's 2 s read limit, no longer.
+        for _ in range(4):
+            status, _, _ = scrape(st.metrics_url(1), timeout=10)
+            check_eq(status, 200, "scrape behind a silent client")
+        took = time.monotonic() - t0
+        check(took < 3.0, f"4 scrapes took {took:.2f}s behind a silent client")
+        # The silent client is dropped at its limit, answered nothing.
+        got = silent.recv(100)
+        check_eq(got, b"", "what a silent client was sent")
+        check(time.monotonic() - t0 < 3.0,
+              f"a silent client still held after {time.monotonic() - t0:.1f}s")
+    finally:
+        silent.close()
+
+
+def log_text(st, name):
+    with open(st.path(name), errors="replace") as f:
+        return f.read()
+
+
+@after_down
+def every_worker_stopped_cleanly(st):
+    for k in range(1, st.servers + 1):
+        text = log_text(st, f"server-{k}.log")
+        stopped = text.count('"stopped"')
+        check_eq(stopped, st.procs, f"server {k}: workers that logged stopped")
+        check("still busy" not in text, f"server {k}: a worker left busy threads")
