@@ -510,8 +510,10 @@ begin_on(struct db *db, struct db_conn *k, int read_only)
 	if (k->c != NULL && closed_while_idle(k->c))
 		drop_now(db, k, "closed while idle");
 	reused = k->c != NULL;
-	if (connect_db(db, k) != 0)
+	if (connect_db(db, k) != 0) {
+		metrics_count(METRIC_DB_ERRORS);	/* no statement could go */
 		return -1;
+	}
 	if (roundtrip(db, k, 1, sql, 0, NULL, NULL) != 0) {
 		/* Nothing was applied: a connection that broke while idle
 		 * is made again and the BEGIN sent once more. */
