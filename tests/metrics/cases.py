@@ -216,6 +216,23 @@ def a_silent_client_holds_scrapes_up_two_seconds_at_most(st):
         silent.close()
 
 
+@case
+def a_server_added_by_scale_has_its_metrics(st):
+    n = st.servers
+    st.scale_to(n + 1)
+    try:
+        status, _, samples = scrape(st.metrics_url(n + 1))
+        check_eq(status, 200, f"server {n + 1}: scrape")
+        check_eq(total(samples, "shoal_processes"), st.procs, f"server {n + 1}: processes")
+        rc, out = st.status()
+        addr = st.metrics_url(n + 1).split("/")[2]
+        check(rc == 0 and any(line.split()[:2] == [f"metrics-{n + 1}", addr]
+                              for line in out.splitlines()),
+              f"stack status does not list {addr}:\n{out}")
+    finally:
+        st.scale_to(n)
+
+
 def log_text(st, name):
     with open(st.path(name), errors="replace") as f:
         return f.read()
