@@ -84,19 +84,22 @@ def request_counts_add_up_to_what_the_load_sent(st):
              - summed(before, "shoal_sessions_created_total"), USERS, "sessions created")
     load = Load(st.http_port, sessions, "metrics", rate=60.0, seconds=8 * st.scale,
                 requests=400, timeout=10.0 * st.scale, add_share=0.3).start()
-    time.sleep(2.0)
-    # Mid-load: counted requests lie between those answered before the
-    # scrape and those sent after it (the difference is in flight).
-    done_before = load.total()
-    mid = scrape_all(st)
-    sent_after = load.sent()
-    counted = summed(mid, "shoal_requests_total") - summed(after_signup, "shoal_requests_total")
-    check(done_before <= counted <= sent_after,
-          f"mid-load: {counted} requests counted, {done_before} answered before the "
-          f"scrape and {sent_after} sent after it")
-    busy = summed(mid, "shoal_threads_busy")
-    check(0 <= busy <= summed(mid, "shoal_threads"), f"{busy} threads busy")
-    load.wait()
+    try:
+        time.sleep(2.0)
+        # Mid-load: counted requests lie between those answered before the
+        # scrape and those sent after it (the difference is in flight).
+        done_before = load.total()
+        mid = scrape_all(st)
+        sent_after = load.sent()
+        counted = summed(mid, "shoal_requests_total") - summed(after_signup, "shoal_requests_total")
+        check(done_before <= counted <= sent_after,
+              f"mid-load: {counted} requests counted, {done_before} answered before the "
+              f"scrape and {sent_after} sent after it")
+        busy = summed(mid, "shoal_threads_busy")
+        check(0 <= busy <= summed(mid, "shoal_threads"), f"{busy} threads busy")
+        load.wait()
+    finally:
+        load.stop()
     end = scrape_all(st)
     results = load.all_results()
     check(load.count("ok") == len(results),
