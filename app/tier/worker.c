@@ -23,6 +23,11 @@
  * request is never interrupted: it finishes, then answers what is already
  * waiting on its connections, closing each after its response, and leaves.
  *
+ * Counted. With SHOAL_METRICS_LISTEN each thread counts what it serves in a
+ * block of counters of its own (metrics.h), and a metrics thread answers
+ * GET /metrics for the whole server (metrics_server.h); both are set up
+ * before the request threads start.
+ *
  * Sandboxed. Start-up ends with the seccomp filter (sandbox.c): the threads
  * start, meet the main thread at a barrier once past their own start-up
  * calls, and wait there while the filter is loaded into every one of them,

@@ -6,11 +6,13 @@ listener, not a FastCGI request, so it counts in no request metric.
 """
 
 import socket
+import subprocess
 import time
 
 from harness.core import check, check_eq
 from harness.load import Load, sign_in_population
 from harness.metrics import parse, scrape, total
+from harness.ports import Ports
 from harness.runner import Tests
 from harness.web import attempt
 
@@ -234,6 +236,40 @@ def a_server_added_by_scale_has_its_metrics(st):
               f"stack status does not list {addr}:\n{out}")
     finally:
         st.scale_to(n)
+
+
+def start_fails(st, settings):
+    """Starts a worker of our own with settings; it must exit 2 with one
+    line on stderr, which is returned."""
+    env = st.worker_env()
+    env.update(settings)
+    p = subprocess.run([st.bin, "--listen", f"127.0.0.1:{Ports().one()}"], env=env,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30 * st.scale)
+    err = p.stderr.decode(errors="replace")
+    lines = [line for line in err.splitlines() if not line.startswith("{")]
+    check(p.returncode == 2 and len(lines) == 1,
+          f"{settings}: exit {p.returncode}, stderr {err[-500:]!r}")
+    return lines[0]
+
+
+@case
+def bad_metrics_settings_stop_the_worker_with_one_line(st):
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", Ports().one()))
+        held.listen(1)
+        port = held.getsockname()[1]
+        line = start_fails(st, {"SHOAL_METRICS_LISTEN": f"127.0.0.1:{port}",
+                                "SHOAL_METRICS_DIR": st.path("metrics/own")})
+        check(line.startswith(f"shoal: SHOAL_METRICS_LISTEN: 127.0.0.1:{port}: "),
+              f"a port another program holds: {line!r}")
+    finally:
+        held.close()
+    line = start_fails(st, {"SHOAL_METRICS_LISTEN": "127.0.0.1:9"})
+    check("SHOAL_METRICS_DIR" in line, f"no folder: {line!r}")
+    line = start_fails(st, {"SHOAL_METRICS_LISTEN": "127.0.0.1:99999",
+                            "SHOAL_METRICS_DIR": "/tmp"})
+    check("SHOAL_METRICS_LISTEN" in line, f"a bad port: {line!r}")
 
 
 def log_text(st, name):
