@@ -145,6 +145,38 @@ def scrapes_count_in_no_request_metric(st):
 
 
 @case
+def sign_ins_cache_and_database_are_counted(st):
+    before = scrape_all(st)
+    b = st.browser()
+    name = f"mfail{int(time.time() * 1000) % 10**9}"
+    b.signup(name, PASSWORD)
+    r = st.browser().login(name, "not the password", expect=None)
+    check(r.status != 303, f"a wrong password signed in: {r.describe()}")
+    r = st.browser().login(name, PASSWORD, expect=None)
+    check(r.status == 303, f"the right password: {r.describe()}")
+    product = 1000 + int(time.time()) % 4000
+    for _ in range(2):
+        r = b.get(f"/products/{product}")
+        check(r.status == 200, f"GET /products/{product}: {r.describe()}")
+    after = scrape_all(st)
+
+    def delta(name, **labels):
+        return summed(after, name, **labels) - summed(before, name, **labels)
+
+    check_eq(delta("shoal_sign_ins_total", result="failed"), 1, "failed sign-ins")
+    check_eq(delta("shoal_sign_ins_total", result="ok"), 1, "sign-ins")
+    check_eq(delta("shoal_sessions_created_total"), 2, "sessions created (sign-up, sign-in)")
+    check_eq(delta("shoal_password_hashes_total"), 3, "password hashes")
+    check_eq((delta("shoal_cache_misses_total"), delta("shoal_cache_hits_total")), (1, 1),
+             "a product read twice: (misses, hits)")
+    check(delta("shoal_db_queries_total", target="replica") > 0,
+          "the cache miss read no replica")
+    check(delta("shoal_db_queries_total", target="primary") > 0,
+          "sign-up and sign-in wrote nothing to the primary")
+    check_eq(delta("shoal_db_errors_total"), 0, "database errors")
+
+
+@case
 def redis_stop_shows_in_the_error_counter(st):
     sessions = sign_in_population(st.http_port, 3, 3, st.cookie, st.prefix, PASSWORD,
                                   name="mredis", log=lambda msg: None)
