@@ -274,6 +274,7 @@ ifeq ($(APP),app/example)
 	@$(MAKE) --no-print-directory hardening
 	@$(MAKE) --no-print-directory notes-check
 	@$(MAKE) --no-print-directory shop-check
+	@$(MAKE) --no-print-directory metrics-check
 	@$(MAKE) --no-print-directory install-check
 	@$(MAKE) --no-print-directory generator-check
 	@$(MAKE) --no-print-directory tutorial-check
@@ -287,13 +288,13 @@ endif
 # built with AddressSanitizer and UndefinedBehaviorSanitizer (build/san):
 # the unit tests, the fuzz corpus, the integration suite behind nginx, the
 # security, database and browser suites, the database's failure scenarios,
-# the notes and shop suites. Left to make check alone: the integration
-# suite behind lighttpd and over TLS (the same C as behind nginx), the
-# deploy tests (configs, manifests and scripts), the Redis-side resilience
-# scenarios (their C paths, Redis stopped, restarted and failed over, are
-# the integration and security suites' too), the hardening checks (of the
-# shipped binary), and the install, generator and tutorial checks (builds
-# of the plain library).
+# the notes, shop and metrics suites. Left to make check alone: the
+# integration suite behind lighttpd and over TLS (the same C as behind
+# nginx), the deploy tests (configs, manifests and scripts), the Redis-side
+# resilience scenarios (their C paths, Redis stopped, restarted and failed
+# over, are the integration and security suites' too), the hardening
+# checks (of the shipped binary), and the install, generator and tutorial
+# checks (builds of the plain library).
 .PHONY: sanitize-check
 sanitize-check: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all unit
@@ -305,6 +306,7 @@ sanitize-check: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 resilience-db
 	@$(MAKE) --no-print-directory SANITIZE=1 notes-check
 	@$(MAKE) --no-print-directory SANITIZE=1 shop-check
+	@$(MAKE) --no-print-directory SANITIZE=1 metrics-check
 
 # The binary's hardening flags (readelf), the sandbox in a serving worker,
 # and every unit test program under valgrind memcheck: about 20 s.
@@ -387,6 +389,12 @@ app-suite: all
 .PHONY: shop-check
 shop-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/shop/run
+
+# Every worker server's /metrics scraped directly under a bounded load: the
+# counts add up to what was sent, a Redis stop shows, the port's limits.
+.PHONY: metrics-check
+metrics-check: all
+	SHOAL_BIN=$(BUILD)/shoal tests/metrics/run
 
 .PHONY: notes-check
 notes-check: deps
