@@ -218,13 +218,6 @@ def bad_monitoring_settings_are_refused_before_anything_starts(scale):
 
 
 # ================================================================ the stack
-def metrics_in_worker(st):
-    """The worker binary serves /metrics (SHOAL_METRICS_LISTEN is one of
-    its settings)."""
-    p = subprocess.run([st.bin, "--help"], capture_output=True, text=True, timeout=10)
-    return "SHOAL_METRICS_LISTEN" in p.stdout + p.stderr
-
-
 def wait_targets(st, job, want, health="up"):
     """Waits until Prometheus has exactly `want` targets of job, all of the
     given health; returns them."""
@@ -358,9 +351,6 @@ def prometheus_scrapes_every_worker_server_directly(st):
         lambda ts: ts if len(ts) == st.servers else None)(
         [t for t in prom.targets(st.prometheus_url()) if t["job"] == "shoal"]), 15 * st.scale)
     check(all(t["instance"] != f"127.0.0.1:{st.http_port}" for t in ts), "a target is the balancer")
-    if not metrics_in_worker(st):
-        return (f"worker-target health skipped: {st.bin} has no /metrics (SHOAL_METRICS_LISTEN "
-                "is not one of its settings)")
     ts = wait_targets(st, "shoal", st.servers)
     want = sorted(st.metrics_url(k).split("/")[2] for k in range(1, st.servers + 1))
     check_eq(sorted(t["instance"] for t in ts), want, "the worker targets' addresses")
@@ -386,15 +376,13 @@ def stack_scale_changes_the_targets_without_restarting_prometheus(st):
     """`stack scale 3` adds a third worker target and `stack scale 2`
     removes it again, Prometheus the same process throughout (file_sd)."""
     pid = st.pids("prometheus")
-    health = "up" if metrics_in_worker(st) else "down"
     st.scale_to(3)
     try:
-        wait_targets(st, "shoal", 3, health)
+        wait_targets(st, "shoal", 3)
     finally:
         st.scale_to(2)
-    wait_targets(st, "shoal", 2, health)
+    wait_targets(st, "shoal", 2)
     check_eq(st.pids("prometheus"), pid, "Prometheus's pid")
-    return "" if health == "up" else "worker targets counted only: the worker has no /metrics"
 
 
 @case
@@ -403,8 +391,6 @@ def a_hung_worker_server_fires_the_alert_which_resolves_once_it_runs(st):
     hangs, which still accepts connections): its scrapes time out,
     ShoalWorkerServerDown fires for its address and no other; continued,
     the alert resolves."""
-    if not metrics_in_worker(st):
-        return "skipped: the worker has no /metrics, so its targets are down anyway"
     base = st.prometheus_url()
     addr = st.metrics_url(2).split("/")[2]
     wait_targets(st, "shoal", st.servers)
@@ -428,11 +414,10 @@ def a_hung_worker_server_fires_the_alert_which_resolves_once_it_runs(st):
 @case
 def a_stopped_redis_fires_the_alert_which_resolves_once_it_is_back(st):
     """Redis stopped: ShoalRedisDown fires in Prometheus within a bounded
-    time (for: 5s plus a few scrapes), and with the worker's metrics the
-    workers' Redis error counter rises and ShoalRedisErrors fires too.
+    time (for: 5s plus a few scrapes) for the primary alone, the workers'
+    Redis error counter rises and ShoalRedisErrors fires too.
     Redis started again: both resolve."""
     base = st.prometheus_url()
-    with_metrics = metrics_in_worker(st)
     check(not firing(st, "ShoalRedisDown"), "ShoalRedisDown fires before Redis is stopped")
     # A signed-in user: each of its pages reads its session from Redis, so
     # the workers meet Redis down.
@@ -452,17 +437,14 @@ def a_stopped_redis_fires_the_alert_which_resolves_once_it_is_back(st):
         fired_after = time.monotonic() - t0
         check_eq([a["labels"].get("instance") for a in got], [f"redis://127.0.0.1:{st.redis_port}"],
                  "the Redis nodes ShoalRedisDown fires for (the replica runs on)")
-        if with_metrics:
-            prom.wait_until("ShoalRedisErrors firing", lambda: firing_with_traffic("ShoalRedisErrors"),
-                            20 * st.scale, step=0.5)
-            errors = sum(v for _, v in prom.query(base, "shoal_redis_errors_total"))
-            check(errors > errors_before, f"shoal_redis_errors_total {errors_before} -> {errors}")
+        prom.wait_until("ShoalRedisErrors firing", lambda: firing_with_traffic("ShoalRedisErrors"),
+                        20 * st.scale, step=0.5)
+        errors = sum(v for _, v in prom.query(base, "shoal_redis_errors_total"))
+        check(errors > errors_before, f"shoal_redis_errors_total {errors_before} -> {errors}")
     finally:
         st.start_redis()
     t1 = time.monotonic()
     prom.wait_until("ShoalRedisDown resolved", lambda: not [
         a for a in prom.alerts(base) if a["name"] == "ShoalRedisDown"], 20 * st.scale, step=0.5)
-    note = f"fired {fired_after:.1f}s after the stop, resolved {time.monotonic() - t1:.1f}s after the start"
-    if not with_metrics:
-        note += "; the workers' error counter skipped: the worker has no /metrics"
-    return note
+    return (f"fired {fired_after:.1f}s after the stop, resolved {time.monotonic() - t1:.1f}s "
+            f"after the start; shoal_redis_errors_total {errors_before:.0f} -> {errors:.0f}")
