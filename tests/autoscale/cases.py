@@ -61,7 +61,11 @@ class Settings:
             "SHOAL_AUTOSCALE": f"{self.start}:{self.max}",
             "SHOAL_AUTOSCALE_INTERVAL": knob("AUTOSCALE_INTERVAL", "1"),
             "SHOAL_AUTOSCALE_WINDOW": knob("AUTOSCALE_WINDOW", "5"),
-            "SHOAL_AUTOSCALE_TARGET": knob("AUTOSCALE_TARGET", "0.6"),
+            # On 2 cores shared by wrk, nginx, Redis and the Python users,
+            # a one-thread server's thread is about 65 % busy at most: the
+            # machine runs out before the worker does. The test aims lower
+            # than the default (0.6) so that the peak doubles the servers.
+            "SHOAL_AUTOSCALE_TARGET": knob("AUTOSCALE_TARGET", "0.3"),
         }
 
 
@@ -315,8 +319,8 @@ def ramp(ctx, name, kill=False):
         try:
             loads.append(phase(ctx, f"{name}-high", s.high, s.high_secs,
                                kill_at_peak if kill else None))
-        finally:
             bulk.wait()
+        finally:
             bulk.stop()
         peak = timeline.peak()
         ctx.log(f"{name}: peak {peak} servers; low again until back to {start} "
