@@ -63,6 +63,10 @@ def settings_refused_with_one_line(_):
         msg = bad(**{f"SHOAL_AUTOSCALE_{name}": raw})
         check(msg and msg.startswith(f"SHOAL_AUTOSCALE_{name}:"),
               f"SHOAL_AUTOSCALE_{name}={raw!r} accepted ({msg})")
+    msg = bad(SHOAL_AUTOSCALE_SCALE_COMMAND="sh -c 'unclosed")
+    check(msg and msg.startswith("SHOAL_AUTOSCALE_SCALE_COMMAND:"), f"unclosed quote accepted ({msg})")
+    check_eq(settings(SHOAL_AUTOSCALE_SCALE_COMMAND="sh -c 'echo $0' x").scale_command,
+             ["sh", "-c", "echo $0", "x"], "a command with quotes")
     env = dict(os.environ, SHOAL_AUTOSCALE="9:2")
     p = subprocess.run([AUTOSCALE, "--check"], env=env, capture_output=True, text=True, timeout=20)
     check_eq(p.returncode, 2, "exit status of --check with SHOAL_AUTOSCALE=9:2")
