@@ -356,6 +356,9 @@ def ramp(ctx, name, kill=False):
         fig.failed["wrk non-2xx GET"] = w["non_2xx"]
     if w["socket_errors"]:
         fig.failed["wrk socket error GET"] = w["socket_errors"]
+    if w["non_2xx"] or w["socket_errors"]:
+        fig.notes.append("wrk: " + "; ".join(l.strip() for l in bulk.text.splitlines()
+                                             if "errors" in l or "Non-2xx" in l))
     fig.extra["wrk_requests"] = w["requests"]
     fig.extra["wrk_signed_out"] = w["signed_out"]
 
