@@ -250,7 +250,7 @@ def front_log(st, wall0):
     return out
 
 
-def chart(name, timeline, st, t_end):
+def chart(name, timeline, st, t_end, note=""):
     """build/autoscale/NAME.tsv and NAME.png: servers running, requests/s
     at the front and their p99 (the front's access log), per second."""
     os.makedirs(OUT, exist_ok=True)
@@ -271,7 +271,7 @@ def chart(name, timeline, st, t_end):
             p99 = f"{percentile(lat[i], 0.99) * 1000:.1f}" if lat[i] else "-"
             f.write(f"{i}\t{timeline.at(t0 + i + 0.99)}\t{sent[i]}\t{p99}\n")
     png = os.path.join(OUT, f"{name}.png")
-    p = subprocess.run([CHART, "panels", data, png, f"autoscale: {name.replace('-', ' ')}"],
+    p = subprocess.run([CHART, "panels", data, png, f"autoscale: {name.replace('-', ' ')}{note}"],
                        capture_output=True, text=True, timeout=120)
     return png if p.returncode == 0 else f"no chart: {p.stderr.strip()}"
 
@@ -334,7 +334,11 @@ def ramp(ctx, name, kill=False):
         timeline.stop()
     t_end = time.monotonic()
     decided = decisions(st, skip)
-    fig.extra["chart"] = chart(name, timeline, st, t_end)
+    note = ""
+    if "t" in victim:
+        note = f" (server 1 SIGKILLed at {victim['t'] - timeline.t0:.0f} s" + \
+            (f", running again {victim['back']:.1f} s later)" if "back" in victim else ")")
+    fig.extra["chart"] = chart(name, timeline, st, t_end, note)
 
     results = [r for l in loads for r in l.all_results()]
     fig.sent = len(results)

@@ -313,7 +313,7 @@ def the_program_scales_on_what_it_reads(_):
     up = [r for r in recs if r["event"] == "scale_up"]
     check(up, f"no scale_up line: {events}")
     check_eq((up[0]["from"], up[0]["to"]), (2, 3), "scale_up from, to")
-    check(0.7 <= up[0]["ratio"] <= 0.8 and set(up[0]["servers"]) == {"1", "2"},
+    check(0.62 <= up[0]["ratio"] <= 0.88 and set(up[0]["servers"]) == {"1", "2"},
           f"figures: {up[0]}")
     check_eq(up[0]["answer"], "scaled to 3", "the scale command's answer")
     for r in recs:
