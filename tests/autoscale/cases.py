@@ -190,11 +190,8 @@ class Wrk:
 
     def __init__(self, ctx, seconds):
         st = ctx.stack
-        # A new connection for every request, as the Python users make:
-        # on a kept-alive one, a request sent while a front reload closes
-        # the connection fails in wrk (a browser would send it again).
+        # signed_in.lua opens a connection per request (see there).
         self.cmd = ["wrk", "-t1", f"-c{ctx.s.wrk_conns}", f"-d{int(seconds)}s", "--timeout", "10s",
-                    "-H", "Connection: close",
                     "-s", os.path.join(HERE, "signed_in.lua"), f"http://127.0.0.1:{st.http_port}/",
                     "--", st.cookie] + [p.cookie for p in ctx.pop]
         self.seconds = seconds

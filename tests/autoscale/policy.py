@@ -289,10 +289,10 @@ def the_program_scales_on_what_it_reads(_):
     try:
         for w in workers:
             w.per_second = 0.75 * w.threads     # busy ratio 0.75
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not os.path.exists(asked):
             time.sleep(0.1)
-        check(os.path.exists(asked), f"no scale asked in 10 s; log: {open(logf).read()[-500:]}")
+        check(os.path.exists(asked), f"no scale asked in 20 s; log: {open(logf).read()[-500:]}")
         p.send_signal(signal.SIGTERM)
         check_eq(p.wait(10), 0, "exit status on SIGTERM")
     finally:

@@ -1,6 +1,10 @@
 -- signed_in.lua - the autoscale test's bulk load: signed-in page reads
--- (GET /) rotating over a pool of sessions, every answer checked: a status
--- other than 200, or a page without "Signed in as", counts as signed out.
+-- (GET /) rotating over a pool of sessions, every answer checked: a page
+-- without "Signed in as" counts as signed out (and a status other than 200
+-- in bad_status; wrk counts it too). One connection per request, as the
+-- Python users make: on a kept-alive one, a request sent just as a front
+-- reload closes the idle connection fails in wrk, where a browser would
+-- send it again.
 --   wrk ... -s signed_in.lua URL -- COOKIE_NAME SID SID ...
 local threads = {}
 local reqs = {}
@@ -14,7 +18,9 @@ end
 
 function init(args)
   for i = 2, #args do
-    reqs[#reqs + 1] = wrk.format("GET", "/", { ["Cookie"] = args[1] .. "=" .. args[i] })
+    -- The headers given here are all that is sent (not wrk's -H ones).
+    reqs[#reqs + 1] = wrk.format("GET", "/", { ["Cookie"] = args[1] .. "=" .. args[i],
+                                               ["Connection"] = "close" })
   end
 end
 
