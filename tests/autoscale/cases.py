@@ -286,6 +286,8 @@ def ramp(ctx, name, kill=False):
     if servers_running(st) != start:
         raise TestFailure(f"{servers_running(st)} servers {s.settle_secs:.0f}s after the "
                           f"last load, not {start}:\n{tail_log(st)}")
+    # The autoscaler writes its line once `stack scale` has returned.
+    time.sleep(2)
     skip = log_lines(st)
     timeline = Timeline(st).start()
     victim = {}
