@@ -54,7 +54,8 @@ def settings_defaults_and_bounds(_):
 
 @case
 def settings_refused_with_one_line(_):
-    for raw in ("", "8", "2:", ":8", "a:b", "2:8:9", "0:4", "5:4", "2:65", "-1:4", " 2:8", "2:0008"):
+    for raw in ("", "8", "2:", ":8", "a:b", "2:8:9", "0:4", "5:4", "2:65", "-1:4", " 2:8",
+                "2:0008", "2:\u00b2", "2:8\n"):
         msg = bad(SHOAL_AUTOSCALE=raw)
         check(msg and msg.startswith("SHOAL_AUTOSCALE:"), f"SHOAL_AUTOSCALE={raw!r} accepted ({msg})")
     for name, raw in (("TARGET", "0"), ("TARGET", "1"), ("TARGET", "nan"), ("TARGET", "inf"),
