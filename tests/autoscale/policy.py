@@ -215,9 +215,22 @@ def a_silent_server_is_replaced(_):
         check(d is None, f"replaced again too soon, at {t}: {d and d.record()}")
     d = p.decide(10, 5, 0.5, missing=[2])
     check(d and d.event == "replace", f"after {A.REPLACE_RETRY} samples: {d and d.record()}")
+    check("again" in d.reason, f"a retry says so: {d.reason}")
     check(p.decide(11, 5, 0.5) is None, "all answering")
     d = p.decide(12, 5, 0.5, missing=[2])
     check(d and d.event == "replace", f"silent again: {d and d.record()}")
+
+
+@case
+def a_server_that_stays_silent_does_not_hold_the_fleet(_):
+    p = A.Policy(2, 8, 0.6, 10)
+    got = []
+    for t in range(40):
+        d = p.decide(float(t), 6 - len([x for x in got if x == "scale_down"]), 0.1, missing=[3])
+        if d is not None:
+            got.append(d.event)
+    check(got.count("scale_down") >= 2, f"decisions with server 3 silent all along: {got}")
+    check(got[0] == "replace" and got.count("replace") >= 4, f"replaces retried: {got}")
 
 
 @case
