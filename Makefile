@@ -251,7 +251,7 @@ autoscale-unit:
 
 # The autoscaler on a real stack: 2 servers grown to 4 or more under a load
 # ramp and shrunk back, then again with a server SIGKILLed at the peak;
-# build/autoscale/*.png. About 5 minutes: not part of check.
+# build/autoscale/*.png. About 4 minutes: not part of check.
 autoscale-check: deps all
 	SHOAL_BIN=$(BUILD)/shoal tests/autoscale/run
 
