@@ -170,9 +170,18 @@ $(BIN): $(APP_O) $(APP_PROTO_O) $(TEMPLATES_O) $(APP_DB_O) $(LIBTIER)
 $(MANPAGE): $(BIN) tools/manpage
 	tools/manpage $(BIN) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBTIER)
+# unit.Sample (tests/unit/sample.proto) stands in for an app's own message
+# in the tests of the app data a session carries.
+TEST_PROTO_O := $(BUILD)/obj/gen/tests/unit/sample.pb-c.o
+
+$(BUILD)/gen/tests/unit/%.pb-c.c $(BUILD)/gen/tests/unit/%.pb-c.h: tests/unit/%.proto
+	@mkdir -p $(BUILD)/gen/tests/unit
+	protoc-c --proto_path=tests/unit --c_out=$(BUILD)/gen/tests/unit $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_PROTO_O) $(LIBTIER)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -isystem $(BUILD)/gen/tests/unit -o $@ $< \
+	    $(TEST_PROTO_O) $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
 # The request path runs the example app's routes and templates (all of the
 # app but its main()).
@@ -241,6 +250,10 @@ deploy-check: all
 # What users see while workers die, scale and Redis restarts, in figures.
 resilience: all
 	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+	@$(MAKE) --no-print-directory resilience-db
+
+.PHONY: resilience-db
+resilience-db: all
 	SHOAL_BIN=$(BUILD)/shoal tests/resilience/db
 
 # The autoscaler's own tests: settings, metrics, the policy on made-up
@@ -275,6 +288,7 @@ ifeq ($(APP),app/example)
 	@$(MAKE) --no-print-directory hardening
 	@$(MAKE) --no-print-directory notes-check
 	@$(MAKE) --no-print-directory shop-check
+	@$(MAKE) --no-print-directory metrics-check
 	@$(MAKE) --no-print-directory install-check
 	@$(MAKE) --no-print-directory generator-check
 	@$(MAKE) --no-print-directory tutorial-check
@@ -287,11 +301,14 @@ endif
 # Every suite that drives the tier's and the apps' C through new paths,
 # built with AddressSanitizer and UndefinedBehaviorSanitizer (build/san):
 # the unit tests, the fuzz corpus, the integration suite behind nginx, the
-# security, database, browser, resilience, notes and shop suites. Left to
-# make check alone: the integration suite behind lighttpd and over TLS
-# (the same C as behind nginx), the deploy tests (configs, manifests and
-# scripts), the hardening checks (of the shipped binary), and the install,
-# generator and tutorial checks (builds of the plain library).
+# security, database and browser suites, the database's failure scenarios,
+# the notes, shop and metrics suites. Left to make check alone: the
+# integration suite behind lighttpd and over TLS (the same C as behind
+# nginx), the deploy tests (configs, manifests and scripts), the Redis-side
+# resilience scenarios (their C paths, Redis stopped, restarted and failed
+# over, are the integration and security suites' too), the hardening
+# checks (of the shipped binary), and the install, generator and tutorial
+# checks (builds of the plain library).
 .PHONY: sanitize-check
 sanitize-check: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all unit
@@ -300,9 +317,10 @@ sanitize-check: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 security
 	@$(MAKE) --no-print-directory SANITIZE=1 db-check
 	@$(MAKE) --no-print-directory SANITIZE=1 e2e
-	@$(MAKE) --no-print-directory SANITIZE=1 resilience
+	@$(MAKE) --no-print-directory SANITIZE=1 resilience-db
 	@$(MAKE) --no-print-directory SANITIZE=1 notes-check
 	@$(MAKE) --no-print-directory SANITIZE=1 shop-check
+	@$(MAKE) --no-print-directory SANITIZE=1 metrics-check
 
 # The binary's hardening flags (readelf), the sandbox in a serving worker,
 # and every unit test program under valgrind memcheck: about 20 s.
@@ -385,6 +403,12 @@ app-suite: all
 .PHONY: shop-check
 shop-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/shop/run
+
+# Every worker server's /metrics scraped directly under a bounded load: the
+# counts add up to what was sent, a Redis stop shows, the port's limits.
+.PHONY: metrics-check
+metrics-check: all
+	SHOAL_BIN=$(BUILD)/shoal tests/metrics/run
 
 .PHONY: notes-check
 notes-check: deps

@@ -20,6 +20,7 @@
 #include "dbapi.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis.h"
 #include "request.h"
 
@@ -124,8 +125,10 @@ shoal_db_cached(struct shoal_req *r, const char *key, int ttl_s,
 	}
 	cache_key(&k, r, key, 0);
 	cache_key(&lk, r, key, 1);
-	if ((found = lookup(r, &k, out)) == 1)
+	if ((found = lookup(r, &k, out)) == 1) {
+		metrics_count(METRIC_CACHE_HITS);
 		return SHOAL_OK;
+	}
 	if (found == 0) {
 		/*
 		 * The lock, and the entry read again after it in the same
@@ -142,6 +145,7 @@ shoal_db_cached(struct shoal_req *r, const char *key, int ttl_s,
 		else if (b.reply[got].type == REDIS_VALUE_STRING) {
 			locked = 1;
 			if (entry(r, &b.reply[again], out) == 1) {
+				metrics_count(METRIC_CACHE_HITS);
 				unlock(r, &lk);
 				return SHOAL_OK;
 			}
@@ -153,11 +157,14 @@ shoal_db_cached(struct shoal_req *r, const char *key, int ttl_s,
 				if ((found = lookup(r, &k, out)) != 0)
 					break;
 			}
-			if (found == 1)
+			if (found == 1) {
+				metrics_count(METRIC_CACHE_HITS);
 				return SHOAL_OK;
+			}
 		}
 	}
 	log_event("info", "cache miss: %s read from the database", key);
+	metrics_count(METRIC_CACHE_MISSES);
 	if ((st = shoal_db_read(r, sql, nparams, params, out)) != SHOAL_OK) {
 		if (locked)
 			unlock(r, &lk);

@@ -142,6 +142,12 @@ static const struct config_entry entries[] = {
 	  "straight to the primary, without a password" },
 	{ "SHOAL_DB_ADMIN_PASSWORD_FILE", STR(db_admin_password_file), 0,
 	  4096, "", "file holding the password of SHOAL_DB_ADMIN's user" },
+	{ "SHOAL_METRICS_LISTEN", STR(metrics_listen), 0, 256, "",
+	  "HOST:PORT to serve GET /metrics on (Prometheus text), shared by "
+	  "every process of the server; empty: no metrics" },
+	{ "SHOAL_METRICS_DIR", STR(metrics_dir), 0, 3800, "",
+	  "folder of the server's counter files, one per process; required "
+	  "with SHOAL_METRICS_LISTEN, one per server" },
 };
 
 #define NENTRIES (sizeof entries / sizeof entries[0])
@@ -425,6 +431,31 @@ parse_db(struct config *cfg, char *err, size_t errsz)
 	return 0;
 }
 
+/* SHOAL_METRICS_LISTEN and SHOAL_METRICS_DIR go together. */
+static int
+parse_metrics(struct config *cfg, char *err, size_t errsz)
+{
+	if (cfg->metrics_listen[0] == '\0') {
+		if (cfg->metrics_dir[0] == '\0')
+			return 0;
+		snprintf(err, errsz, "SHOAL_METRICS_DIR: set without "
+		    "SHOAL_METRICS_LISTEN");
+		return -1;
+	}
+	if (parse_addr(&cfg->metrics_addr, "SHOAL_METRICS_LISTEN",
+	    cfg->metrics_listen, strlen(cfg->metrics_listen), 0, err,
+	    errsz) != 0)
+		return -1;
+	if (cfg->metrics_dir[0] != '/') {
+		snprintf(err, errsz, "SHOAL_METRICS_DIR: %s (an absolute path "
+		    "is needed with SHOAL_METRICS_LISTEN)",
+		    cfg->metrics_dir[0] == '\0' ? "is required" :
+		    "is not absolute");
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_load(struct config *cfg, char *err, size_t errsz)
 {
@@ -470,6 +501,8 @@ config_load(struct config *cfg, char *err, size_t errsz)
 	if (parse_sentinels(cfg, err, errsz) != 0)
 		goto fail;
 	if (parse_db(cfg, err, errsz) != 0)
+		goto fail;
+	if (parse_metrics(cfg, err, errsz) != 0)
 		goto fail;
 	if (!net_list_valid(cfg->redis_allowed)) {
 		snprintf(err, errsz, "SHOAL_REDIS_ALLOWED: expected addresses "
@@ -561,6 +594,9 @@ config_free(struct config *cfg)
 	free(cfg->db_admin);
 	free(cfg->db_admin_password_file);
 	free_secret(cfg->db_admin_password);
+	free(cfg->metrics_listen);
+	free_addr(&cfg->metrics_addr);
+	free(cfg->metrics_dir);
 	free(cfg->session_cookie);
 	free(cfg->csrf_cookie);
 	free(cfg->flash_cookie);

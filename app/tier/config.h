@@ -75,6 +75,9 @@ struct config {
 	char	*db_admin;		/* URI for shoal db migrate; "" */
 	char	*db_admin_password_file;
 	char	*db_admin_password;	/* from the file; "" for none */
+	char	*metrics_listen;	/* HOST:PORT; "": no metrics */
+	struct redis_addr metrics_addr;	/* split from metrics_listen */
+	char	*metrics_dir;		/* the scoreboard files */
 
 	/* Derived: the cookie names in effect. With Secure they carry the
 	 * __Host- prefix, which browsers only accept from HTTPS, for Path=/

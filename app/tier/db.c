@@ -21,6 +21,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "oom.h"
 #include "ryw.h"
 
@@ -386,7 +387,7 @@ closed_while_idle(PGconn *c)
  * from the server leaves it usable.
  */
 static int
-roundtrip(struct db *db, struct db_conn *k, int simple, const char *sql,
+send_and_read(struct db *db, struct db_conn *k, int simple, const char *sql,
     int nparams, const char *const *params, PGresult **out)
 {
 	PGresult	*r, *keep = NULL;
@@ -480,6 +481,17 @@ broken:
 
 /* Faults after which a read may go to the primary instead. */
 static int
+roundtrip(struct db *db, struct db_conn *k, int simple, const char *sql,
+    int nparams, const char *const *params, PGresult **out)
+{
+	int64_t	 start = metrics_clock();
+	int	 rc = send_and_read(db, k, simple, sql, nparams, params, out);
+
+	metrics_db(k == &db->replica, rc, start);
+	return rc;
+}
+
+static int
 replica_unusable(enum db_fault f)
 {
 	return f == DB_FAULT_CONNECT || f == DB_FAULT_BACKOFF ||
@@ -498,8 +510,10 @@ begin_on(struct db *db, struct db_conn *k, int read_only)
 	if (k->c != NULL && closed_while_idle(k->c))
 		drop_now(db, k, "closed while idle");
 	reused = k->c != NULL;
-	if (connect_db(db, k) != 0)
+	if (connect_db(db, k) != 0) {
+		metrics_count(METRIC_DB_ERRORS);	/* no statement could go */
 		return -1;
+	}
 	if (roundtrip(db, k, 1, sql, 0, NULL, NULL) != 0) {
 		/* Nothing was applied: a connection that broke while idle
 		 * is made again and the BEGIN sent once more. */

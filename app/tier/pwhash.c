@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pwhash.h"
 
 static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,13 +54,16 @@ take_turn(void)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&lock);
+	metrics_set(METRIC_HASHES_WAITING, free_turns == 0);
 	while (free_turns == 0 && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&turn, &lock, &until);
+	metrics_set(METRIC_HASHES_WAITING, 0);
 	if (free_turns > 0) {
 		free_turns--;
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
+	metrics_count(rc == 0 ? METRIC_HASHES : METRIC_HASHES_REFUSED);
 	if (rc != 0)
 		log_event("warn", "no turn to hash a password within %ld ms",
 		    max_wait_ms);

@@ -100,29 +100,3 @@ record_session_copy(struct arena *a, const Shoal__Session *s)
 
 	return record_session_decode(a, bytes, len);
 }
-
-Shoal__User *
-record_user_decode(struct arena *a, const void *data, size_t len)
-{
-	Shoal__User	*u;
-
-	if (len == 0 || len > RECORD_MAX_BYTES)
-		return NULL;
-	u = shoal__user__unpack(&a->pb, len, data);
-	if (u == NULL || !record_message_sane(&u->base))
-		return NULL;
-	if (u->schema != RECORD_SCHEMA || u->name == NULL || u->name[0] == '\0' ||
-	    u->password_hash == NULL || u->password_hash[0] == '\0')
-		return NULL;
-	return u;
-}
-
-unsigned char *
-record_user_encode(struct arena *a, const Shoal__User *u, size_t *len)
-{
-	size_t		 n = shoal__user__get_packed_size(u);
-	unsigned char	*out = arena_alloc(a, n ? n : 1);
-
-	*len = shoal__user__pack(u, out);
-	return out;
-}

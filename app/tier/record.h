@@ -1,6 +1,6 @@
 /*
- * record.h - the session and user records as they are stored in Redis:
- * Protobuf messages (the files in proto/) encoded with protobuf-c. Decoding
+ * record.h - the session record as it is stored in Redis: a Protobuf
+ * message (proto/session.proto) encoded with protobuf-c. Decoding
  * allocates from the request's arena; fields this build does not know are
  * kept and written back unchanged.
  */
@@ -10,7 +10,6 @@
 #include <stddef.h>
 
 #include "proto/session.pb-c.h"
-#include "proto/user.pb-c.h"
 
 struct arena;
 
@@ -33,9 +32,5 @@ unsigned char	*record_session_encode(struct arena *, const Shoal__Session *,
 		    size_t *len);
 /* A deep copy, so a change can be applied again to a fresh record. */
 Shoal__Session	*record_session_copy(struct arena *, const Shoal__Session *);
-
-Shoal__User	*record_user_decode(struct arena *, const void *, size_t);
-unsigned char	*record_user_encode(struct arena *, const Shoal__User *,
-		    size_t *len);
 
 #endif

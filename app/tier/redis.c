@@ -15,6 +15,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "oom.h"
 #include "redis.h"
 #include "scripts.h"
@@ -410,8 +411,8 @@ exchange(struct redis *s, struct redis_batch *b)
 	return read_replies(s, b->arena, again, nagain, b->reply);
 }
 
-int
-redis_run(struct redis *s, struct redis_batch *b)
+static int
+run_batch(struct redis *s, struct redis_batch *b)
 {
 	size_t	 i;
 	int	 reused;
@@ -447,6 +448,17 @@ redis_run(struct redis *s, struct redis_batch *b)
 		}
 	}
 	return 0;
+}
+
+int
+redis_run(struct redis *s, struct redis_batch *b)
+{
+	int64_t	 start = metrics_clock();
+	int	 rc = run_batch(s, b);
+
+	if (b->n > 0)
+		metrics_redis(rc, start);
+	return rc;
 }
 
 void

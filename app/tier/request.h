@@ -100,6 +100,7 @@ struct shoal_req {
 	int64_t			 retry_after;	/* seconds, for 429 */
 	const char		*request_id;	/* once chosen: reqid.h */
 	size_t			 bytes_out;	/* written by req_flush */
+	int			 metrics_route;	/* slot, metrics.h; 0: unmatched */
 };
 
 /* Where a finished response goes: FCGX_PutStr in the worker, a buffer in

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "redis.h"
 #include "route.h"
@@ -86,16 +87,19 @@ static int
 builtin(struct shoal_req *r)
 {
 	if (strcmp(r->in.path, "/healthz") == 0) {
+		r->metrics_route = METRICS_ROUTE_HEALTHZ;
 		shoal_json(r, 200, "{\"status\":\"ok\"}");
 		r->private_page = 0;
 		return 1;
 	}
 	if (strcmp(r->in.path, "/readyz") == 0) {
+		r->metrics_route = METRICS_ROUTE_READYZ;
 		readyz(r);
 		r->private_page = 0;
 		return 1;
 	}
 	if (strcmp(r->in.path, "/healthz/db") == 0) {
+		r->metrics_route = METRICS_ROUTE_HEALTHZ_DB;
 		healthz_db(r);
 		r->private_page = 0;
 		return 1;
@@ -244,6 +248,7 @@ req_handle(struct shoal_req *r)
 			shoal_error(r, 404, "no such page");
 		return;
 	}
+	r->metrics_route = METRICS_ROUTE_APP + (int)(rt - r->t->app->routes);
 	if (params.n > 0 && (re = req_params_bind(r, &params)) != ROUTE_OK) {
 		log_event("info", "rejected path: %s", route_strerror(re));
 		shoal_error(r, 400, route_strerror(re));

@@ -3,7 +3,8 @@
  *
  * The table below is every system call the worker makes once it serves:
  * requests, Redis (by address, by name, through Sentinel, reconnects after a
- * restart or a failover), PostgreSQL through libpq (below), SIGHUP keyring reloads and the SIGTERM drain. It
+ * restart or a failover), PostgreSQL through libpq (below), SIGHUP keyring reloads, the SIGTERM drain and
+ * the /metrics listener. It
  * was found by running the worker under strace -f through the local stack
  * (deploy/local/stack) and directly (TCP and unix sockets, Redis by name, a
  * DNS name, a name with several addresses) while driving every page, and by
@@ -192,6 +193,12 @@ static const struct rule rules[] = {
 
 	/* Drain: the listening socket replaced by /dev/null (openat above). */
 	ANY(dup2),
+
+	/* Metrics (metrics_server.c, SHOAL_METRICS_LISTEN): a scrape lists
+	 * SHOAL_METRICS_DIR (getdents64) and maps each live process's file
+	 * read-only (openat, fcntl F_GETLK, newfstatat, mmap above); accept4,
+	 * poll, read, write and setsockopt as for requests. */
+	ANY(getdents64),
 };
 
 #define NRULES	(sizeof rules / sizeof rules[0])

@@ -15,6 +15,7 @@
 #include "keyring.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "redis.h"
 #include "request.h"
@@ -158,6 +159,7 @@ session_load(struct shoal_req *r)
 	v = &b.reply[i];
 	if (v->type == REDIS_VALUE_NIL) {
 		/* Expired, logged out or revoked. */
+		metrics_count(METRIC_SESSIONS_EXPIRED);
 		session_become_anonymous(r);
 		return SHOAL_OK;
 	}
@@ -184,6 +186,7 @@ session_load(struct shoal_req *r)
 		return SHOAL_OK;
 	}
 	if (r->session->expires <= session_now()) {
+		metrics_count(METRIC_SESSIONS_EXPIRED);
 		discard(r, "past its absolute lifetime");
 		return SHOAL_OK;
 	}
@@ -329,6 +332,7 @@ guest_create(struct shoal_req *r, shoal_change_fn fn, void *arg)
 		r->retry_after = wait;
 		return SHOAL_THROTTLED;
 	}
+	metrics_count(METRIC_GUESTS_CREATED);
 	r->state = SESSION_GUEST;
 	r->session = s;
 	r->data = data;
@@ -409,6 +413,7 @@ change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 			/* Someone wrote first: this is what they wrote. */
 			seen.data = (unsigned char *)v->str;
 			seen.len = v->len;
+			metrics_count(METRIC_CAS_CONFLICTS);
 			session_backoff(attempt);
 			continue;
 		}
@@ -430,6 +435,7 @@ change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 	}
 	log_event("warn", "session change gave up after %d conflicts",
 	    SESSION_CAS_RETRIES);
+	metrics_count(METRIC_CAS_GIVE_UPS);
 	return SHOAL_CONFLICT;
 }
 
@@ -471,6 +477,7 @@ shoal_logout(struct shoal_req *r)
 		if (redis_run(r->t->redis, &b) != 0)
 			return redis_status(r->t->redis, "session end");
 	}
+	metrics_add(METRIC_SESSIONS_ENDED, r->state == SESSION_LIVE);
 	session_become_anonymous(r);
 	r->csrf = NULL;
 	return SHOAL_OK;

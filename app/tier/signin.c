@@ -11,6 +11,7 @@
 #include "index.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "redis.h"
 #include "request.h"
@@ -184,6 +185,7 @@ start_session(struct shoal_req *r, const char *name, int64_t account_id,
 	r->new_cookie = 1;
 	r->clear_cookie = 0;
 	r->csrf = NULL;		/* the token follows the new ID */
+	metrics_count(METRIC_SESSIONS_CREATED);
 	return SHOAL_OK;
 }
 
@@ -214,8 +216,8 @@ shoal_signup(struct shoal_req *r, const char *name, const char *password,
 	return start_session(r, name, id, 1, kind_of(flags));
 }
 
-enum shoal_status
-shoal_login(struct shoal_req *r, const char *name, const char *password,
+static enum shoal_status
+login(struct shoal_req *r, const char *name, const char *password,
     unsigned flags)
 {
 	const struct config	*cfg = r->t->cfg;
@@ -238,6 +240,16 @@ shoal_login(struct shoal_req *r, const char *name, const char *password,
 		return rc;
 	throttle_login_ok(r->t->redis, a, cfg, name, addr);
 	return start_session(r, name, id, generation, kind_of(flags));
+}
+
+enum shoal_status
+shoal_login(struct shoal_req *r, const char *name, const char *password,
+    unsigned flags)
+{
+	enum shoal_status	 st = login(r, name, password, flags);
+
+	metrics_sign_in(st);
+	return st;
 }
 
 enum shoal_status
@@ -273,6 +285,7 @@ shoal_revoke(struct shoal_req *r, const char *id)
 	    r->session->user, id, NULL, &ended);
 	if (st != SHOAL_OK)
 		return st;
+	metrics_add(METRIC_SESSIONS_ENDED, ended);
 	return ended == 1 ? SHOAL_OK : SHOAL_REJECT;
 }
 
@@ -281,13 +294,17 @@ shoal_revoke_others(struct shoal_req *r, size_t *ended)
 {
 	char	 hash[SID_HASH_LEN + 1];
 
+	enum shoal_status	 st;
+
 	*ended = 0;
 	if (r->state != SESSION_LIVE)
 		return SHOAL_ANONYMOUS;
 	if (sid_hash(&r->sid, hash, sizeof hash) != 0)
 		return SHOAL_INTERNAL;
-	return index_revoke(r->t->redis, &r->t->arena, r->t->cfg,
+	st = index_revoke(r->t->redis, &r->t->arena, r->t->cfg,
 	    r->session->user, NULL, hash, ended);
+	metrics_add(METRIC_SESSIONS_ENDED, *ended);
+	return st;
 }
 
 /*

@@ -23,6 +23,11 @@
  * request is never interrupted: it finishes, then answers what is already
  * waiting on its connections, closing each after its response, and leaves.
  *
+ * Counted. With SHOAL_METRICS_LISTEN each thread counts what it serves in a
+ * block of counters of its own (metrics.h), and a metrics thread answers
+ * GET /metrics for the whole server (metrics_server.h); both are set up
+ * before the request threads start.
+ *
  * Sandboxed. Start-up ends with the seccomp filter (sandbox.c): the threads
  * start, meet the main thread at a barrier once past their own start-up
  * calls, and wait there while the filter is loaded into every one of them,
@@ -51,6 +56,8 @@
 #include "config.h"
 #include "keyring.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_server.h"
 #include "net.h"
 #include "oom.h"
 #include "request.h"
@@ -78,6 +85,7 @@ struct worker_thread {
 	pthread_barrier_t	*start;		/* see worker_run */
 	int			 conns[THREAD_MAX_CONNS];	/* kept alive */
 	int			 nconns;
+	struct metrics_block	*metrics;	/* NULL: no metrics */
 	_Atomic int		 state;
 	/* The keyring this thread's request uses; NULL between requests. */
 	_Atomic(const struct keyring *) keys_in_use;
@@ -180,8 +188,10 @@ serve(struct worker_thread *w)
 {
 	struct shoal_req	 r;
 	struct req_input	 in;
-	int64_t			 start = now_us();
+	int64_t			 start = now_us(), start_ns = metrics_clock();
 	int			 bad;
+
+	metrics_set(METRIC_THREAD_BUSY, 1);
 
 	/* Publish the keyring we use before using it, and check it is still
 	 * the current one: a reload in between must not free it under us. */
@@ -205,6 +215,8 @@ serve(struct worker_thread *w)
 		.client = throttle_client(&r),
 		.thread = w->ctx.id,
 	});
+	metrics_request(r.metrics_route, in.method, r.status, start_ns);
+	metrics_set(METRIC_THREAD_BUSY, 0);
 	arena_reset(&w->ctx.arena);
 	atomic_store(&w->keys_in_use, NULL);
 }
@@ -227,6 +239,8 @@ serve_connection(struct worker_thread *w, int fd, int close_after)
 		w->req.ipcFd = -1;
 		return;
 	}
+	if (fd == -1)
+		metrics_count(METRIC_CONN_ACCEPTED);
 	if (!close_after)
 		atomic_store(&w->state, THREAD_BUSY);
 	serve(w);
@@ -284,6 +298,7 @@ take_backlog(struct worker_thread *w)
 	while (w->nconns < THREAD_MAX_CONNS &&
 	    (fd = accept4(w->listen_fd, (struct sockaddr *)&sa, &len,
 	    SOCK_CLOEXEC)) >= 0) {
+		metrics_count(METRIC_CONN_ACCEPTED);
 		if (web_server_allowed(&sa))
 			w->conns[w->nconns++] = fd;
 		else
@@ -332,6 +347,7 @@ poll_once(struct worker_thread *w, int timeout_ms, int draining)
 		serve_connection(w, ready[i], draining);
 	if (!draining && (pfd[0].revents & POLLIN))
 		serve_connection(w, -1, 0);
+	metrics_set(METRIC_CONN_KEPT_ALIVE, (uint64_t)w->nconns);
 	return nready;
 }
 
@@ -342,6 +358,7 @@ thread_main(void *arg)
 	sigset_t		 set;
 	int			 i;
 
+	metrics_self = w->metrics;
 	/* Started (the first wait), then held until the sandbox is on. */
 	pthread_barrier_wait(w->start);
 	pthread_barrier_wait(w->start);
@@ -360,6 +377,7 @@ thread_main(void *arg)
 	for (i = 0; i < w->nconns; i++)
 		close(w->conns[i]);
 	w->nconns = 0;
+	metrics_set(METRIC_CONN_KEPT_ALIVE, 0);
 	FCGX_Free(&w->req, 1);
 	log_thread_done();
 	atomic_store(&w->state, THREAD_DONE);
@@ -505,6 +523,7 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
     struct keyring *keys, const char *listen)
 {
 	struct keyring		*live = keys;	/* ours to free */
+	struct metrics_server	*metrics = NULL;
 	struct worker_thread	*w;
 	struct sigaction	 sa;
 	sigset_t		 set;
@@ -548,6 +567,13 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	atomic_store(&current_keys, keys);
+	/* Before the threads, which take their counter blocks from it; after
+	 * the signal mask, which its thread inherits. */
+	if (cfg->metrics_listen[0] != '\0' && (metrics = metrics_server_start(
+	    cfg, app, (size_t)cfg->threads, err, sizeof err)) == NULL) {
+		fprintf(stderr, "shoal: %s\n", err);
+		exit(2);
+	}
 	if ((errno = pthread_barrier_init(&start, NULL,
 	    (unsigned)cfg->threads + 1)) != 0) {
 		fprintf(stderr, "shoal: cannot set up threads: %s\n",
@@ -569,6 +595,9 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		buf_init(&w[i].ctx.fixed_headers);
 		w[i].listen_fd = fd;
 		w[i].start = &start;
+		if (metrics != NULL)
+			w[i].metrics = metrics_server_block(metrics,
+			    (size_t)i);
 		if (FCGX_InitRequest(&w[i].req, fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 			fprintf(stderr, "shoal: cannot set up a request\n");
@@ -608,6 +637,7 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		buf_free(&w[i].ctx.fixed_headers);
 	}
 	pthread_barrier_destroy(&start);
+	metrics_server_stop(metrics);
 	free(w);
 	keyring_free(live);
 	free(live);

@@ -87,3 +87,27 @@ def non_json_lines(paths):
                 if not ok:
                     bad.append(f"{os.path.basename(p)}:{n}: {excerpt(text, 160)}")
     return bad
+
+
+def check_logs_are_json(paths, least=1):
+    """Every worker log line is one JSON object (a sanitizer report, a crash
+    or a stray printf is not); at least `least` log files."""
+    check(len(paths) >= least, f"worker logs: {paths}")
+    bad = non_json_lines(paths)
+    check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+
+
+def check_no_errors_logged(paths):
+    """No log line at level error and no request answered 500 (a bad
+    statement, a missing grant, a misused template or JSON writer)."""
+    seen = []
+    for p in paths:
+        with open(p, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    j = json.loads(line)
+                except ValueError:
+                    continue
+                if j.get("status") == 500 or j.get("level") == "error":
+                    seen.append(excerpt(line.strip(), 200))
+    check(not seen, f"{len(seen)} errors logged: {seen[:5]}")

@@ -61,13 +61,15 @@ class Ports:
 def stack_ports(servers):
     """SHOAL_*_PORT settings for every part of the local stack: the front,
     the CDN edge and origin, Redis primary and replica (and their TLS ports),
-    and ranges for up to 9 Sentinels and `servers` worker servers."""
+    and ranges for up to 9 Sentinels and `servers` worker servers (their
+    FastCGI ports and their metrics ports)."""
     p = Ports()
     return {
         "SHOAL_HTTP_PORT": p.one(), "SHOAL_CDN_PORT": p.one(),
         "SHOAL_CDN_ORIGIN_PORT": p.one(), "SHOAL_REDIS_PORT": p.one(),
         "SHOAL_REPLICA_PORT": p.one(), "SHOAL_SENTINEL_PORT_BASE": p.span(9),
         "SHOAL_WORKER_PORT_BASE": p.span(servers),
+        "SHOAL_METRICS_PORT_BASE": p.span(servers),
         "SHOAL_REDIS_TLS_PORT": p.one(), "SHOAL_REPLICA_TLS_PORT": p.one(),
     }
 

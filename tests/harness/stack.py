@@ -130,6 +130,7 @@ class Stack:
         self.sentinel_base = int(env["SHOAL_SENTINEL_PORT_BASE"])
         self.sentinels = int(env.get("SHOAL_SENTINEL_COUNT") or 3)
         self.worker_base = int(env["SHOAL_WORKER_PORT_BASE"])
+        self.metrics_base = int(env["SHOAL_METRICS_PORT_BASE"])
         self.cookie = env.get("SHOAL_COOKIE_NAME") or "sid"
         self.csrf_cookie = self.cookie + "_csrf"
         self.flash_cookie = self.cookie + "_flash"
@@ -280,6 +281,16 @@ class Stack:
                 return int(f.read().strip())
         except FileNotFoundError:
             return self.worker_base + k
+
+    def metrics_url(self, k):
+        """http://HOST:PORT/metrics of worker server k (what `stack up`
+        wrote to server-K.metrics)."""
+        try:
+            with open(self.path(f"server-{k}.metrics")) as f:
+                addr = f.read().strip()
+        except FileNotFoundError:
+            addr = f"127.0.0.1:{self.metrics_base + k}"
+        return f"http://{addr}/metrics"
 
     def worker_pids(self):
         return [p for k in self.server_ids() for p in self.server_pids(k)]
@@ -526,12 +537,15 @@ class Stack:
         port = self.server_port(k)
         with open(self.path(f"server-{k}.port"), "w") as f:
             f.write(f"{port}\n")
+        env = self.worker_env()
+        env["SHOAL_METRICS_LISTEN"] = self.metrics_url(k).split("/")[2]
+        env["SHOAL_METRICS_DIR"] = self.path(f"metrics/{k}")
         with open(self.path("spawn-fcgi.log"), "ab") as log:
             rc = subprocess.run(
                 ["setsid", "-w", "spawn-fcgi", "-a", "127.0.0.1", "-p", str(port),
                  "-F", str(self.procs), "-P", self.path(f"server-{k}.pid"), "--",
                  "/bin/sh", "-c", 'exec "$0" 2>>"$1"', self.bin, self.path(f"server-{k}.log")],
-                env=self.worker_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                 timeout=30).returncode
         check(rc == 0 and len(self.server_pids(k)) == self.procs,
               f"spawn-fcgi for server {k} failed (exit {rc})")

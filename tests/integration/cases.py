@@ -20,7 +20,8 @@ import time
 import urllib.parse
 
 from harness import fcgi, ports, procs, resp
-from harness.core import TestFailure, check, check_eq, excerpt, new_name, non_json_lines
+from harness.core import (TestFailure, check, check_eq, check_logs_are_json, excerpt,
+                          new_name)
 from harness.runner import Tests, time_limit
 from harness.sid import decode_cookie_kind, record_key, session_hash
 from harness.stack import OwnWorker
@@ -1386,9 +1387,7 @@ def worker_logs_are_json_lines_without_sanitizer_reports(ctx):
     own = os.path.join(ctx.run_dir, "sigterm-worker.log")
     if os.path.exists(own):
         files.append(own)
-    check(files, "no worker logs")
-    bad = non_json_lines(files)
-    check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+    check_logs_are_json(files)
 
 
 @after_down

@@ -10,12 +10,12 @@ changed; these tests see it only from outside, as a browser does.
 """
 
 import html
-import json
 import os
 import time
 import urllib.parse
 
-from harness.core import check, check_eq, excerpt, new_name, non_json_lines
+from harness.core import (check, check_eq, check_logs_are_json, check_no_errors_logged,
+                          excerpt, new_name)
 from harness.runner import Tests
 from harness.web import form_tokens, home_anonymous, home_signed_in
 
@@ -362,24 +362,11 @@ def a_guest_session_has_the_tiers_size_cap(ctx):
 
 @after_down
 def worker_logs_are_json_lines(ctx):
-    files = ctx.log_files()
-    check(files, "no worker logs")
-    bad = non_json_lines(files)
-    check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+    check_logs_are_json(ctx.log_files())
 
 
 @after_down
 def no_request_was_answered_500(ctx):
     """A misuse of the JSON writer or a template would show as a 500 in the
     workers' logs."""
-    seen = []
-    for p in ctx.log_files():
-        with open(p, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    j = json.loads(line)
-                except ValueError:
-                    continue
-                if j.get("status") == 500 or j.get("level") == "error":
-                    seen.append(excerpt(line.strip(), 200))
-    check(not seen, f"{len(seen)} errors logged: {seen[:5]}")
+    check_no_errors_logged(ctx.log_files())

@@ -5,15 +5,14 @@ order the tests run. Orders and profiles belong to the signed-in user's
 account (shoal_account_id).
 """
 
-import json
 import re
 import threading
 import time
 import urllib.parse
 
-from harness.core import check, check_eq, excerpt, new_name, non_json_lines
+from harness.core import (check, check_eq, check_logs_are_json, check_no_errors_logged,
+                          excerpt, new_name)
 from harness.runner import Tests
-from harness.web import Browser
 
 TESTS = Tests()
 case, after_down = TESTS.case, TESTS.after_down
@@ -437,23 +436,10 @@ def primary_down_is_a_fast_503(st):
 @after_down
 def worker_logs_are_json_lines(st):
     """A sanitizer's report (SHOAL_BIN=build/san/shoal) is not JSON."""
-    files = st.log_files()
-    check(files, "no worker logs")
-    bad = non_json_lines(files)
-    check(not bad, f"{len(bad)} log lines are not JSON objects: {bad[:5]}")
+    check_logs_are_json(st.log_files())
 
 
 @after_down
 def nothing_logged_as_an_error(st):
     """A bad statement, a missing grant or a 500 logs at level error."""
-    seen = []
-    for p in st.log_files():
-        with open(p, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    j = json.loads(line)
-                except ValueError:
-                    continue
-                if j.get("status") == 500 or j.get("level") == "error":
-                    seen.append(excerpt(line.strip(), 200))
-    check(not seen, f"{len(seen)} errors logged: {seen[:5]}")
+    check_no_errors_logged(st.log_files())

@@ -19,6 +19,7 @@
 #include "appdata.h"
 #include "arena.h"
 #include "record.h"
+#include "sample.pb-c.h"
 
 static struct arena	 a;
 
@@ -26,7 +27,7 @@ static struct arena	 a;
 typedef struct {
 	ProtobufCMessage	 base;
 	size_t			 n_users;
-	Shoal__User		**users;
+	Unit__Sample		**users;
 } Unit__Users;
 
 static const ProtobufCMessageDescriptor users_descriptor;
@@ -42,7 +43,7 @@ static const ProtobufCFieldDescriptor users_fields[] = {
 	{
 		"users", 1, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_MESSAGE,
 		offsetof(Unit__Users, n_users), offsetof(Unit__Users, users),
-		&shoal__user__descriptor, NULL, 0, 0, NULL, NULL,
+		&unit__sample__descriptor, NULL, 0, 0, NULL, NULL,
 	},
 };
 static const unsigned users_by_name[] = { 0 };
@@ -95,14 +96,14 @@ static void
 empty_message_has_defaults(void **state)
 {
 	ProtobufCMessage	*m;
-	Shoal__User		*u;
+	Unit__Sample		*u;
 	ProtobufCBinaryData	 b;
 
 	(void)state;
-	m = appdata_empty(&a, &shoal__user__descriptor);
+	m = appdata_empty(&a, &unit__sample__descriptor);
 	assert_non_null(m);
-	assert_ptr_equal(m->descriptor, &shoal__user__descriptor);
-	u = (Shoal__User *)m;
+	assert_ptr_equal(m->descriptor, &unit__sample__descriptor);
+	u = (Unit__Sample *)m;
 	assert_int_equal(u->schema, 0);
 	assert_string_equal(u->name, "");
 	assert_int_equal(u->created, 0);
@@ -116,20 +117,20 @@ empty_message_has_defaults(void **state)
 static void
 round_trip(void **state)
 {
-	Shoal__User		*u, *d;
+	Unit__Sample		*u, *d;
 	ProtobufCBinaryData	 b, b2;
 
 	(void)state;
-	u = (Shoal__User *)appdata_empty(&a, &shoal__user__descriptor);
+	u = (Unit__Sample *)appdata_empty(&a, &unit__sample__descriptor);
 	u->schema = 3;
 	u->name = arena_strdup(&a, "pear \xc3\xa9");
 	u->password_hash = arena_strdup(&a, "x");
 	u->created = -7;
 	b = appdata_encode(&a, &u->base);
-	assert_int_equal(b.len, shoal__user__get_packed_size(u));
-	d = (Shoal__User *)appdata_decode(&a, &shoal__user__descriptor, &b);
+	assert_int_equal(b.len, unit__sample__get_packed_size(u));
+	d = (Unit__Sample *)appdata_decode(&a, &unit__sample__descriptor, &b);
 	assert_non_null(d);
-	assert_ptr_equal(d->base.descriptor, &shoal__user__descriptor);
+	assert_ptr_equal(d->base.descriptor, &unit__sample__descriptor);
 	assert_int_equal(d->schema, 3);
 	assert_string_equal(d->name, "pear \xc3\xa9");
 	assert_string_equal(d->password_hash, "x");
@@ -144,14 +145,14 @@ static void
 round_trip_with_embedded_messages(void **state)
 {
 	Unit__Users		*m, *d;
-	Shoal__User		*u[2];
+	Unit__Sample		*u[2];
 	ProtobufCBinaryData	 b;
 
 	(void)state;
 	m = (Unit__Users *)appdata_empty(&a, &users_descriptor);
 	assert_int_equal(m->n_users, 0);
-	u[0] = (Shoal__User *)appdata_empty(&a, &shoal__user__descriptor);
-	u[1] = (Shoal__User *)appdata_empty(&a, &shoal__user__descriptor);
+	u[0] = (Unit__Sample *)appdata_empty(&a, &unit__sample__descriptor);
+	u[1] = (Unit__Sample *)appdata_empty(&a, &unit__sample__descriptor);
 	u[0]->name = arena_strdup(&a, "apple");
 	u[0]->schema = 3;
 	u[1]->name = arena_strdup(&a, "pear");
@@ -172,13 +173,13 @@ static void
 empty_bytes_are_an_empty_message(void **state)
 {
 	ProtobufCBinaryData	 b = { 0, NULL };
-	Shoal__User		*u;
+	Unit__Sample		*u;
 	Unit__Users		*m;
 
 	(void)state;
-	u = (Shoal__User *)appdata_decode(&a, &shoal__user__descriptor, &b);
+	u = (Unit__Sample *)appdata_decode(&a, &unit__sample__descriptor, &b);
 	assert_non_null(u);
-	assert_ptr_equal(u->base.descriptor, &shoal__user__descriptor);
+	assert_ptr_equal(u->base.descriptor, &unit__sample__descriptor);
 	assert_string_equal(u->name, "");
 	assert_int_equal(u->schema, 0);
 	m = (Unit__Users *)appdata_decode(&a, &users_descriptor, &b);
@@ -205,7 +206,7 @@ garbage_is_refused(void **state)
 	(void)state;
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		b = bytes_of(bad[i], badlen[i]);
-		if (appdata_decode(&a, &shoal__user__descriptor, &b) != NULL)
+		if (appdata_decode(&a, &unit__sample__descriptor, &b) != NULL)
 			fail_msg("garbage %zu decoded", i);
 		if (appdata_decode(&a, &users_descriptor, &b) != NULL)
 			fail_msg("garbage %zu decoded as unit.Users", i);
@@ -233,10 +234,10 @@ unknown_fields_are_kept(void **state)
 	memcpy(p, "gift", 4);
 	p += 4;
 	b = bytes_of(buf, (size_t)(p - buf));
-	m = appdata_decode(&a, &shoal__user__descriptor, &b);
+	m = appdata_decode(&a, &unit__sample__descriptor, &b);
 	assert_non_null(m);
 	assert_int_equal(m->n_unknown_fields, 1);
-	assert_string_equal(((Shoal__User *)m)->name, "apple");
+	assert_string_equal(((Unit__Sample *)m)->name, "apple");
 	b2 = appdata_encode(&a, m);
 	assert_int_equal(b2.len, b.len);
 	assert_memory_equal(b2.data, b.data, b.len);
@@ -270,15 +271,15 @@ oversize_is_refused(void **state)
 
 	(void)state;
 	b = message_of_size(RECORD_MAX_BYTES);
-	m = appdata_decode(&a, &shoal__user__descriptor, &b);
+	m = appdata_decode(&a, &unit__sample__descriptor, &b);
 	assert_non_null(m);
 	assert_int_equal(m->n_unknown_fields, 1);
 	b = message_of_size(RECORD_MAX_BYTES + 1);
-	assert_null(appdata_decode(&a, &shoal__user__descriptor, &b));
+	assert_null(appdata_decode(&a, &unit__sample__descriptor, &b));
 	/* Any length past the limit, however little the bytes hold. */
 	b = bytes_of("\x08\x01", 2);
 	b.len = (size_t)-1;
-	assert_null(appdata_decode(&a, &shoal__user__descriptor, &b));
+	assert_null(appdata_decode(&a, &unit__sample__descriptor, &b));
 }
 
 /*
@@ -306,14 +307,14 @@ field_number_0_is_refused(void **state)
 
 	(void)state;
 	b = bytes_of(flat, sizeof flat);
-	assert_null(appdata_decode(&a, &shoal__user__descriptor, &b));
+	assert_null(appdata_decode(&a, &unit__sample__descriptor, &b));
 	b = bytes_of(nested, sizeof nested);
 	assert_null(appdata_decode(&a, &users_descriptor, &b));
 	b = bytes_of(nested_ok, sizeof nested_ok);
 	assert_non_null(appdata_decode(&a, &users_descriptor, &b));
 	/* Without the field 0, the flat message reads. */
 	b = bytes_of(flat, 5);
-	assert_non_null(appdata_decode(&a, &shoal__user__descriptor, &b));
+	assert_non_null(appdata_decode(&a, &unit__sample__descriptor, &b));
 }
 
 static void
@@ -330,7 +331,7 @@ random_bytes_never_crash(void **state)
 		randombytes_buf(buf, b.len);
 		b.data = buf;
 		m = appdata_decode(&a, i % 2 ? &users_descriptor :
-		    &shoal__user__descriptor, &b);
+		    &unit__sample__descriptor, &b);
 		if (m != NULL) {
 			b2 = appdata_encode(&a, m);
 			assert_non_null(appdata_decode(&a, m->descriptor, &b2));

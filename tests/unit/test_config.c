@@ -347,6 +347,33 @@ redis_address_forms(void **state)
 	config_free(&cfg);
 }
 
+/* The metrics address and folder: both or neither, checked at start. */
+static void
+metrics_settings_go_together(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_ok(&cfg);
+	assert_string_equal(cfg.metrics_listen, "");
+	config_free(&cfg);
+	load_fails("SHOAL_METRICS_DIR", "/run/m");
+	assert_int_equal(setenv("SHOAL_METRICS_DIR", "/run/m", 1), 0);
+	load_fails("SHOAL_METRICS_LISTEN", "nohost");
+	load_fails("SHOAL_METRICS_LISTEN", "host:0");
+	load_fails("SHOAL_METRICS_LISTEN", "/tmp/sock");
+	load_fails("SHOAL_METRICS_LISTEN", "[::1");
+	load_accepts("SHOAL_METRICS_LISTEN", "[::1]:9100", &cfg);
+	assert_string_equal(cfg.metrics_addr.host, "::1");
+	assert_int_equal(cfg.metrics_addr.port, 9100);
+	config_free(&cfg);
+	assert_int_equal(setenv("SHOAL_METRICS_LISTEN", "127.0.0.1:9100", 1),
+	    0);
+	load_fails("SHOAL_METRICS_DIR", "relative/m");
+	load_fails("SHOAL_METRICS_DIR", "");
+	assert_int_equal(unsetenv("SHOAL_METRICS_LISTEN"), 0);
+}
+
 /* Lists of addresses and CIDR blocks are checked at start. */
 static void
 address_lists_are_checked(void **state)
@@ -647,6 +674,7 @@ static const char *const settings[] = {
 	"SHOAL_MAX_BODY", "SHOAL_MAX_COOKIE", "SHOAL_KEY_PREFIX",
 	"SHOAL_SERVED_BY", "SHOAL_REDIS_TIMEOUT_MS",
 	"SHOAL_DRAIN_SECONDS", "SHOAL_SANDBOX",
+	"SHOAL_METRICS_LISTEN", "SHOAL_METRICS_DIR",
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -832,6 +860,7 @@ main(void)
 		    remember_and_guest_settings_are_range_checked, clear_env),
 		cmocka_unit_test_setup(redis_address_forms, clear_env),
 		cmocka_unit_test_setup(address_lists_are_checked, clear_env),
+		cmocka_unit_test_setup(metrics_settings_go_together, clear_env),
 		cmocka_unit_test_setup(sentinel_credentials, clear_env),
 		cmocka_unit_test_setup(sentinels_are_a_list_of_host_ports,
 		    clear_env),

@@ -1,5 +1,5 @@
 /*
- * test_record.c - record.h: session and user records as stored in Redis.
+ * test_record.c - record.h: the session record as stored in Redis.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 
 #include "arena.h"
 #include "record.h"
+#include "sample.pb-c.h"
 
 static struct arena	 a;
 
@@ -35,20 +36,20 @@ teardown(void **state)
 
 /*
  * The app's data in the sample. The tier never reads it, so any message
- * will do: a user record stands in for the app's own message.
+ * will do: unit.Sample (sample.proto) stands in for the app's own message.
  */
 static ProtobufCBinaryData
 sample_app(void)
 {
-	Shoal__User		 u = SHOAL__USER__INIT;
+	Unit__Sample		 u = UNIT__SAMPLE__INIT;
 	ProtobufCBinaryData	 b;
 
 	u.schema = 7;
 	u.name = arena_strdup(&a, "cart: apple x3, pear \xc3\xa9 x4000000000");
 	u.created = -1;
-	b.len = shoal__user__get_packed_size(&u);
+	b.len = unit__sample__get_packed_size(&u);
 	b.data = arena_alloc(&a, b.len);
-	assert_int_equal(shoal__user__pack(&u, b.data), b.len);
+	assert_int_equal(unit__sample__pack(&u, b.data), b.len);
 	return b;
 }
 
@@ -535,12 +536,7 @@ decoded_record_reencodes_readable(void **state)
 		0x08, 0x01, 0x10, 0x01, 0x1a, 0x03, 'b', 'o', 'b',
 		0x32, 0x06, 0x85, 0x00, 1, 2, 3, 4,
 	};
-	static const unsigned char user[] = {
-		0x08, 0x01, 0x12, 0x03, 'b', 'o', 'b', 0x1a, 0x01, 'h',
-		0x85, 0x00, 1, 2, 3, 4,
-	};
 	Shoal__Session	*s;
-	Shoal__User	*u;
 	unsigned char	*bytes;
 	size_t		 len;
 
@@ -561,68 +557,6 @@ decoded_record_reencodes_readable(void **state)
 			fail_msg("session with field number 0 in its app bytes "
 			    "decoded, but its re-encoding does not");
 	}
-	u = record_user_decode(&a, user, sizeof user);
-	if (u != NULL) {
-		bytes = record_user_encode(&a, u, &len);
-		if (record_user_decode(&a, bytes, len) == NULL)
-			fail_msg("user with field number 0 decoded, but its "
-			    "re-encoding does not");
-	}
-}
-
-static Shoal__User *
-user_sample(void)
-{
-	Shoal__User	*u = arena_alloc(&a, sizeof *u);
-
-	shoal__user__init(u);
-	u->schema = RECORD_SCHEMA;
-	u->name = arena_strdup(&a, "alice");
-	u->password_hash = arena_strdup(&a, "$argon2id$v=19$m=65536,t=2,p=1$"
-	    "c2FsdHNhbHQ$aGFzaGhhc2g");
-	u->created = 1700000000;
-	return u;
-}
-
-static Shoal__User *
-user_reencode(const Shoal__User *u)
-{
-	unsigned char	*bytes;
-	size_t		 len;
-
-	bytes = record_user_encode(&a, u, &len);
-	return record_user_decode(&a, bytes, len);
-}
-
-static void
-user_round_trip(void **state)
-{
-	Shoal__User	*u;
-
-	(void)state;
-	u = user_reencode(user_sample());
-	assert_non_null(u);
-	assert_int_equal(u->schema, RECORD_SCHEMA);
-	assert_string_equal(u->name, "alice");
-	assert_string_equal(u->password_hash, user_sample()->password_hash);
-	assert_int_equal(u->created, 1700000000);
-}
-
-static void
-user_bad_records_are_rejected(void **state)
-{
-	Shoal__User	*u;
-	static const unsigned char g[] = { 0xff, 0x01 };
-
-	(void)state;
-	assert_null(record_user_decode(&a, g, sizeof g));
-	assert_null(record_user_decode(&a, "", 0));
-	u = user_sample();
-	u->schema = 2;
-	assert_null(user_reencode(u));
-	u = user_sample();
-	u->password_hash = arena_strdup(&a, "");
-	assert_null(user_reencode(u));
 }
 
 int
@@ -642,8 +576,6 @@ main(void)
 		cmocka_unit_test(oversize_is_rejected),
 		cmocka_unit_test(copy_is_deep),
 		cmocka_unit_test(decoded_record_reencodes_readable),
-		cmocka_unit_test(user_round_trip),
-		cmocka_unit_test(user_bad_records_are_rejected),
 	};
 
 	if (sodium_init() < 0)
