@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 
-from figures import (Figures, count_failures, percentile, verify_sessions)
+from harness.figures import (Figures, count_failures, percentile, verify_sessions)
 from harness import procs
 from harness.core import REPO, TestFailure
 from harness.load import Load
