@@ -192,8 +192,10 @@ $(BUILD)/tests/test_request: tests/unit/test_request.c $(SHOP_O) $(LIBTIER)
 	$(CC) $(ALL_CFLAGS) -isystem $(BUILD)/gen/app/example -o $@ $< $(SHOP_O) \
 	    $(LIBTIER) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
+# The autoscaler keeps 2 to 8 worker servers unless SHOAL_AUTOSCALE says
+# otherwise (SHOAL_AUTOSCALE= turns it off); docs/operations.md, "Autoscaling".
 run: deps all
-	SHOAL_BIN=$${SHOAL_BIN:-$(BIN)} \
+	SHOAL_BIN=$${SHOAL_BIN:-$(BIN)} SHOAL_AUTOSCALE=$${SHOAL_AUTOSCALE-2:8} \
 	    SHOAL_STATIC_DIR=$${SHOAL_STATIC_DIR:-$(STATIC_OUT)} deploy/local/run
 
 unit: $(UNIT_BIN)
@@ -254,6 +256,18 @@ resilience: all
 resilience-db: all
 	SHOAL_BIN=$(BUILD)/shoal tests/resilience/db
 
+# The autoscaler's own tests: settings, metrics, the policy on made-up
+# samples, the program against /metrics servers of the test's (seconds).
+.PHONY: autoscale-unit autoscale-check
+autoscale-unit:
+	tests/autoscale/unit
+
+# The autoscaler on a real stack: 2 servers grown to 4 or more under a load
+# ramp and shrunk back, then again with a server SIGKILLed at the peak;
+# build/autoscale/*.png. About 4 minutes: not part of check.
+autoscale-check: deps all
+	SHOAL_BIN=$(BUILD)/shoal tests/autoscale/run
+
 # The same scenarios, longer and with more users.
 soak: deps all
 	SOAK=1 SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
@@ -264,7 +278,7 @@ soak: deps all
 # (tests/NAME/run, through the stack).
 check: deps
 ifeq ($(APP),app/example)
-	@$(MAKE) --no-print-directory all unit app-check
+	@$(MAKE) --no-print-directory all unit app-check autoscale-unit
 	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory db-check

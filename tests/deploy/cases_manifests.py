@@ -112,6 +112,8 @@ SYSTEMD = path("deploy", "systemd")
 
 INSTALLED = {   # where docs/deploy.md installs what the units run
     "/usr/local/lib/shoal-redis/shoal-redis": path("deploy", "redis", "shoal-redis"),
+    "/usr/local/lib/shoal-autoscale/autoscale": path("deploy", "local", "autoscale"),
+    "/usr/local/lib/shoal-autoscale/shoal-scale": path("deploy", "systemd", "shoal-scale"),
 }
 SHOAL_INSTALLED = "/usr/local/bin/shoal"       # the worker (ctx.bin here)
 

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from figures import (Figures, count_failures, fill_load_figures, longest_gap,
+from harness.figures import (Figures, count_failures, fill_load_figures, longest_gap,
                      percentile, verify_sessions)
 from harness.core import TestFailure
 from harness.load import Load, Session, add, session_state
