@@ -66,6 +66,7 @@ class LocalRun:
         self.known = {}                 # pid -> start time, from the pid files
         self.ports = []
         self.pids = []                  # processes of ours to end at close()
+        self.autoscaler = False         # `make run` starts one (SHOAL_AUTOSCALE)
 
     # ------------------------------------------------------------ output
     def wait_text(self, read, text, what):
@@ -126,6 +127,9 @@ class LocalRun:
             # PostgreSQL's primary, its replica and PgBouncer (accounts).
             self.ports += [st.pg_port, st.pg_port + 1, st.pg_port + 2]
             want += 3
+        if self.autoscaler:
+            want += 1
+            check("autoscale.pid" in st.pid_files(), "make run started no autoscaler")
         check(len(self.known) == want,
               f"the run dir's pid files name {len(self.known)} processes, expected "
               f"{want}: {sorted(st.pid_files())}")
@@ -222,6 +226,7 @@ class LocalRun:
             finally:
                 os._exit(127)
         self.own(pid)
+        self.autoscaler = "SHOAL_AUTOSCALE" not in env     # make run's default
         os.write(fd, b"exec 2>&1; make --no-print-directory -o deps -o all run\n")
         return pid, fd
 
