@@ -100,7 +100,13 @@ def check_logs_are_json(paths, least=1):
 def check_no_errors_logged(paths):
     """No log line at level error and no request answered 500 (a bad
     statement, a missing grant, a misused template or JSON writer)."""
-    seen = []
+    seen = [excerpt(json.dumps(j), 200) for j in json_log_lines(paths)
+            if j.get("status") == 500 or j.get("level") == "error"]
+    check(not seen, f"{len(seen)} errors logged: {seen[:5]}")
+
+
+def json_log_lines(paths):
+    """Every log line of the files that is one JSON object, decoded."""
     for p in paths:
         with open(p, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -108,6 +114,5 @@ def check_no_errors_logged(paths):
                     j = json.loads(line)
                 except ValueError:
                     continue
-                if j.get("status") == 500 or j.get("level") == "error":
-                    seen.append(excerpt(line.strip(), 200))
-    check(not seen, f"{len(seen)} errors logged: {seen[:5]}")
+                if isinstance(j, dict):
+                    yield j

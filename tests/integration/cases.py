@@ -21,7 +21,7 @@ import urllib.parse
 
 from harness import fcgi, ports, procs, resp
 from harness.core import (TestFailure, check, check_eq, check_logs_are_json, excerpt,
-                          new_name)
+                          json_log_lines, new_name)
 from harness.runner import Tests, time_limit
 from harness.sid import decode_cookie_kind, record_key, session_hash
 from harness.stack import OwnWorker
@@ -1405,16 +1405,8 @@ def stack_workers_log_no_unknown_setting(ctx):
 def workers_stop_cleanly_on_stack_down(ctx):
     """Each worker that was alive at the end logged its "stopped" line: it
     drained on SIGTERM instead of being killed."""
-    stopped = set()
-    for p in ctx.log_files():
-        with open(p, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    j = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(j, dict) and "stopped" in str(j.get("msg", "")):
-                    stopped.add(str(j.get("worker", "")).rpartition(":")[2])
+    stopped = {str(j.get("worker", "")).rpartition(":")[2]
+               for j in json_log_lines(ctx.log_files()) if "stopped" in str(j.get("msg", ""))}
     missing = [p for p in ctx.initial_pids_flat()
                if p not in ctx.killed and str(p) not in stopped]
     check(not missing, f"workers without a 'stopped' log line: {missing}")
