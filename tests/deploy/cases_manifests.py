@@ -254,7 +254,7 @@ def dockerfile_builds_from_debian_with_what_exists(ctx):
     package lists; the build stage installs what tools/deps installs for
     the build; the worker stage's libraries are those build/shoal links;
     every file it copies from the repository exists and gets past
-    Dockerfile.dockerignore; the stages Compose and Kubernetes use exist."""
+    .dockerignore; the stages Compose and Kubernetes use exist."""
     runs = dockerfile_runs()
     check(runs, "no apt-get install in the Dockerfile")
     all_pkgs = sorted({p for _, ps in runs for p in ps})
@@ -292,16 +292,16 @@ def dockerfile_builds_from_debian_with_what_exists(ctx):
           f"shoal links: {sorted(need - worker)}")
 
     text = read("deploy", "docker", "Dockerfile").replace("\\\n", " ")
-    ignore = [l.strip() for l in read("deploy", "docker", "Dockerfile.dockerignore").splitlines()
+    ignore = [l.strip() for l in read(".dockerignore").splitlines()
               if l.strip() and not l.startswith("#")]
-    check(ignore[:1] == ["*"], "Dockerfile.dockerignore should start with * and allow files back")
+    check(ignore[:1] == ["*"], ".dockerignore should start with * and allow files back")
     allowed = [l[1:].rstrip("/") for l in ignore if l.startswith("!")]
     for m in re.finditer(r"^COPY\s+(?!--from)(.*)$", text, re.M):
         srcs = m.group(1).split()[:-1]
         for s in srcs:
             check(os.path.exists(path(s.rstrip("/"))), f"Dockerfile copies {s}, which does not exist")
             check(any(s.rstrip("/") == a or s.startswith(a + "/") for a in allowed),
-                  f"Dockerfile copies {s}, which Dockerfile.dockerignore leaves out")
+                  f"Dockerfile copies {s}, which .dockerignore leaves out")
     stages = dockerfile_stages()
     for want in ("build", "worker", "redis", "nginx", "postgres", "pgbouncer"):
         check(want in stages, f"no stage {want} in the Dockerfile: {stages}")
@@ -357,8 +357,8 @@ def same_fastcgi(text, where):
 
 
 def container_subs(d_static):
-    return [("/tmp/nginx/", "@TMP@/tmp/"), ("/srv/static", d_static),
-            ("server worker:9000", "server 127.0.0.1:9000"),
+    return [("include /tmp/nginx/upstream.conf;", "server 127.0.0.1:9000;"),
+            ("/tmp/nginx/", "@TMP@/tmp/"), ("/srv/static", d_static),
             ("listen 8080;", "listen 127.0.0.1:8080;"),
             ("listen 8081;", "listen 127.0.0.1:8081;"),
             ("listen 8082;", "listen 127.0.0.1:8082;")]
@@ -439,7 +439,16 @@ def compose_file_parses_and_names_only_what_exists(ctx):
           f"the worker image does not listen on 9000: {worker_cmd}")
 
     front = read("deploy", "docker", "front.conf")
-    check("server worker:9000" in front, "front.conf does not balance over worker:9000")
+    # shoal-front writes one server line per address of "worker" (port
+    # 9000) into the file the upstream includes.
+    sf = read("deploy", "docker", "shoal-front")
+    check(re.search(r"upstream shoal_workers \{\s*include /tmp/nginx/upstream.conf;", front),
+          "front.conf's upstream does not include /tmp/nginx/upstream.conf")
+    check("FRONT_WORKERS:-worker}" in sf and "FRONT_WORKER_PORT:-9000}" in sf
+          and "FRONT_UPSTREAM:-/tmp/nginx/upstream.conf}" in sf,
+          "shoal-front does not list worker:9000 in /tmp/nginx/upstream.conf by default")
+    check(services["front"]["command"] == ["/usr/local/bin/shoal-front"],
+          f"the front does not run shoal-front: {services['front'].get('command')}")
     check(services["front"]["ports"] == ["8080:8080"] and "listen 8080;" in front,
           "front: published port and listen port differ")
     cdn = read("deploy", "docker", "cdn.conf")
