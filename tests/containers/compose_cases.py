@@ -48,6 +48,7 @@ class Context:
         self.compose_file = os.path.join(root, "deploy", "docker", "compose.yaml")
         self.override = os.path.join(tmp, "compose.test.yaml")
         self.project_up = False
+        self.swarm = None               # the stack's name while on Swarm
         self.pop = []
         self.figures = []
 
@@ -66,16 +67,20 @@ class Context:
         the local stack's test budgets, and name themselves in X-Served-By."""
         env = dict(TEST_BUDGETS, SHOAL_SERVED_BY="1")
         with open(self.override, "w") as f:
-            f.write("services:\n  worker:\n    environment:\n")
+            f.write('version: "3.9"\nservices:\n  worker:\n    environment:\n')
             for k, v in sorted(env.items()):
                 f.write(f"      {k}: {json.dumps(v)}\n")
 
     def containers(self, service):
-        """The ids of the service's running containers, oldest first."""
-        out = self.engine.docker(
-            "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
-            "--filter", f"label=com.docker.compose.service={service}").stdout.split()
-        return list(reversed(out))
+        """The ids of the service's running containers (Compose's, or the
+        Swarm stack's tasks'), oldest first."""
+        labels = ([f"label=com.docker.swarm.service.name={self.swarm}_{service}"] if self.swarm
+                  else [f"label=com.docker.compose.project={PROJECT}",
+                        f"label=com.docker.compose.service={service}"])
+        args = ["ps", "-q"]
+        for label in labels:
+            args += ["--filter", label]
+        return list(reversed(self.engine.docker(*args).stdout.split()))
 
     def inspect(self, cid):
         return json.loads(self.engine.docker("inspect", cid).stdout)[0]
@@ -197,7 +202,7 @@ def compose_up(ctx):
     ctx.write_override()
     t0 = time.monotonic()
     ctx.project_up = True
-    ctx.compose("up", "-d", "--no-build", timeout=600 * ctx.scale)
+    ctx.compose("--compatibility", "up", "-d", "--no-build", timeout=600 * ctx.scale)
 
     def all_up():
         bad = []
@@ -264,9 +269,10 @@ def population(ctx):
     return ctx.pop
 
 
-def drive(ctx, tag, seconds, faults, rate=60.0):
-    """The load through the front for `seconds`, each fault (at, fn) called
-    at its time; always stopped."""
+def drive(ctx, tag, seconds, faults, rate=60.0, settle=10.0):
+    """The load through the front, each fault (at, fn) called at its time;
+    it stops `settle` seconds after the last fault returned (the time to
+    see what follows it), or after `seconds` at most; always stopped."""
     load = Load(ctx.http_port, population(ctx), tag, rate / ctx.scale, seconds,
                 int(2 * rate * seconds) + 100, 40.0).start()
     try:
@@ -275,7 +281,9 @@ def drive(ctx, tag, seconds, faults, rate=60.0):
             if d > 0:
                 time.sleep(d)
             fn(load)
-        load.wait()
+        end = min(load.t_start + seconds, time.monotonic() + settle * ctx.scale)
+        while time.monotonic() < end and any(t.is_alive() for t in load.threads):
+            time.sleep(0.2)
     finally:
         load.stop()
     return load
@@ -289,7 +297,7 @@ def verify(ctx, tag, fig):
 
 
 def scale_workers(ctx, n):
-    ctx.compose("up", "-d", "--no-build", "--no-deps", "--no-recreate", "--scale",
+    ctx.compose("--compatibility", "up", "-d", "--no-build", "--no-deps", "--no-recreate", "--scale",
                 f"worker={n}", "worker", timeout=300)
 
     def settled():
@@ -325,7 +333,7 @@ def workers_scale_3_6_2_under_load_without_a_failure(ctx):
         timing["down"] = time.monotonic() - t
         load.mark("2 left")
 
-    load = drive(ctx, "sc", 75 * ctx.scale, [(5, up), (35 * ctx.scale, down)])
+    load = drive(ctx, "sc", 120 * ctx.scale, [(5, up), (30 * ctx.scale, down)])
     fill_load_figures(fig, load)
     verify(ctx, "sc", fig)
     fig.extra["scale_up_s"] = f"{timing.get('up', 0):.1f}"
@@ -404,7 +412,7 @@ def redis_primary_container_killed_under_load_fails_over(ctx):
         load.mark(f"docker start {victim[:12]}")
         ctx.engine.docker("start", victim)
 
-    load = drive(ctx, "rk", 45 * ctx.scale, [(5 * ctx.scale, kill), (25 * ctx.scale, start_again)])
+    load = drive(ctx, "rk", 60 * ctx.scale, [(5 * ctx.scale, kill), (25 * ctx.scale, start_again)])
     rs = fill_load_figures(fig, load)
     t_kill = info["t"]
     fails = [r for r in rs if not r.ok]

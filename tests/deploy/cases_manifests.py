@@ -397,13 +397,31 @@ def compose_file_parses_and_names_only_what_exists(ctx):
         elif s["build"]["target"] == "redis":
             unknown = sorted(k for k in env if k not in redis_names)
             check(not unknown, f"service {name} sets what shoal-redis does not read: {unknown}")
-        for sec in s.get("secrets") or []:
+        for sec in compose_secret_names(s, f"service {name}"):
             check(sec in (doc.get("secrets") or {}), f"service {name} uses undefined secret {sec}")
-        for v in s.get("volumes") or []:
-            vol = v.split(":")[0]
+        for vol in compose_named_volumes(s).values():
             check(vol in (doc.get("volumes") or {}), f"service {name} uses undefined volume {vol}")
-        for dep in (s.get("depends_on") or {}):
+        for v in compose_anon_volumes(s):
+            check(isinstance(v, str) and v.startswith("/"), f"service {name}: anonymous volume {v!r}")
+        # Swarm rejects depends_on's map form (conditions): a plain list.
+        deps = s.get("depends_on") or []
+        check(isinstance(deps, list), f"service {name}: depends_on is not a plain list "
+              f"(Swarm refuses conditions): {deps}")
+        for dep in deps:
             check(dep in services, f"service {name} depends on unknown {dep}")
+        # The same file under Swarm: no fixed address, no Compose-only
+        # mem_limit or tmpfs; the engine does not balance (the front does).
+        for k in ("mem_limit", "tmpfs", "container_name"):
+            check(k not in s, f"service {name}: {k} (not what Swarm reads)")
+        nets_of = s.get("networks") or []
+        check(isinstance(nets_of, list) or not any(
+            isinstance(v, dict) and v.get("ipv4_address") for v in nets_of.values()),
+            f"service {name}: a fixed ipv4_address (Swarm gives addresses when a task starts)")
+        dep_cfg = s.get("deploy") or {}
+        check(dep_cfg.get("endpoint_mode") == "dnsrr", f"service {name}: deploy.endpoint_mode "
+              f"{dep_cfg.get('endpoint_mode')!r}, not dnsrr")
+        check(((dep_cfg.get("resources") or {}).get("limits") or {}).get("memory"),
+              f"service {name}: no deploy.resources.limits.memory")
         hc = " ".join(str(x) for x in (s.get("healthcheck") or {}).get("test", []))
         for p in re.findall(r"shoal-probe\S*\s+(/\S+)", hc):
             probe_path_ok(p, f"service {name} healthcheck")
@@ -416,22 +434,31 @@ def compose_file_parses_and_names_only_what_exists(ctx):
         host, port = addr.rsplit(":", 1)
         check(sentinel_ports.get(host) == port, f"SHOAL_SENTINELS names {addr}, "
               f"not a Sentinel service on that port ({sentinel_ports})")
-    # Each node and Sentinel announces its own fixed address on the state
-    # network; the first primary is one of the Redis nodes' addresses.
-    announced = {}
+    # Each node and Sentinel announces its own address in the subnet of
+    # the one network it is on (REDIS_SUBNET, shoal-addr finds it), never
+    # a fixed one; the first primary is a Redis node's host name, which
+    # that node resolves to itself.
+    redis_hostnames = {}
     for name, sv in services.items():
         if sv.get("command") in (["redis"], ["sentinel"]):
-            e = sv["environment"]
-            fixed = [v.get("ipv4_address") for v in (sv.get("networks") or {}).values()
-                     if isinstance(v, dict)]
-            check(e["REDIS_ANNOUNCE_HOST"] in fixed, f"{name} announces {e['REDIS_ANNOUNCE_HOST']}, "
-                  f"not its fixed address {fixed}")
+            e = compose_env(sv)
+            nets_of = sv.get("networks") or ["default"]
+            nets_of = nets_of if isinstance(nets_of, list) else list(nets_of)
+            check(len(nets_of) == 1, f"{name} is on several networks {nets_of}")
+            sub = compose_subnet(doc, nets_of[0])
+            check(sub and e.get("REDIS_SUBNET") == sub, f"{name}: REDIS_SUBNET "
+                  f"{e.get('REDIS_SUBNET')!r} is not the subnet {sub} of its network {nets_of[0]}")
+            for k in ("REDIS_BIND", "REDIS_ANNOUNCE_HOST"):
+                check(k not in e, f"{name} sets {k} with REDIS_SUBNET (shoal-redis refuses both)")
             if sv["command"] == ["redis"]:
-                announced[e["REDIS_ANNOUNCE_HOST"]] = name
+                check(sv.get("hostname"), f"{name} has no hostname (REDIS_PRIMARY_HOST names one)")
+                redis_hostnames[sv.get("hostname")] = name
     for name in ("redis-1", "redis-2"):
-        e = services[name]["environment"]
-        check(e["REDIS_PRIMARY_HOST"] in announced, f"{name}: REDIS_PRIMARY_HOST "
-              f"{e['REDIS_PRIMARY_HOST']} is no Redis node's address")
+        e = compose_env(services[name])
+        ph = e["REDIS_PRIMARY_HOST"]
+        check(ph in redis_hostnames and ph in services and redis_hostnames[ph] == ph,
+              f"{name}: REDIS_PRIMARY_HOST {ph} is no Redis service whose hostname is {ph} "
+              f"(hostnames {redis_hostnames})")
     worker_cmd = docker_worker_cmd()
     check("9000" in worker_cmd or (worker_cmd[-1].endswith("shoal-serve")
                                    and "FCGI_PORT:-9000" in read("deploy", "docker", "shoal-serve")
@@ -449,11 +476,14 @@ def compose_file_parses_and_names_only_what_exists(ctx):
           "shoal-front does not list worker:9000 in /tmp/nginx/upstream.conf by default")
     check(services["front"]["command"] == ["/usr/local/bin/shoal-front"],
           f"the front does not run shoal-front: {services['front'].get('command')}")
-    check(services["front"]["ports"] == ["8080:8080"] and "listen 8080;" in front,
-          "front: published port and listen port differ")
+    def published(s):
+        return [(str(p.get("published")), str(p.get("target")), p.get("mode"))
+                if isinstance(p, dict) else tuple(str(p).rsplit(":", 1)) for p in s.get("ports") or []]
+    check(published(services["front"]) == [("8080", "8080", "host")] and "listen 8080;" in front,
+          f"front: published port and listen port differ, or not mode host: {services['front'].get('ports')}")
     cdn = read("deploy", "docker", "cdn.conf")
-    check(services["cdn"]["ports"] == ["8081:8081"] and "listen 8081;" in cdn,
-          "cdn: published port and the edge's listen port differ")
+    check(published(services["cdn"]) == [("8081", "8081", "host")] and "listen 8081;" in cdn,
+          f"cdn: published port and the edge's listen port differ, or not mode host: {services['cdn'].get('ports')}")
     check(w["SHOAL_STATIC_BASE"].endswith(":8081"), "SHOAL_STATIC_BASE is not the CDN edge")
     static = ctx.static_dir or path("build", "static")
     nginx_t(front, container_subs(static), "deploy/docker/front.conf")
@@ -754,6 +784,97 @@ def compose_env(s):
     return {k: "" if v is None else str(v) for k, v in env.items()}
 
 
+def compose_secret_names(s, where=None):
+    """The secrets service s mounts: the short syntax (a name) or the long
+    one ({source, gid, mode}); with where, each long one must give group
+    10000 (shoal-secrets) read access and nobody else any (Swarm mounts it
+    with that gid and mode; YAML reads 0440 as octal)."""
+    out = []
+    for sec in s.get("secrets") or []:
+        if isinstance(sec, dict):
+            check(isinstance(sec.get("source"), str), f"{where or 'compose'}: secret without source: {sec}")
+            if where:
+                check(str(sec.get("gid")) == "10000", f"{where}: secret {sec['source']} gid "
+                      f"{sec.get('gid')!r}, not \"10000\" (shoal-secrets)")
+                mode = sec.get("mode")
+                check(mode == 0o440, f"{where}: secret {sec['source']} mode "
+                      f"{oct(mode) if isinstance(mode, int) else repr(mode)}, not 0440")
+                check(not sec.get("target") or sec["target"] == sec["source"],
+                      f"{where}: secret {sec['source']} mounted as {sec.get('target')}")
+            out.append(sec["source"])
+        else:
+            check(isinstance(sec, str), f"{where or 'compose'}: secret {sec!r}")
+            out.append(sec)
+    return out
+
+
+def compose_subnet(doc, net):
+    """The one subnet of Compose network net (None if it has none)."""
+    cfg = (((doc.get("networks") or {}).get(net) or {}).get("ipam") or {}).get("config") or []
+    subs = [c.get("subnet") for c in cfg if c.get("subnet")]
+    return subs[0] if len(subs) == 1 else None
+
+
+def compose_anon_volumes(s):
+    """The container paths of service s's anonymous volumes (short syntax
+    "/path", long syntax type volume without source)."""
+    out = []
+    for v in s.get("volumes") or []:
+        if isinstance(v, str):
+            if ":" not in v:
+                out.append(v)
+        elif v.get("type", "volume") == "volume" and not v.get("source"):
+            out.append(v.get("target"))
+    return out
+
+
+def compose_named_volumes(s):
+    """{container path: volume name} of service s's named volumes."""
+    out = {}
+    for v in s.get("volumes") or []:
+        if isinstance(v, str):
+            if ":" in v:
+                out[v.split(":")[1]] = v.split(":")[0]
+        elif v.get("source"):
+            out[v.get("target")] = v["source"]
+    return out
+
+
+def dockerfile_stage(stage):
+    """The text of one stage of the Dockerfile (line continuations joined)."""
+    text = read("deploy", "docker", "Dockerfile").replace("\\\n", " ")
+    parts = re.split(r"^FROM\s+\S+\s+AS\s+", text, flags=re.M | re.I)
+    body = [b for b in parts[1:] if b.split()[0] == stage]
+    check(len(body) == 1, f"no stage {stage} in the Dockerfile")
+    return body[0]
+
+
+def stage_makes_folder_for_its_user(stage, folder):
+    """The Dockerfile's stage creates folder (mkdir) and gives it to the
+    user the stage runs as (USER, by name or id), no other: the engine
+    copies that owner to an anonymous volume mounted there. Returns the
+    owner."""
+    body = dockerfile_stage(stage)
+    users = re.findall(r"^USER\s+(\S+)", body, re.M)
+    check(users, f"the Dockerfile's {stage} stage has no USER")
+    user = users[-1].split(":")[0]
+    # The ids useradd gives: "--uid N ... NAME".
+    ids = {m.group(2): m.group(1) for m in re.finditer(r"useradd\b[^&;]*?--uid\s+(\d+)[^&;]*?\s(\S+)\s*(?:&&|$)",
+                                                          body, re.M)}
+    names = {user, ids.get(user)} | {n for n, i in ids.items() if i == user}
+    names.discard(None)
+    if user == "www-data" or "www-data" in names:
+        names.add("33")
+    f = re.escape(folder)
+    check(re.search(rf"mkdir\s+(?:-p\s+)?(?:[^\s&;|]+\s+)*{f}(?:\s|$)", body),
+          f"the Dockerfile's {stage} stage does not create {folder}")
+    owners = [m.group(1) for m in re.finditer(rf"chown\s+([^\s:]+)(?::\S+)?\s+(?:[^\s&;|]+\s+)*?{f}(?=\s|$)", body)]
+    check(owners and all(o in names for o in owners),
+          f"the Dockerfile's {stage} stage does not give {folder} to its user {user} "
+          f"(chown {owners or 'none'})")
+    return user
+
+
 def worker_places():
     """Where workers are configured, as (where, environment, settings the
     place passes as files: name -> how it reaches the worker)."""
@@ -899,24 +1020,30 @@ def announced_redis_hosts():
     out["deploy/systemd (shoal.env, shoal@.service)"] = [env_lines("deploy", "systemd", "redis.env")
                                                           ["REDIS_ANNOUNCE_HOST"]]
     svcs = compose_doc()["services"]
+    # Compose: each node announces its address in REDIS_SUBNET (shoal-redis
+    # with shoal-addr), so the subnet stands for every address it may get.
     out["deploy/docker/compose.yaml worker"] = [
-        compose_env(s)["REDIS_ANNOUNCE_HOST"] for s in svcs.values()
-        if s.get("command") == ["redis"]]
+        compose_env(s).get("REDIS_SUBNET") or compose_env(s)["REDIS_ANNOUNCE_HOST"]
+        for s in svcs.values() if s.get("command") == ["redis"]]
     c = k8s_container(k8s_by_kind(), "redis", "redis")
     out["deploy/k8s/worker.yaml worker"] = [k8s_env(c)["REDIS_ANNOUNCE_HOST"]]
     return out
 
 
 def in_allowed(addr, allowed):
+    """addr (an address, or a subnet: every address in it) is in the list
+    of addresses and subnets allowed."""
     import ipaddress
     try:
-        a = ipaddress.ip_address(addr)
+        a = ipaddress.ip_network(addr, strict=True)
     except ValueError:
         return False
     for item in allowed.split(","):
         item = item.strip()
-        if item and a in ipaddress.ip_network(item, strict=False):
-            return True
+        if item:
+            n = ipaddress.ip_network(item, strict=False)
+            if a.version == n.version and a.subnet_of(n):
+                return True
     return False
 
 
@@ -969,17 +1096,31 @@ def workers_log_in_to_the_sentinels_wherever_they_are_configured(ctx):
     wenv = compose_env(svcs["worker"])
     sec = wenv["SHOAL_SENTINEL_PASSWORD_FILE"]
     check(sec.startswith("/run/secrets/") and sec.rsplit("/", 1)[1] in (doc.get("secrets") or {})
-          and sec.rsplit("/", 1)[1] in (svcs["worker"].get("secrets") or []),
+          and sec.rsplit("/", 1)[1] in compose_secret_names(svcs["worker"]),
           f"compose worker: SHOAL_SENTINEL_PASSWORD_FILE {sec} is not a secret it mounts")
+    # Compose's nodes and Sentinels bind their address in REDIS_SUBNET
+    # (and loopback), the subnet of network "state" that SHOAL_REDIS_ALLOWED
+    # is; the Sentinels name nodes by that address, not by host name
+    # (which the list could not hold).
+    state_sub = compose_subnet(doc, "state")
+    check(state_sub and wenv.get("SHOAL_REDIS_ALLOWED") == state_sub,
+          f"compose worker: SHOAL_REDIS_ALLOWED {wenv.get('SHOAL_REDIS_ALLOWED')!r} is not "
+          f"network state's subnet {state_sub}")
     for name, s in svcs.items():
         if s.get("command") in (["sentinel"], ["redis"]):
             e = compose_env(s)
-            b = e.get("REDIS_BIND", "")
-            check(b and not set(b.split()) & WILDCARD_BINDS, f"compose {name}: REDIS_BIND {b!r}")
+            if e.get("REDIS_SUBNET"):
+                check_eq(e["REDIS_SUBNET"], state_sub, f"compose {name}: REDIS_SUBNET")
+                check("REDIS_BIND" not in e, f"compose {name}: REDIS_BIND with REDIS_SUBNET")
+            else:
+                b = e.get("REDIS_BIND", "")
+                check(b and not set(b.split()) & WILDCARD_BINDS, f"compose {name}: REDIS_BIND {b!r}")
         if s.get("command") == ["sentinel"]:
             check(compose_env(s).get("SHOAL_SENTINEL_PASSWORD_FILE") == sec
-                  and sec.rsplit("/", 1)[1] in (s.get("secrets") or []),
+                  and sec.rsplit("/", 1)[1] in compose_secret_names(s),
                   f"compose {name}: not given the workers' Sentinel password ({sec})")
+            check_eq(compose_env(s).get("SENTINEL_ANNOUNCE_HOSTNAMES"), "no",
+                     f"compose {name}: SENTINEL_ANNOUNCE_HOSTNAMES (the workers check addresses)")
     # Kubernetes: a key of a Secret, mounted in the worker and the Sentinels.
     by_kind = k8s_by_kind()
     for wl, cn in (("shoal-worker", "worker"), ("sentinel", "sentinel"), ("redis", "redis")):
@@ -1633,12 +1774,12 @@ def compose_network_members(svcs):
 @case
 def compose_services_drop_privileges_and_keep_fastcgi_internal(ctx):
     """Finding 7. Every Compose service runs with cap_drop [ALL],
-    read_only: true (tmpfs where nginx writes) and
-    no-new-privileges:true. The workers' FastCGI port never listens on
+    read_only: true (an anonymous volume where nginx writes, which the
+    image creates owned by its user) and no-new-privileges:true. The workers' FastCGI port never listens on
     0.0.0.0: each worker binds its address on an internal network that
     only the workers and the front are on; Redis and the Sentinels are on
     an internal network of their own with the workers; only the front and
-    the CDN publish ports, and Prometheus on the host's loopback. The
+    the CDN publish ports (mode host), Prometheus none. The
     workers' /metrics is on an internal network of its own that only
     Prometheus shares."""
     doc = compose_doc()
@@ -1650,13 +1791,24 @@ def compose_services_drop_privileges_and_keep_fastcgi_internal(ctx):
         check("no-new-privileges:true" in (s.get("security_opt") or []),
               f"compose {name}: security_opt lacks no-new-privileges:true")
         if s["build"]["target"] == "nginx":
-            tmp = [t.split(":", 1)[0] for t in (s.get("tmpfs") or [])]
-            check("/tmp/nginx" in tmp, f"compose {name}: no tmpfs at /tmp/nginx, where nginx writes")
-        check(not s.get("ports") or name in ("front", "cdn")
-              or (name == "prometheus" and all(str(p).startswith("127.0.0.1:") for p in s["ports"])),
+            # Not a tmpfs: Swarm mounts one owned by root, and
+            # docker-compose 1.x cannot give it a mode. An anonymous
+            # volume takes the owner of the image's folder.
+            check("/tmp/nginx" in compose_anon_volumes(s),
+                  f"compose {name}: no anonymous volume at /tmp/nginx, where nginx writes")
+            stage_makes_folder_for_its_user("nginx", "/tmp/nginx")
+        check(not s.get("ports") or name in ("front", "cdn"),
               f"compose {name} publishes {s.get('ports')}")
+        for port in s.get("ports") or []:
+            check(isinstance(port, dict) and port.get("mode") == "host",
+                  f"compose {name}: port {port} is not published in mode host "
+                  f"(Swarm's ingress would balance it, on every node)")
         check(not s.get("network_mode"), f"compose {name}: network_mode {s.get('network_mode')}")
     w = svcs["worker"]
+    mdir = compose_env(w).get("FCGI_METRICS_DIR") or "/run/shoal-metrics"
+    check(mdir in compose_anon_volumes(w), f"compose worker: no anonymous volume at {mdir} "
+          f"(the counter files /metrics sums; the root is read-only)")
+    stage_makes_folder_for_its_user("worker", mdir)
     cmd = w.get("command") or docker_worker_cmd()
     cmd = cmd if isinstance(cmd, list) else cmd.split()
     check(not any(a in ("0.0.0.0", "::", "*") for a in cmd), f"compose worker listens on all "
@@ -1936,11 +2088,6 @@ def shoal_postgres_settings():
         set(re.findall(r"secret ([A-Z][A-Z0-9_]+)", src))
 
 
-def compose_fixed_addr(s, net):
-    v = (s.get("networks") or {})
-    return (v.get(net) or {}).get("ipv4_address") if isinstance(v, dict) else None
-
-
 def hba_lines(text):
     """(type, database, user, address or None, method) of pg_hba-style
     lines (PostgreSQL's and PgBouncer's)."""
@@ -1959,16 +2106,21 @@ def hba_lines(text):
 @case
 def compose_database_tier_stays_behind_pgbouncer(ctx):
     """The Compose file runs a primary, a replica (slot of its own),
-    PgBouncer and a one-shot migrate that the workers wait for
-    (service_completed_successfully); the "db" network is internal and
+    PgBouncer and a migrate that runs again until it succeeds (Compose's
+    restart and Swarm's restart_policy: on-failure) and that the workers
+    name in depends_on (a plain list: they refuse an unknown schema and
+    are restarted until migrate is done); the "db" network is internal and
     holds PostgreSQL, PgBouncer and migrate, no worker; the "pool" network
     is internal and holds the workers and PgBouncer only; the workers'
     SHOAL_DB and SHOAL_DB_REPLICAS name PgBouncer's two databases as
     shoal_app, migrate's SHOAL_DB_ADMIN the primary as shoal_owner; pg_hba
-    lets in shoal_app from PgBouncer's address alone, shoal_owner from
-    migrate's, replication from the nodes'; PgBouncer's from the pool
-    network; the database images set only what shoal-postgres reads, which
-    refuses a missing or every-interface address."""
+    lets in shoal_app, shoal_owner and replication from the "db" subnet
+    alone (addresses there are given when a task starts); PgBouncer's from
+    the pool network; PostgreSQL binds its address in the "db" subnet
+    (PG_SUBNET) and PgBouncer its address in the "pool" one
+    (PGBOUNCER_SUBNET) and loopback, nothing else; the database images set
+    only what shoal-postgres reads, which refuses a missing or
+    every-interface address."""
     doc = compose_doc()
     svcs, nets = doc["services"], doc.get("networks") or {}
     for want in ("postgres-1", "postgres-2", "pgbouncer", "migrate"):
@@ -1981,20 +2133,33 @@ def compose_database_tier_stays_behind_pgbouncer(ctx):
     for n in ("db", "pool"):
         check((nets.get(n) or {}).get("internal") is True, f"compose network {n} is not internal")
     w = svcs["worker"]
-    dep = w.get("depends_on") or {}
-    check_eq((dep.get("migrate") or {}).get("condition"), "service_completed_successfully",
-             "the workers' wait for migrate")
-    check_eq((dep.get("pgbouncer") or {}).get("condition"), "service_healthy", "the workers' wait for PgBouncer")
+    dep = w.get("depends_on") or []
+    check(isinstance(dep, list), f"the workers' depends_on is not a plain list (Swarm): {dep}")
+    for want in ("migrate", "pgbouncer"):
+        check(want in dep, f"the workers' depends_on does not name {want}: {dep}")
     m = svcs["migrate"]
     check_eq(m["build"]["target"], "worker", "migrate's image stage")
     check_eq(m.get("command"), ["/usr/local/bin/shoal", "db", "migrate"], "migrate's command")
-    check_eq(m.get("restart"), "no", "migrate's restart policy (it runs once)")
+    # Again until it succeeds, then never: Compose reads restart, Swarm
+    # deploy.restart_policy (never "any", which would run it forever).
+    check_eq(m.get("restart"), "on-failure", "migrate's restart (Compose)")
+    check_eq(((m.get("deploy") or {}).get("restart_policy") or {}).get("condition"), "on-failure",
+             "migrate's deploy.restart_policy.condition (Swarm)")
+    check("postgres-1" in (m.get("depends_on") or []), "migrate does not name postgres-1 in depends_on")
     menv, wenv = compose_env(m), compose_env(w)
     check_settings(menv, "compose migrate")
     bouncer_ini = read("deploy", "docker", "pgbouncer.ini")
     bini = ini_values(bouncer_ini)
     pgb = svcs["pgbouncer"]
-    check_eq(bini["listen_addr"], compose_fixed_addr(pgb, "pool"), "PgBouncer's listen_addr versus its pool address")
+    db_sub, pool_sub = compose_subnet(doc, "db"), compose_subnet(doc, "pool")
+    # The image's own listen_addr is loopback (its health check); in the
+    # container shoal-postgres adds its address in PGBOUNCER_SUBNET.
+    check_eq(bini["listen_addr"], "127.0.0.1", "deploy/docker/pgbouncer.ini listen_addr")
+    check_eq(compose_env(pgb).get("PGBOUNCER_SUBNET"), pool_sub,
+             "compose pgbouncer PGBOUNCER_SUBNET (network pool's subnet)")
+    hc = [str(x) for x in (pgb.get("healthcheck") or {}).get("test") or []]
+    check("-h" in hc and hc[hc.index("-h") + 1] == "127.0.0.1",
+          f"compose pgbouncer's health check does not ask 127.0.0.1: {hc}")
     user, host, port, db = db_uri(wenv["SHOAL_DB"], "compose worker SHOAL_DB")
     check_eq((user, host, str(port), db), ("shoal_app", "pgbouncer", bini["listen_port"], "shoal"),
              "the workers' SHOAL_DB")
@@ -2004,17 +2169,20 @@ def compose_database_tier_stays_behind_pgbouncer(ctx):
               f"SHOAL_DB_REPLICAS {r} is not PgBouncer's database on the replica")
     check(re.search(r"^shoal = host=postgres-1 port=5432 ", bouncer_ini, re.M),
           "PgBouncer's shoal is not postgres-1")
-    check("db-password" in (w.get("secrets") or []) and wenv.get("SHOAL_DB_PASSWORD_FILE") == "/run/secrets/db-password",
+    check("db-password" in compose_secret_names(w) and wenv.get("SHOAL_DB_PASSWORD_FILE") == "/run/secrets/db-password",
           "the workers do not get shoal_app's password as a secret file")
     au, ah, ap, ad = db_uri(menv["SHOAL_DB_ADMIN"], "compose migrate SHOAL_DB_ADMIN")
     check_eq((au, ah, ap, ad), ("shoal_owner", "postgres-1", 5432, "shoal"), "migrate's SHOAL_DB_ADMIN")
-    # pg_hba: one address per client, each that service's fixed one.
+    # pg_hba: the "db" subnet and nothing wider, for each client: only
+    # PostgreSQL, PgBouncer and migrate are on "db" (checked above), and
+    # Swarm gives their addresses when a task starts.
     hba = hba_lines(read("deploy", "docker", "pg_hba.conf"))
     tcp = {(u, a) for t, d, u, a, meth in hba if t.startswith("host")}
-    want = {("shoal_app", compose_fixed_addr(pgb, "db") + "/32"),
-            ("shoal_owner", compose_fixed_addr(m, "db") + "/32")} | \
-        {("shoal_repl", compose_fixed_addr(svcs[n], "db") + "/32") for n in pg_names}
+    check(db_sub, "compose network db has no subnet")
+    want = {("shoal_app", db_sub), ("shoal_owner", db_sub), ("shoal_repl", db_sub)}
     check_eq(tcp, want, "deploy/docker/pg_hba.conf TCP lines (user, address)")
+    for n in ("pgbouncer", "migrate"):
+        check("db" in (svcs[n].get("networks") or []), f"compose {n} is not on network db")
     bhba = hba_lines(read("deploy", "docker", "pgbouncer_hba.conf"))
     pool_net = nets["pool"]["ipam"]["config"][0]["subnet"]
     check_eq({(u, a) for t, d, u, a, meth in bhba}, {("shoal_app", pool_net)},
@@ -2025,21 +2193,29 @@ def compose_database_tier_stays_behind_pgbouncer(ctx):
         unknown = sorted(k for k in compose_env(s) if k not in known)
         check(not unknown, f"compose {n} sets what shoal-postgres does not read: {unknown}")
         check(s.get("healthcheck", {}).get("test"), f"compose {n} has no health check")
-        check(s.get("tmpfs"), f"compose {n}: no tmpfs for its socket or auth_file (read-only root)")
+        run = "/run/pgbouncer" if n == "pgbouncer" else "/run/postgresql"
+        check(run in compose_anon_volumes(s),
+              f"compose {n}: no anonymous volume at {run} for its socket or auth_file (read-only root)")
+        stage_makes_folder_for_its_user(s["build"]["target"], run)
         if n in pg_names:
-            check_eq(compose_env(s).get("PG_BIND"), compose_fixed_addr(s, "db"), f"compose {n} PG_BIND")
-            vol = (s.get("volumes") or [""])[0].split(":")
-            check(vol[0] in (doc.get("volumes") or {}) and vol[1] == "/data", f"compose {n}: no volume at /data")
+            e = compose_env(s)
+            check("PG_BIND" not in e, f"compose {n}: a fixed PG_BIND (Swarm gives addresses when a task starts)")
+            check_eq(e.get("PG_SUBNET"), db_sub, f"compose {n} PG_SUBNET (network db's subnet)")
+            vols = compose_named_volumes(s)
+            check(vols.get("/data") in (doc.get("volumes") or {}), f"compose {n}: no volume at /data")
     check(compose_env(svcs["postgres-2"]).get("PG_PRIMARY_HOST") == "postgres-1",
           "postgres-2 does not follow postgres-1")
     sp = path("deploy", "docker", "shoal-postgres")
-    for env, what in (({}, "no PG_BIND"), ({"PG_BIND": "0.0.0.0"}, "PG_BIND=0.0.0.0")):
+    for env, what in (({}, "no PG_BIND"), ({"PG_BIND": "0.0.0.0"}, "PG_BIND=0.0.0.0"),
+                      ({"PG_SUBNET": "198.18.0.0/15"}, "no address in PG_SUBNET"),
+                      ({"PG_SUBNET": "0.0.0.0"}, "PG_SUBNET not a subnet"),
+                      ({"PG_SUBNET": "127.0.0.0/8", "PG_BIND": "127.0.0.1"}, "PG_SUBNET with PG_BIND")):
         p = subprocess.run([sp, "primary"], env={"PATH": os.environ.get("PATH", ""), **env},
                            capture_output=True, text=True, timeout=10)
         check(p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1,
               f"shoal-postgres primary with {what}: exit {p.returncode}, {p.stderr!r}")
     return (f"db network: {sorted(members['db'])}; pool network: {sorted(members['pool'])}; "
-            f"workers wait for migrate")
+            f"migrate restarts on failure")
 
 
 CNPG_MADE_SECRETS = ("-ca", "-server", "-replication", "-app", "-superuser")   # the operator's
@@ -2296,7 +2472,7 @@ def every_pg_hba_admits_only_scram_and_no_password_is_written_down(ctx):
 def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
     """deploy/docker/shoal-postgres run here as it runs in the postgres
     image (as the OS user postgres, the Compose pg_hba.conf with its
-    addresses made 127.0.0.1): `primary` makes a cluster with the roles of
+    subnet made 127.0.0.1/32): `primary` makes a cluster with the roles of
     setup.sql and their passwords, and listens; shoal_app logs in with
     SCRAM and may not create a table, shoal_owner may; `replica` clones it
     with pg_basebackup through a slot of its own, streams, and keeps no
@@ -2317,9 +2493,12 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
         lib = os.path.join(d, "lib")
         os.mkdir(lib)
         for src in (("deploy", "docker", "shoal-postgres"), ("deploy", "postgres", "postgresql.conf.in"),
-                    ("deploy", "postgres", "setup.sql")):
+                    ("deploy", "postgres", "setup.sql"), ("deploy", "docker", "shoal-addr")):
             shutil.copy(path(*src), lib)
-        hba = re.sub(r"\b172\.30\.3\.\d+/32", "127.0.0.1/32", read("deploy", "docker", "pg_hba.conf"))
+        # The "db" subnet every TCP line admits, made this host's loopback.
+        hba, n = re.subn(r"(?m)^(host\S*\s+\S+\s+\S+\s+)172\.30\.3\.0/24\b", r"\g<1>127.0.0.1/32",
+                         read("deploy", "docker", "pg_hba.conf"))
+        check(n == 3, f"deploy/docker/pg_hba.conf: {n} TCP lines from 172.30.3.0/24, not 3")
         with open(os.path.join(lib, "pg_hba.conf"), "w") as f:
             f.write(hba)
         pws = {}

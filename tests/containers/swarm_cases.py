@@ -1,0 +1,139 @@
+"""
+swarm_cases.py - the same compose.yaml on Swarm, the distributed engine
+Docker ships: `docker swarm init` on the suite's own engine, `docker stack
+deploy` of the file Compose brought up, a rolling update of the worker
+image under load, and the stack removed and the swarm left.
+"""
+
+import json
+import os
+import time
+
+from harness.core import TestFailure, check
+from harness.figures import Figures, fill_load_figures
+from harness.runner import time_limit
+
+from compose_cases import drive, report, verify, wait_for
+
+STACK = "shoalsw"
+ADVERTISE = "10.99.0.1"         # on a veth pair inside the engine's namespace
+
+
+def services(ctx):
+    """{service: (running, desired)} of the stack, by `docker service ls`."""
+    out = ctx.engine.docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={STACK}",
+                            "--format", "{{.Name}} {{.Replicas}}").stdout
+    got = {}
+    for line in out.splitlines():
+        name, reps = line.split()[:2]
+        run, _, want = reps.partition("/")
+        got[name[len(STACK) + 1:]] = (int(run), int(want.split()[0]))
+    return got
+
+
+def migrated(ctx):
+    out = ctx.engine.docker("service", "ps", f"{STACK}_migrate", "--format",
+                            "{{.CurrentState}}").stdout
+    return any(l.startswith("Complete") for l in out.splitlines())
+
+
+@time_limit(600)
+def swarm_runs_the_same_compose_file(ctx, ns):
+    """`docker swarm init`, then `docker stack deploy -c compose.yaml`: every
+    service converges (the workers 3 of 3, migrate complete) with nothing
+    waiting on anything's health, and the front answers /readyz on the
+    port published in host mode."""
+    ns.add_address(f"{ADVERTISE}/24")
+    ctx.engine.docker("swarm", "init", "--advertise-addr", ADVERTISE)
+    ctx.swarm = STACK
+    ctx.pop = []                # a new Redis: new users
+    t0 = time.monotonic()
+    env = dict(ctx.engine.env, SHOAL_SECRETS=ctx.secrets)
+    ctx.engine._run(["/usr/bin/docker", "stack", "deploy", "-c", ctx.compose_file,
+                     "-c", ctx.override, STACK], True, 300, env=env)
+
+    def converged():
+        got = services(ctx)
+        if len(got) < 13:
+            return f"{len(got)} services"
+        bad = {k: v for k, v in got.items() if k != "migrate" and v[0] != v[1]}
+        if bad or not migrated(ctx):
+            return bad or "migrate not complete"
+        try:
+            r = ctx.browser().get("/readyz")
+            return True if r.status == 200 else f"/readyz {r.status}"
+        except (OSError, TestFailure) as e:
+            return repr(e)
+    wait_for("the stack converged", converged, 300 * ctx.scale, 2.0)
+    got = services(ctx)
+    check(got["worker"] == (3, 3), f"workers: {got['worker']}")
+    return f"converged in {time.monotonic() - t0:.0f}s: " + ", ".join(
+        f"{k} {v[0]}/{v[1]}" for k, v in sorted(got.items()))
+
+
+UNDER_LOAD = []        # what runs on the stack, in order (run picks by name)
+
+
+def worker_images(ctx):
+    """The image each running worker task's spec names."""
+    out = ctx.engine.docker("service", "ps", f"{STACK}_worker", "--filter", "desired-state=running",
+                            "--format", "{{.Image}}").stdout
+    return sorted(out.split())
+
+
+@time_limit(600)
+def swarm_rolling_update_of_the_worker_image_under_load_without_a_failure(ctx):
+    """`docker service update --image` of the workers under load: Swarm
+    starts each new task before it stops an old one (update_config
+    order start-first) and the front follows the tasks through Swarm's
+    DNS. Zero failed requests, zero users signed out, zero cart adds
+    lost; every task runs the new image at the end."""
+    fig = Figures("swarm rolling update of the worker image")
+    version = open(os.path.join(ctx.root, "VERSION")).read().strip()
+    target = f"shoal/worker:{version}"
+    timing = {}
+
+    def update(load):
+        t = time.monotonic()
+        load.mark(f"service update --image {target}")
+        ctx.engine.docker("service", "update", "--quiet", "--image", target,
+                          f"{STACK}_worker", timeout=400)
+        timing["s"] = time.monotonic() - t
+        load.mark("update converged")
+
+    load = drive(ctx, "ru", 90 * ctx.scale, [(5 * ctx.scale, update)])
+    fill_load_figures(fig, load)
+    verify(ctx, "ru", fig)
+    images = worker_images(ctx)
+    fig.extra["update_s"] = f"{timing.get('s', 0):.1f}"
+    fig.extra["tasks_on_new_image"] = sum(1 for i in images if i == target)
+    fig.bound("the update converged during the load", "s" in timing)
+    fig.bound(f"every running task runs {target}", images and all(i == target for i in images))
+    fig.bound("zero failed requests", fig.nfailed == 0)
+    fig.bound("zero users signed out", fig.signed_out == 0)
+    fig.bound("zero sessions lost", fig.sessions_lost == 0)
+    fig.bound("zero cart updates lost", fig.cart_lost == 0)
+    return report(fig)
+
+
+UNDER_LOAD.append(swarm_rolling_update_of_the_worker_image_under_load_without_a_failure)
+
+
+@time_limit(300)
+def swarm_stack_removed_and_swarm_left(ctx):
+    """`docker stack rm`, the stack's containers and networks gone, its
+    volumes removed, and the engine leaves the swarm (its state would
+    otherwise come back with the next engine on this data root)."""
+    ctx.engine.docker("stack", "rm", STACK)
+
+    def gone():
+        left = ctx.engine.docker("ps", "-aq").stdout.split()
+        nets = [n for n in ctx.engine.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+                if n.startswith(STACK)]
+        return True if not left and not nets else f"containers {left}, networks {nets}"
+    wait_for("the stack's containers and networks gone", gone, 120, 1.0)
+    ctx.engine.docker("volume", "prune", "-f")
+    ctx.engine.docker("swarm", "leave", "--force")
+    ctx.swarm = None
+    info = json.loads(ctx.engine.docker("info", "--format", "{{json .Swarm}}").stdout)
+    check(info.get("LocalNodeState") == "inactive", f"swarm state after leave: {info}")
