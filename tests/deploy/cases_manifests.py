@@ -2472,7 +2472,8 @@ def every_pg_hba_admits_only_scram_and_no_password_is_written_down(ctx):
 def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
     """deploy/docker/shoal-postgres run here as it runs in the postgres
     image (as the OS user postgres, the Compose pg_hba.conf with its
-    subnet made 127.0.0.1/32): `primary` makes a cluster with the roles of
+    subnet made 127.0.0.1/32): a first start that fails leaves no cluster
+    behind; `primary` makes a cluster with the roles of
     setup.sql and their passwords, and listens; shoal_app logs in with
     SCRAM and may not create a table, shoal_owner may; `replica` clones it
     with pg_basebackup through a slot of its own, streams, and keeps no
@@ -2553,6 +2554,20 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
                                    "-U", user, "-d", db, "-c", sql],
                                   env={"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
                                   capture_output=True, text=True, timeout=30)
+        # A first start that fails on the way (here: a socket folder the
+        # server may not write) must leave no cluster behind, or every
+        # later start would take a cluster without roles as made.
+        os.makedirs(os.path.join(d, "p0", "sock"))
+        os.chown(os.path.join(d, "p0"), pw.pw_uid, pw.pw_gid)
+        os.chmod(os.path.join(d, "p0", "sock"), 0o755)          # root's
+        r = subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                            os.path.join(lib, "shoal-postgres"), "primary"],
+                           env=dict(base, PG_PORT=str(p1), PG_SOCKET_DIR=os.path.join(d, "p0", "sock"),
+                                    PGDATA=os.path.join(d, "p0", "pgdata")),
+                           capture_output=True, text=True, timeout=120 * ctx.scale, cwd=d)
+        check(r.returncode != 0, "shoal-postgres primary with an unwritable socket folder exited 0")
+        check(not os.path.exists(os.path.join(d, "p0", "pgdata", "PG_VERSION")),
+              "a failed first start left a cluster (PG_VERSION) that the next start would take as made")
         launch("primary", "p1", p1, {})
         check(ready(p1), f"the primary did not come up:\n{log_of('p1')}")
         r = q(p1, "shoal_app", pws["db-password"], "SELECT current_user, rolsuper, rolinherit FROM pg_roles "
