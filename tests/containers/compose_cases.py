@@ -16,7 +16,7 @@ import subprocess
 import time
 
 from harness.core import TestFailure, check
-from harness.figures import Figures, fill_load_figures
+from harness.figures import Figures, fill_load_figures, verify_sessions
 from harness.load import Load, cart_count, sign_in_population, session_state
 from harness.procs import wait_dead
 from harness.runner import time_limit
@@ -57,7 +57,7 @@ class Context:
 
     def compose(self, *args, check=True, timeout=600):
         env = dict(self.engine.env, SHOAL_SECRETS=self.secrets)
-        return self.engine._run(["docker-compose", "--no-ansi", "-p", PROJECT,
+        return self.engine.run(["docker-compose", "--no-ansi", "-p", PROJECT,
                                  "-f", self.compose_file, "-f", self.override] + list(args),
                                 check, timeout, env=env)
 
@@ -178,7 +178,7 @@ def images_build(ctx, builder):
     env = dict(builder.env, DOCKER="/usr/bin/docker", SHOAL_BUILD_NETWORK="host",
                SHOAL_BASE_TAR=base_tar)
     t0 = time.monotonic()
-    p = builder._run([os.path.join(ctx.root, "deploy", "docker", "build")], True, 1200, env=env)
+    p = builder.run([os.path.join(ctx.root, "deploy", "docker", "build")], True, 1200, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith("build: shoal/")]
     check(len(lines) == 6, f"expected 6 images, got: {p.stdout[-600:]}")
     version = open(os.path.join(ctx.root, "VERSION")).read().strip()
@@ -292,7 +292,6 @@ def drive(ctx, tag, seconds, faults, rate=60.0, settle=10.0):
 def verify(ctx, tag, fig):
     """Every session still signed in as its user, its cart holding every
     add answered 200 (through the front), its record on the primary."""
-    from harness.figures import verify_sessions
     verify_sessions(ctx, ctx.pop, tag, fig)
 
 
@@ -319,21 +318,17 @@ def workers_scale_3_6_2_under_load_without_a_failure(ctx):
     fig = Figures("containers scale 3->6->2")
     timing = {}
 
-    def up(load):
-        t = time.monotonic()
-        load.mark("scale to 6")
-        scale_workers(ctx, 6)
-        timing["up"] = time.monotonic() - t
-        load.mark("6 healthy")
+    def scale_to(n, key):
+        def fault(load):
+            t = time.monotonic()
+            load.mark(f"scale to {n}")
+            scale_workers(ctx, n)
+            timing[key] = time.monotonic() - t
+            load.mark(f"{n} healthy")
+        return fault
 
-    def down(load):
-        t = time.monotonic()
-        load.mark("scale to 2")
-        scale_workers(ctx, 2)
-        timing["down"] = time.monotonic() - t
-        load.mark("2 left")
-
-    load = drive(ctx, "sc", 120 * ctx.scale, [(5, up), (30 * ctx.scale, down)])
+    load = drive(ctx, "sc", 120 * ctx.scale,
+                 [(5, scale_to(6, "up")), (30 * ctx.scale, scale_to(2, "down"))])
     fill_load_figures(fig, load)
     verify(ctx, "sc", fig)
     fig.extra["scale_up_s"] = f"{timing.get('up', 0):.1f}"

@@ -49,7 +49,7 @@ def swarm_runs_the_same_compose_file(ctx, ns):
     ctx.pop = []                # a new Redis: new users
     t0 = time.monotonic()
     env = dict(ctx.engine.env, SHOAL_SECRETS=ctx.secrets)
-    ctx.engine._run(["/usr/bin/docker", "stack", "deploy", "-c", ctx.compose_file,
+    ctx.engine.run(["/usr/bin/docker", "stack", "deploy", "-c", ctx.compose_file,
                      "-c", ctx.override, STACK], True, 300, env=env)
 
     def converged():

@@ -110,9 +110,11 @@ class Engine:
             return "(no log)"
 
     def docker(self, *args, check=True, timeout=300, input=None):
-        return self._run(["/usr/bin/docker"] + list(args), check, timeout, input)
+        return self.run(["/usr/bin/docker"] + list(args), check, timeout, input)
 
-    def _run(self, argv, check, timeout, input=None, env=None):
+    def run(self, argv, check, timeout, input=None, env=None):
+        """argv with this engine's DOCKER_HOST (or env); raises when check
+        and it exits non-zero."""
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                            env=env or self.env, input=input)
         if check and p.returncode != 0:
