@@ -16,6 +16,7 @@
 #include "index.h"
 #include "keyring.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "migrate.h"
 #include "oom.h"
 #include "pwhash.h"
@@ -38,6 +39,7 @@ usage(FILE *f)
 	    "       shoal session list USER\n"
 	    "       shoal session revoke USER ID | shoal session revoke USER --all\n"
 	    "       shoal db migrate | shoal db status   (SHOAL_DB_ADMIN)\n"
+	    "       shoal metrics              what /metrics answers, from SHOAL_METRICS_DIR\n"
 	    "       shoal version | shoal --version\n"
 	    "\n"
 	    "Without --listen, shoal serves FastCGI on the socket it was given\n"
@@ -206,6 +208,21 @@ cmd_db(const struct config *cfg, const struct shoal_app *app, int argc,
 	return 2;
 }
 
+/* shoal metrics: exit 2 without SHOAL_METRICS_DIR, 1 when it cannot read it. */
+static int
+cmd_metrics(const struct config *cfg, const struct shoal_app *app)
+{
+	char	err[512];
+
+	if (cfg->metrics_dir == NULL || cfg->metrics_dir[0] == '\0')
+		return bad_config("metrics: SHOAL_METRICS_DIR is not set");
+	if (metrics_print(cfg, app, stdout, err, sizeof err) != 0) {
+		fprintf(stderr, "shoal: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * With SHOAL_DB set, a worker serves only a schema it knows: every
  * migration it carries applied, and nothing else (migrate.h). A database
@@ -339,7 +356,8 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 		listen = argv[2];
 	else if (argc >= 2 && !(argc == 4 && strcmp(argv[1], "user") == 0 &&
 	    strcmp(argv[2], "add") == 0) && strcmp(argv[1], "session") != 0 &&
-	    strcmp(argv[1], "db") != 0) {
+	    strcmp(argv[1], "db") != 0 &&
+	    !(argc == 2 && strcmp(argv[1], "metrics") == 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -350,6 +368,8 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 		rc = cmd_session(&cfg, argc - 2, argv + 2);
 	else if (argc >= 2 && strcmp(argv[1], "db") == 0)
 		rc = cmd_db(&cfg, app, argc - 2, argv + 2);
+	else if (argc == 2 && strcmp(argv[1], "metrics") == 0)
+		rc = cmd_metrics(&cfg, app);
 	else if (argc == 4)
 		rc = cmd_user_add(&cfg, argv[3]);
 	else

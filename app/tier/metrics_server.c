@@ -181,27 +181,74 @@ error_reply(struct metrics_server *m, int fd, int status, const char *reason,
 	    text, (size_t)n);
 }
 
-static void
-scrape(struct metrics_server *m, int fd)
+/*
+ * The text GET /metrics answers, summed from every live process's file in
+ * dir (own through its own mapping, may be NULL) into body; requests is
+ * the sum's array, nslots route slots long. 0, or -1 when dir cannot be
+ * read.
+ */
+static int
+render(const char *dir, const struct scoreboard *own, const char **names,
+    size_t nslots, uint64_t *requests, struct buf *body)
 {
 	struct metrics_sum	 sum;
 
 	memset(&sum, 0, sizeof sum);
-	memset(m->requests, 0, m->nslots * METRICS_NMETHODS *
-	    METRICS_NSTATUS * sizeof *m->requests);
-	sum.requests = m->requests;
-	sum.nslots = m->nslots;
-	if (scoreboard_collect(m->dir, &m->sb, &sum) < 0) {
+	memset(requests, 0, nslots * METRICS_NMETHODS * METRICS_NSTATUS *
+	    sizeof *requests);
+	sum.requests = requests;
+	sum.nslots = nslots;
+	if (scoreboard_collect(dir, own, &sum) < 0)
+		return -1;
+	buf_reset(body);
+	metrics_render(body, &sum, names, SHOAL_VERSION);
+	return 0;
+}
+
+static void
+scrape(struct metrics_server *m, int fd)
+{
+	if (render(m->dir, &m->sb, m->names, m->nslots, m->requests,
+	    &m->body) != 0) {
 		log_event("error", "metrics: cannot read SHOAL_METRICS_DIR "
 		    "%s", m->dir);
 		error_reply(m, fd, 500, "Internal Server Error", "");
 		return;
 	}
-	buf_reset(&m->body);
-	metrics_render(&m->body, &sum, m->names, SHOAL_VERSION);
 	respond(m, fd, 200, "OK", "",
 	    "text/plain; version=0.0.4; charset=utf-8", m->body.data,
 	    m->body.len);
+}
+
+int
+metrics_print(const struct config *cfg, const struct shoal_app *app,
+    FILE *out, char *err, size_t errsz)
+{
+	const char	**names;
+	size_t		  nslots;
+	uint64_t	 *requests;
+	struct buf	  body;
+	int		  rc = 0;
+
+	names = metrics_route_names(app->routes, &nslots);
+	requests = xcalloc(nslots * METRICS_NMETHODS * METRICS_NSTATUS,
+	    sizeof *requests);
+	buf_init(&body);
+	if (render(cfg->metrics_dir, NULL, names, nslots, requests,
+	    &body) != 0) {
+		snprintf(err, errsz, "metrics: cannot read SHOAL_METRICS_DIR "
+		    "%s: %s", cfg->metrics_dir, strerror(errno));
+		rc = -1;
+	} else if (fwrite(body.data, 1, body.len, out) != body.len ||
+	    fflush(out) != 0) {
+		snprintf(err, errsz, "metrics: cannot write: %s",
+		    strerror(errno));
+		rc = -1;
+	}
+	buf_free(&body);
+	free(requests);
+	free(names);
+	return rc;
 }
 
 static int64_t

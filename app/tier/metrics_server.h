@@ -14,6 +14,7 @@
 #define METRICS_SERVER_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define METRICS_HEAD_MAX		4096
 #define METRICS_READ_TIMEOUT_MS		2000
@@ -47,5 +48,14 @@ struct metrics_server *metrics_server_start(const struct config *,
 struct metrics_block *metrics_server_block(struct metrics_server *, size_t i);
 /* Stops the thread, closes the listener and the scoreboard; frees. */
 void	metrics_server_stop(struct metrics_server *);
+/*
+ * `shoal metrics`: what GET /metrics answers for the worker server whose
+ * processes count into SHOAL_METRICS_DIR, printed to out, read from
+ * outside them (a container's exec, where the metrics port is on a
+ * network the caller does not reach); cfg's metrics_dir must be set. 0, or
+ * -1 with one line in err.
+ */
+int	metrics_print(const struct config *, const struct shoal_app *,
+	    FILE *out, char *err, size_t errsz);
 
 #endif

@@ -68,6 +68,9 @@ def settings_refused_with_one_line(_):
     check(msg and msg.startswith("SHOAL_AUTOSCALE_SCALE_COMMAND:"), f"unclosed quote accepted ({msg})")
     check_eq(settings(SHOAL_AUTOSCALE_SCALE_COMMAND="sh -c 'echo $0' x").scale_command,
              ["sh", "-c", "echo $0", "x"], "a command with quotes")
+    msg = bad(SHOAL_AUTOSCALE_METRICS_COMMAND="docker exec")
+    check(msg and msg.startswith("SHOAL_AUTOSCALE_METRICS_COMMAND:"),
+          f"a metrics command without a servers command accepted ({msg})")
     env = dict(os.environ, SHOAL_AUTOSCALE="9:2")
     p = subprocess.run([AUTOSCALE, "--check"], env=env, capture_output=True, text=True, timeout=20)
     check_eq(p.returncode, 2, "exit status of --check with SHOAL_AUTOSCALE=9:2")
@@ -283,6 +286,18 @@ def read_log(text):
 
 @case
 def the_program_scales_on_what_it_reads(_):
+    return program_scales(by_command=False)
+
+
+@case
+def the_program_reads_metrics_through_a_command(_):
+    """SHOAL_AUTOSCALE_METRICS_COMMAND: each server's metrics come from the
+    command run with the server's line appended (here curl, as `docker
+    exec ... shoal metrics` would print them), not from GET /metrics."""
+    return program_scales(by_command=True)
+
+
+def program_scales(by_command):
     workers = [FakeWorker(), FakeWorker()]
     tmp = tempfile.mkdtemp(prefix="shoal-autoscale-unit-")
     servers, asked, logf = (os.path.join(tmp, n) for n in ("servers", "asked", "log"))
@@ -292,12 +307,18 @@ def the_program_scales_on_what_it_reads(_):
         f.write(f'#!/bin/sh\necho "$1" >> {asked}\necho "scaled to $1"\n')
     with open(os.path.join(tmp, "list"), "w") as f:
         f.write(f"#!/bin/sh\ncat {servers}\n")
-    for n in ("scale", "list"):
+    # The command's reads are counted, to show they happened.
+    reads = os.path.join(tmp, "reads")
+    with open(os.path.join(tmp, "metrics"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$1" >> {reads}\nexec curl -sf --max-time 2 "http://$1/metrics"\n')
+    for n in ("scale", "list", "metrics"):
         os.chmod(os.path.join(tmp, n), 0o755)
     env = dict(os.environ, SHOAL_AUTOSCALE="2:8", SHOAL_AUTOSCALE_INTERVAL="0.5",
                SHOAL_AUTOSCALE_WINDOW="0", SHOAL_AUTOSCALE_TARGET="0.6",
                SHOAL_AUTOSCALE_SCALE_COMMAND=os.path.join(tmp, "scale"),
                SHOAL_AUTOSCALE_SERVERS_COMMAND=os.path.join(tmp, "list"))
+    if by_command:
+        env["SHOAL_AUTOSCALE_METRICS_COMMAND"] = os.path.join(tmp, "metrics")
     with open(logf, "w") as out:
         p = subprocess.Popen([AUTOSCALE], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -319,7 +340,14 @@ def the_program_scales_on_what_it_reads(_):
         asked_for = f.read().split()
     with open(logf) as f:
         log_text = f.read()
+    read_by_command = open(reads).read().split() if os.path.exists(reads) else []
     shutil.rmtree(tmp, ignore_errors=True)
+    names = {w.address for w in workers}
+    if by_command:
+        check(set(read_by_command) == names, f"the metrics command read {set(read_by_command)}, "
+              f"not every server {names}")
+    else:
+        check_eq(read_by_command, [], "reads by a command that is not set")
     check_eq(asked_for[:1], ["3"], "first number asked (ceil(2 * 0.75 / 0.6))")
     recs = read_log(log_text)
     events = [r["event"] for r in recs]
@@ -327,8 +355,8 @@ def the_program_scales_on_what_it_reads(_):
     up = [r for r in recs if r["event"] == "scale_up"]
     check(up, f"no scale_up line: {events}")
     check_eq((up[0]["from"], up[0]["to"]), (2, 3), "scale_up from, to")
-    check(0.62 <= up[0]["ratio"] <= 0.88 and set(up[0]["servers"]) == {"1", "2"},
-          f"figures: {up[0]}")
+    check(0.62 <= up[0]["ratio"] <= 0.88 and set(up[0]["servers"]) == names,
+          f"figures (each server known by its line): {up[0]}")
     check_eq(up[0]["answer"], "scaled to 3", "the scale command's answer")
     for r in recs:
         check(r.get("reason") and r.get("time"), f"a line without reason or time: {r}")

@@ -5,15 +5,19 @@ deploy` of the file Compose brought up, a rolling update of the worker
 image under load, and the stack removed and the swarm left.
 """
 
+import importlib.util
 import json
 import os
+import signal
+import subprocess
 import time
+import types
 
-from harness.core import TestFailure, check
+from harness.core import REPO, TestFailure, check
 from harness.figures import Figures, fill_load_figures
 from harness.runner import time_limit
 
-from compose_cases import drive, report, verify, wait_for
+from compose_cases import drive, population, report, verify, wait_for
 
 STACK = "shoalsw"
 ADVERTISE = "10.99.0.1"         # on a veth pair inside the engine's namespace
@@ -117,6 +121,109 @@ def swarm_rolling_update_of_the_worker_image_under_load_without_a_failure(ctx):
 
 
 UNDER_LOAD.append(swarm_rolling_update_of_the_worker_image_under_load_without_a_failure)
+
+
+def autoscale_wrk():
+    """The autoscale suite's Wrk (signed-in pages at full speed), loaded
+    under a name of its own (the integration suite's cases.py is "cases")."""
+    spec = importlib.util.spec_from_file_location(
+        "autoscale_cases", os.path.join(REPO, "tests", "autoscale", "cases.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.Wrk
+
+
+def replicas(ctx):
+    return services(ctx)["worker"]
+
+
+@time_limit(600)
+def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
+    """deploy/local/autoscale on the Swarm: it lists the worker tasks'
+    containers, reads each one's metrics through `docker exec CONTAINER
+    shoal metrics` (their metrics port is on an overlay the host does not
+    reach), and scales with `docker service scale`. One-thread workers
+    (set for this test) under a ramp: signed-in users, then wrk at full
+    speed for 30 s, then the users alone. The service grows to 4 or more,
+    then shrinks back to 2; no request of the users fails and nobody is
+    signed out."""
+    fig = Figures("swarm autoscale ramp")
+    svc = f"{STACK}_worker"
+    ctx.engine.docker("service", "update", "--quiet", "--env-add", "SHOAL_THREADS=1", svc, timeout=400)
+    d = "/usr/bin/docker"
+    env = dict(ctx.engine.env, SHOAL_AUTOSCALE="2:6", SHOAL_AUTOSCALE_INTERVAL="2",
+               SHOAL_AUTOSCALE_WINDOW="8", SHOAL_AUTOSCALE_TARGET="0.6",
+               SHOAL_AUTOSCALE_SERVERS_COMMAND=f"{d} ps -q --filter "
+               f"label=com.docker.swarm.service.name={svc} --filter status=running",
+               SHOAL_AUTOSCALE_METRICS_COMMAND=f"sh -c 'exec {d} exec -e SHOAL_METRICS_DIR="
+               f"/run/shoal-metrics \"$0\" /usr/local/bin/shoal metrics'",
+               SHOAL_AUTOSCALE_SCALE_COMMAND=f"sh -c 'exec {d} service scale --detach {svc}=$0'")
+    log_path = os.path.join(ctx.tmp, "autoscale.log")
+    with open(log_path, "wb") as log:
+        scaler = subprocess.Popen([os.path.join(REPO, "deploy", "local", "autoscale")], env=env,
+                                  stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                  start_new_session=True)
+    seen = {"max": 0, "final": None}
+    wrk_cls = autoscale_wrk()
+    shim = types.SimpleNamespace(stack=types.SimpleNamespace(http_port=ctx.http_port, cookie=ctx.cookie),
+                                 s=types.SimpleNamespace(wrk_conns=8), pop=population(ctx))
+    bulk = {}
+
+    def high(load):
+        load.mark("wrk -c8 for 30 s")
+        bulk["w"] = wrk_cls(shim, 30)
+        t_end = time.monotonic() + 30
+        while time.monotonic() < t_end:
+            seen["max"] = max(seen["max"], replicas(ctx)[1])
+            time.sleep(1)
+        bulk["w"].wait()
+        load.mark("wrk done")
+
+    def low(load):
+        t_end = time.monotonic() + 90 * ctx.scale
+        while time.monotonic() < t_end:
+            want = replicas(ctx)[1]
+            seen["max"] = max(seen["max"], want)
+            if want == 2 and replicas(ctx) == (2, 2):
+                load.mark("back to 2")
+                seen["final"] = 2
+                return
+            time.sleep(1)
+
+    try:
+        load = drive(ctx, "as", 200 * ctx.scale, [(5 * ctx.scale, high), (40 * ctx.scale, low)],
+                     rate=30.0, settle=5.0)
+    finally:
+        if "w" in bulk:
+            bulk["w"].stop()
+        scaler.send_signal(signal.SIGTERM)
+        try:
+            scaler.wait(15)
+        except subprocess.TimeoutExpired:
+            scaler.kill()
+            scaler.wait()
+    fill_load_figures(fig, load)
+    verify(ctx, "as", fig)
+    with open(log_path, errors="replace") as f:
+        lines = [json.loads(l) for l in f if l.startswith("{")]
+    events = [f"{r['event']} {r.get('from')}->{r.get('to')}" for r in lines
+              if r.get("event") in ("scale_up", "scale_down", "bounds", "replace")]
+    w = bulk["w"].figures() if "w" in bulk else {}
+    fig.extra["workers_max"] = seen["max"]
+    fig.extra["workers_final"] = seen["final"]
+    fig.extra["wrk_requests"] = w.get("requests")
+    fig.extra["decisions"] = "|".join(events) or "none"
+    fig.bound("the autoscaler grew the service to 4 or more", seen["max"] >= 4)
+    fig.bound("and shrank it back to 2", seen["final"] == 2)
+    fig.bound("it exited 0 on SIGTERM", scaler.returncode == 0)
+    fig.bound("zero failed requests (the users')", fig.nfailed == 0)
+    fig.bound("wrk: no non-2xx answer", w.get("non_2xx", 1) == 0)
+    fig.bound("zero users signed out", fig.signed_out == 0)
+    fig.bound("zero cart updates lost", fig.cart_lost == 0)
+    return report(fig)
+
+
+UNDER_LOAD.append(autoscaler_scales_a_swarm_service_under_a_load_ramp)
 
 
 @time_limit(300)
