@@ -39,7 +39,7 @@ usage(FILE *f)
 	    "       shoal session list USER\n"
 	    "       shoal session revoke USER ID | shoal session revoke USER --all\n"
 	    "       shoal db migrate | shoal db status   (SHOAL_DB_ADMIN)\n"
-	    "       shoal metrics              what /metrics answers, from SHOAL_METRICS_DIR\n"
+	    "       shoal metrics [DIR]        what /metrics answers [SHOAL_METRICS_DIR]\n"
 	    "       shoal version | shoal --version\n"
 	    "\n"
 	    "Without --listen, shoal serves FastCGI on the socket it was given\n"
@@ -208,15 +208,28 @@ cmd_db(const struct config *cfg, const struct shoal_app *app, int argc,
 	return 2;
 }
 
-/* shoal metrics: exit 2 without SHOAL_METRICS_DIR, 1 when it cannot read it. */
+/*
+ * shoal metrics [DIR]: the counters of the processes that write into DIR
+ * (or SHOAL_METRICS_DIR). Exit 2 without an absolute folder, 1 when it
+ * cannot be read.
+ */
 static int
-cmd_metrics(const struct config *cfg, const struct shoal_app *app)
+cmd_metrics(const struct config *cfg, const struct shoal_app *app,
+    const char *dir)
 {
 	char	err[512];
 
-	if (cfg->metrics_dir == NULL || cfg->metrics_dir[0] == '\0')
-		return bad_config("metrics: SHOAL_METRICS_DIR is not set");
-	if (metrics_print(cfg, app, stdout, err, sizeof err) != 0) {
+	if (dir == NULL)
+		dir = cfg->metrics_dir;
+	if (dir == NULL || dir[0] == '\0')
+		return bad_config("metrics: no folder: give one, or set "
+		    "SHOAL_METRICS_DIR");
+	if (dir[0] != '/') {
+		snprintf(err, sizeof err, "metrics: %s: not an absolute path",
+		    dir);
+		return bad_config(err);
+	}
+	if (metrics_print(dir, app, stdout, err, sizeof err) != 0) {
 		fprintf(stderr, "shoal: %s\n", err);
 		return 1;
 	}
@@ -357,7 +370,7 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 	else if (argc >= 2 && !(argc == 4 && strcmp(argv[1], "user") == 0 &&
 	    strcmp(argv[2], "add") == 0) && strcmp(argv[1], "session") != 0 &&
 	    strcmp(argv[1], "db") != 0 &&
-	    !(argc == 2 && strcmp(argv[1], "metrics") == 0)) {
+	    !(argc <= 3 && strcmp(argv[1], "metrics") == 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -368,8 +381,8 @@ shoal_main(int argc, char **argv, const struct shoal_app *app)
 		rc = cmd_session(&cfg, argc - 2, argv + 2);
 	else if (argc >= 2 && strcmp(argv[1], "db") == 0)
 		rc = cmd_db(&cfg, app, argc - 2, argv + 2);
-	else if (argc == 2 && strcmp(argv[1], "metrics") == 0)
-		rc = cmd_metrics(&cfg, app);
+	else if (argc >= 2 && strcmp(argv[1], "metrics") == 0)
+		rc = cmd_metrics(&cfg, app, argc == 3 ? argv[2] : NULL);
 	else if (argc == 4)
 		rc = cmd_user_add(&cfg, argv[3]);
 	else

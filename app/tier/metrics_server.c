@@ -221,7 +221,7 @@ scrape(struct metrics_server *m, int fd)
 }
 
 int
-metrics_print(const struct config *cfg, const struct shoal_app *app,
+metrics_print(const char *dir, const struct shoal_app *app,
     FILE *out, char *err, size_t errsz)
 {
 	const char	**names;
@@ -234,10 +234,9 @@ metrics_print(const struct config *cfg, const struct shoal_app *app,
 	requests = xcalloc(nslots * METRICS_NMETHODS * METRICS_NSTATUS,
 	    sizeof *requests);
 	buf_init(&body);
-	if (render(cfg->metrics_dir, NULL, names, nslots, requests,
-	    &body) != 0) {
-		snprintf(err, errsz, "metrics: cannot read SHOAL_METRICS_DIR "
-		    "%s: %s", cfg->metrics_dir, strerror(errno));
+	if (render(dir, NULL, names, nslots, requests, &body) != 0) {
+		snprintf(err, errsz, "metrics: cannot read %s: %s", dir,
+		    strerror(errno));
 		rc = -1;
 	} else if (fwrite(body.data, 1, body.len, out) != body.len ||
 	    fflush(out) != 0) {

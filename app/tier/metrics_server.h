@@ -50,12 +50,11 @@ struct metrics_block *metrics_server_block(struct metrics_server *, size_t i);
 void	metrics_server_stop(struct metrics_server *);
 /*
  * `shoal metrics`: what GET /metrics answers for the worker server whose
- * processes count into SHOAL_METRICS_DIR, printed to out, read from
- * outside them (a container's exec, where the metrics port is on a
- * network the caller does not reach); cfg's metrics_dir must be set. 0, or
- * -1 with one line in err.
+ * processes count into dir, printed to out, read from outside them (a
+ * container's exec, where the metrics port is on a network the caller
+ * does not reach). 0, or -1 with one line in err.
  */
-int	metrics_print(const struct config *, const struct shoal_app *,
+int	metrics_print(const char *dir, const struct shoal_app *,
 	    FILE *out, char *err, size_t errsz);
 
 #endif

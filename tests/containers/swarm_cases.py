@@ -155,8 +155,8 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
                SHOAL_AUTOSCALE_WINDOW="8", SHOAL_AUTOSCALE_TARGET="0.6",
                SHOAL_AUTOSCALE_SERVERS_COMMAND=f"{d} ps -q --filter "
                f"label=com.docker.swarm.service.name={svc} --filter status=running",
-               SHOAL_AUTOSCALE_METRICS_COMMAND=f"sh -c 'exec {d} exec -e SHOAL_METRICS_DIR="
-               f"/run/shoal-metrics \"$0\" /usr/local/bin/shoal metrics'",
+               SHOAL_AUTOSCALE_METRICS_COMMAND=f"sh -c 'exec {d} exec \"$0\" "
+               "/usr/local/bin/shoal metrics /run/shoal-metrics'",
                SHOAL_AUTOSCALE_SCALE_COMMAND=f"sh -c 'exec {d} service scale --detach {svc}=$0'")
     log_path = os.path.join(ctx.tmp, "autoscale.log")
     with open(log_path, "wb") as log:

@@ -145,6 +145,34 @@ def scrapes_count_in_no_request_metric(st):
 
 
 @case
+def shoal_metrics_prints_what_the_server_answers(st):
+    """`shoal metrics DIR` (what the autoscaler runs in a container whose
+    metrics port it cannot reach) reads the counter files server 1's
+    processes write: every request count and gauge as GET /metrics gives
+    them, with no request in between."""
+    _, _, served = scrape(st.metrics_url(1))
+    env = st.worker_env()
+    for k in ("SHOAL_METRICS_LISTEN", "SHOAL_METRICS_DIR"):
+        env.pop(k, None)
+    p = subprocess.run([st.bin, "metrics", st.path("metrics/1")], env=env, capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=30 * st.scale)
+    check_eq(p.returncode, 0, f"exit status; stderr {p.stderr[-300:]!r}")
+    printed = parse(p.stdout.decode())
+    for name in ("shoal_requests_total", "shoal_processes", "shoal_threads",
+                 "shoal_sign_ins_total", "shoal_sessions_created_total"):
+        want = {k: v for k, v in served.items() if k[0] == name}
+        check(want, f"GET /metrics has no {name}")
+        check_eq({k: v for k, v in printed.items() if k[0] == name}, want, name)
+    for argv, status, says in (([], 2, "no folder"), (["run/metrics/1"], 2, "not an absolute path"),
+                               ([st.path("metrics/none")], 1, "cannot read")):
+        p = subprocess.run([st.bin, "metrics"] + argv, env=env, capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=30 * st.scale)
+        err = p.stderr.decode(errors="replace").strip()
+        check(p.returncode == status and len(err.splitlines()) == 1 and says in err,
+              f"shoal metrics {argv}: exit {p.returncode}, stderr {err!r}")
+
+
+@case
 def sign_ins_cache_and_database_are_counted(st):
     before = scrape_all(st)
     b = st.browser()
