@@ -235,8 +235,8 @@ def compose_down(ctx):
     project gone."""
     ctx.compose("down", "-v", "--remove-orphans", "--timeout", "30", timeout=300)
     ctx.project_up = False
-    left = ctx.engine.docker("ps", "-aq").stdout.split()
-    check(not left, f"containers left after down: {left}")
+    left = ctx.engine.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.strip()
+    check(not left, f"containers left after down: {left.splitlines()}")
     nets = [n for n in ctx.engine.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
             if n.startswith(PROJECT)]
     check(not nets, f"networks left after down: {nets}")

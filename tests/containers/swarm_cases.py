@@ -137,7 +137,7 @@ def replicas(ctx):
     return services(ctx)["worker"]
 
 
-@time_limit(600)
+@time_limit(700)
 def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
     """deploy/local/autoscale on the Swarm: it lists the worker tasks'
     containers, reads each one's metrics through `docker exec CONTAINER
@@ -146,13 +146,15 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
     (set for this test) under a ramp: signed-in users, then wrk at full
     speed for 30 s, then the users alone. The service grows to 4 or more,
     then shrinks back to 2; no request of the users fails and nobody is
-    signed out."""
+    signed out. The target busy ratio is low (0.15): the engine's network
+    and wrk share the host's cores with the workers, which keeps one
+    thread's busy ratio near 0.3 at full speed here."""
     fig = Figures("swarm autoscale ramp")
     svc = f"{STACK}_worker"
     ctx.engine.docker("service", "update", "--quiet", "--env-add", "SHOAL_THREADS=1", svc, timeout=400)
     d = "/usr/bin/docker"
     env = dict(ctx.engine.env, SHOAL_AUTOSCALE="2:6", SHOAL_AUTOSCALE_INTERVAL="2",
-               SHOAL_AUTOSCALE_WINDOW="8", SHOAL_AUTOSCALE_TARGET="0.6",
+               SHOAL_AUTOSCALE_WINDOW="8", SHOAL_AUTOSCALE_TARGET="0.15",
                SHOAL_AUTOSCALE_SERVERS_COMMAND=f"{d} ps -q --filter "
                f"label=com.docker.swarm.service.name={svc} --filter status=running",
                SHOAL_AUTOSCALE_METRICS_COMMAND=f"sh -c 'exec {d} exec \"$0\" "
@@ -180,7 +182,9 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
         load.mark("wrk done")
 
     def low(load):
-        t_end = time.monotonic() + 90 * ctx.scale
+        # One server fewer per window (8 s) of samples that all want fewer:
+        # 6 -> 2 takes about 90 s.
+        t_end = time.monotonic() + 150 * ctx.scale
         while time.monotonic() < t_end:
             want = replicas(ctx)[1]
             seen["max"] = max(seen["max"], want)
@@ -191,7 +195,7 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
             time.sleep(1)
 
     try:
-        load = drive(ctx, "as", 200 * ctx.scale, [(5 * ctx.scale, high), (40 * ctx.scale, low)],
+        load = drive(ctx, "as", 240 * ctx.scale, [(5 * ctx.scale, high), (40 * ctx.scale, low)],
                      rate=30.0, settle=5.0)
     finally:
         if "w" in bulk:
@@ -208,6 +212,10 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
         lines = [json.loads(l) for l in f if l.startswith("{")]
     events = [f"{r['event']} {r.get('from')}->{r.get('to')}" for r in lines
               if r.get("event") in ("scale_up", "scale_down", "bounds", "replace")]
+    ratios = [r["ratio"] for r in lines if isinstance(r.get("ratio"), (int, float))]
+    fig.extra["ratio_max"] = max(ratios) if ratios else "none"
+    if not seen["max"] >= 4:
+        fig.notes.append("autoscale.log:\n" + "\n".join(json.dumps(r) for r in lines[-12:]))
     w = bulk["w"].figures() if "w" in bulk else {}
     fig.extra["workers_max"] = seen["max"]
     fig.extra["workers_final"] = seen["final"]
