@@ -42,6 +42,9 @@ static const struct config_entry entries[] = {
 	{ "SHOAL_SENTINELS", STR(sentinels), 0, 4096, "",
 	  "Sentinels to ask for the primary (HOST:PORT,...); overrides "
 	  "SHOAL_REDIS" },
+	{ "SHOAL_REDIS_CLUSTER", STR(redis_cluster), 0, 4096, "",
+	  "Redis Cluster nodes to learn the slot map from (HOST:PORT,...); "
+	  "overrides SHOAL_REDIS" },
 	{ "SHOAL_SENTINEL_MASTER", STR(sentinel_master), 1, 128, "shoal",
 	  "the name Sentinel knows the primary by" },
 	{ "SHOAL_SENTINEL_USER", STR(sentinel_user), 0, 128, "",
@@ -349,27 +352,46 @@ free_addr(struct redis_addr *a)
 	memset(a, 0, sizeof *a);
 }
 
+/* A comma-separated list of HOST:PORT into addrs[0..max-1]. */
 static int
-parse_sentinels(struct config *cfg, char *err, size_t errsz)
+parse_addr_list(const char *name, const char *list, struct redis_addr *addrs,
+    int max, int *n, char *err, size_t errsz)
 {
-	const char	*p = cfg->sentinels, *comma;
+	const char	*p = list, *comma;
 	size_t		 len;
 
 	while (*p != '\0') {
 		comma = strchr(p, ',');
 		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (cfg->nsentinels == CONFIG_MAX_SENTINELS) {
-			snprintf(err, errsz, "SHOAL_SENTINELS: more than %d",
-			    CONFIG_MAX_SENTINELS);
+		if (*n == max) {
+			snprintf(err, errsz, "%s: more than %d", name, max);
 			return -1;
 		}
-		if (parse_addr(&cfg->sentinel_addr[cfg->nsentinels],
-		    "SHOAL_SENTINELS", p, len, 0, err, errsz) != 0)
+		if (parse_addr(&addrs[*n], name, p, len, 0, err, errsz) != 0)
 			return -1;
-		cfg->nsentinels++;
+		(*n)++;
 		if (comma == NULL)
 			break;
 		p = comma + 1;
+	}
+	return 0;
+}
+
+/* Sentinels or a cluster's seed nodes, never both. */
+static int
+parse_redis_nodes(struct config *cfg, char *err, size_t errsz)
+{
+	if (parse_addr_list("SHOAL_SENTINELS", cfg->sentinels,
+	    cfg->sentinel_addr, CONFIG_MAX_SENTINELS, &cfg->nsentinels, err,
+	    errsz) != 0 || parse_addr_list("SHOAL_REDIS_CLUSTER",
+	    cfg->redis_cluster, cfg->cluster_seed, CONFIG_MAX_CLUSTER_SEEDS,
+	    &cfg->ncluster_seeds, err, errsz) != 0)
+		return -1;
+	if (cfg->nsentinels > 0 && cfg->ncluster_seeds > 0) {
+		snprintf(err, errsz, "SHOAL_REDIS_CLUSTER: set with "
+		    "SHOAL_SENTINELS (a cluster fails over by itself: "
+		    "set one of them)");
+		return -1;
 	}
 	return 0;
 }
@@ -498,7 +520,7 @@ config_load(struct config *cfg, char *err, size_t errsz)
 	if (parse_addr(&cfg->redis_addr, "SHOAL_REDIS", cfg->redis,
 	    strlen(cfg->redis), 1, err, errsz) != 0)
 		goto fail;
-	if (parse_sentinels(cfg, err, errsz) != 0)
+	if (parse_redis_nodes(cfg, err, errsz) != 0)
 		goto fail;
 	if (parse_db(cfg, err, errsz) != 0)
 		goto fail;
@@ -571,6 +593,9 @@ config_free(struct config *cfg)
 	free(cfg->sentinels);
 	for (i = 0; i < cfg->nsentinels; i++)
 		free_addr(&cfg->sentinel_addr[i]);
+	free(cfg->redis_cluster);
+	for (i = 0; i < cfg->ncluster_seeds; i++)
+		free_addr(&cfg->cluster_seed[i]);
 	free(cfg->sentinel_master);
 	free_secret(cfg->redis_password);
 	free(cfg->redis_user);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #define CONFIG_MAX_SENTINELS	8
+#define CONFIG_MAX_CLUSTER_SEEDS 16
 #define CONFIG_MAX_REPLICAS	8
 
 /* Where a Redis (or Sentinel) listens: a host and port, or a socket path. */
@@ -27,6 +28,9 @@ struct config {
 	struct redis_addr sentinel_addr[CONFIG_MAX_SENTINELS];
 	int	 nsentinels;
 	char	*sentinel_master;	/* name Sentinel knows the primary by */
+	char	*redis_cluster;		/* seed nodes host:port,...; "" */
+	struct redis_addr cluster_seed[CONFIG_MAX_CLUSTER_SEEDS];
+	int	 ncluster_seeds;
 	char	*redis_user;		/* ACL user; "" for the default user */
 	char	*redis_password;	/* from the variable or the file */
 	char	*redis_password_file;

@@ -1,5 +1,6 @@
 """
-resp.py - a RESP2 client for Redis and Sentinel, and a MONITOR reader that
+resp.py - a RESP2 client for Redis and Sentinel, one for a Redis Cluster
+(ClusterRedis), and a MONITOR reader that
 lists every command Redis ran during an action: commands a script ran
 inside Redis carry client "lua", so client round trips can be counted
 exactly.
@@ -108,6 +109,123 @@ class Redis:
             self.sock.close()
         except OSError:
             pass
+
+
+def crc16(data):
+    """CRC16/XMODEM, Redis Cluster's key hash."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key):
+    """The cluster slot of key (str or bytes), hash tags as Redis reads them."""
+    k = key.encode() if isinstance(key, str) else key
+    i = k.find(b"{")
+    if i >= 0:
+        j = k.find(b"}", i + 1)
+        if j > i + 1:
+            k = k[i + 1:j]
+    return crc16(k) % 16384
+
+
+# Where the key is in the commands the tests send that do not have it first.
+KEY_AT = {"MEMORY": 2, "OBJECT": 2, "EVAL": 3, "EVALSHA": 3}
+
+
+class ClusterRedis:
+    """The tests' client for a Redis Cluster, with Redis's interface for
+    key commands: each goes to the node serving its key's slot, following
+    MOVED and ASK as a cluster client must. scan() and info() cover every
+    primary. Connections are opened when first needed."""
+
+    def __init__(self, ports, user=None, password=None, timeout=10.0):
+        self.seeds = list(ports)
+        self.user, self.password, self.timeout = user, password, timeout
+        self.conns = {}
+        self.slots = {}                 # slot -> port
+        self.refresh()
+
+    def conn(self, port):
+        if port not in self.conns:
+            self.conns[port] = Redis(port, self.user, self.password, self.timeout)
+        return self.conns[port]
+
+    def refresh(self):
+        for port in list(self.conns) + self.seeds:
+            try:
+                ranges = self.conn(port).cmd("CLUSTER", "SLOTS")
+            except (OSError, RedisError):
+                self.conns.pop(port, None)
+                continue
+            self.slots = {}
+            for r in ranges:
+                for slot in range(r[0], r[1] + 1):
+                    self.slots[slot] = int(r[2][1])
+            return
+        raise RedisError("no cluster node answered CLUSTER SLOTS")
+
+    def primaries(self):
+        return sorted(set(self.slots.values()))
+
+    def cmd(self, *args):
+        name = str(args[0]).upper()
+        at = KEY_AT.get(name, 1)
+        port = self.slots.get(key_slot(args[at])) if len(args) > at else None
+        port = port or self.primaries()[0]
+        asking = False
+        for _ in range(5):
+            c = self.conn(port)
+            if asking:
+                c.cmd("ASKING")
+            c.send(*args)
+            reply = c.read("return")
+            if not isinstance(reply, RedisError):
+                return reply
+            kind, _, rest = str(reply).partition(" ")
+            if kind not in ("MOVED", "ASK"):
+                raise reply
+            slot, addr = rest.split(" ")
+            port = int(addr.rpartition(":")[2])
+            asking = kind == "ASK"
+            if kind == "MOVED":
+                self.slots[int(slot)] = port
+        raise RedisError(f"{args[0]}: still redirected after 5 tries")
+
+    def pipeline(self, cmds, chunk=1000):
+        out = []
+        for c in cmds:
+            try:
+                out.append(self.cmd(*c))
+            except RedisError as e:
+                out.append(e)
+        return out
+
+    def scan(self, match):
+        keys = set()
+        for port in self.primaries():
+            keys |= self.conn(port).scan(match)
+        return keys
+
+    def info(self, *sections):
+        """Each primary's INFO, numbers summed where they are numbers."""
+        total = {}
+        for port in self.primaries():
+            for k, v in self.conn(port).info(*sections).items():
+                try:
+                    total[k] = total.get(k, 0) + int(v)
+                except (TypeError, ValueError):
+                    total.setdefault(k, v)
+        return total
+
+    def close(self):
+        for c in self.conns.values():
+            c.close()
+        self.conns = {}
 
 
 def cmdstat_calls(info):

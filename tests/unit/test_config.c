@@ -422,6 +422,29 @@ sentinels_are_a_list_of_host_ports(void **state)
 	load_fails("SHOAL_SENTINEL_MASTER", "");
 }
 
+static void
+cluster_seeds_are_a_list_and_exclude_sentinels(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	load_accepts("SHOAL_REDIS_CLUSTER", "n1:7001,[::1]:7002", &cfg);
+	assert_int_equal(cfg.ncluster_seeds, 2);
+	assert_string_equal(cfg.cluster_seed[0].host, "n1");
+	assert_int_equal(cfg.cluster_seed[0].port, 7001);
+	assert_string_equal(cfg.cluster_seed[1].host, "::1");
+	assert_int_equal(cfg.nsentinels, 0);
+	config_free(&cfg);
+	load_fails("SHOAL_REDIS_CLUSTER", "n1:7001,n2");
+	load_fails("SHOAL_REDIS_CLUSTER", "/run/redis.sock");
+	load_fails("SHOAL_REDIS_CLUSTER", "a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,"
+	    "i:9,j:10,k:11,l:12,m:13,n:14,o:15,p:16,q:17");
+	/* A cluster fails over by itself: never with Sentinels. */
+	setenv("SHOAL_SENTINELS", "s1:26379", 1);
+	load_fails("SHOAL_REDIS_CLUSTER", "n1:7001");
+	unsetenv("SHOAL_SENTINELS");
+}
+
 /* Writes content to a new file under /tmp; returns its path. */
 static const char *
 temp_file(const char *content)
@@ -655,7 +678,7 @@ error_fits_small_buffers(void **state)
 
 /* Every setting, as --help must list it. */
 static const char *const settings[] = {
-	"SHOAL_REDIS", "SHOAL_SENTINELS",
+	"SHOAL_REDIS", "SHOAL_SENTINELS", "SHOAL_REDIS_CLUSTER",
 	"SHOAL_SENTINEL_MASTER", "SHOAL_SENTINEL_USER",
 	"SHOAL_SENTINEL_PASSWORD", "SHOAL_SENTINEL_PASSWORD_FILE",
 	"SHOAL_REDIS_ALLOWED", "SHOAL_REDIS_USER",
@@ -864,6 +887,8 @@ main(void)
 		cmocka_unit_test_setup(sentinel_credentials, clear_env),
 		cmocka_unit_test_setup(sentinels_are_a_list_of_host_ports,
 		    clear_env),
+		cmocka_unit_test_setup(
+		    cluster_seeds_are_a_list_and_exclude_sentinels, clear_env),
 		cmocka_unit_test_setup(password_from_file, clear_env),
 		cmocka_unit_test_setup(password_file_errors, clear_env),
 		cmocka_unit_test_setup(redis_user_needs_a_password, clear_env),
