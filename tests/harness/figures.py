@@ -113,7 +113,7 @@ def verify_sessions(stack, sessions, tag, fig, settle_timeout=10.0,
     in Redis, and its cart must hold every add of this scenario that was
     answered 200. Sessions in expect_anonymous are checked the other way
     round. Fills signed_out, sessions_lost, cart_lost, cart_extra."""
-    red = stack.redis(stack.primary_port())
+    red = stack.redis_of_keys()
     try:
         missing = [s for s in sessions if red.cmd("EXISTS", s.key) != 1]
     finally:

@@ -82,6 +82,34 @@ def _monitoring_ports(env, servers):
             return {"SHOAL_PROMETHEUS_PORT": str(prom), "SHOAL_EXPORTER_PORT_BASE": str(base)}
 
 
+CLUSTER_NODES = 6                       # SHOAL_STATE=cluster: 3 primaries, 3 replicas
+
+
+def _cluster_ports(env, servers):
+    """SHOAL_CLUSTER_PORT_BASE and SHOAL_CLUSTER_BUS_PORT_BASE such that
+    base + 1 .. base + 6 of both are free and no other port of the stack's
+    settings (`env`) takes them, nor each other."""
+    taken = set()
+    for k, v in env.items():
+        if not (k.startswith("SHOAL_") and v.isdigit()):
+            continue
+        if k.endswith("_PORT_BASE"):
+            taken.update(range(int(v), int(v) + servers + 10))
+        elif k.endswith("_PORT"):
+            taken.update(range(int(v), int(v) + 3))
+    ports = Ports()
+    picked = {}
+    for name in ("SHOAL_CLUSTER_PORT_BASE", "SHOAL_CLUSTER_BUS_PORT_BASE"):
+        if env.get(name):
+            continue
+        while True:
+            base = ports.span(CLUSTER_NODES)
+            if not taken.intersection(range(base + 1, base + CLUSTER_NODES + 1)):
+                break
+        picked[name] = str(base)
+    return picked
+
+
 class Stack:
     """One local stack. `settings` are SHOAL_* variables for the stack
     script and the workers; with inherit=True the SHOAL_* variables of the
@@ -91,7 +119,16 @@ class Stack:
     As a context manager: up on entry, down on exit, the run dir kept when
     the block raised. The database tier (PostgreSQL primary, replica,
     PgBouncer), where accounts live, runs unless settings say
-    {"SHOAL_DATABASE": "0"}, on free ports; Stack.db reaches it."""
+    {"SHOAL_DATABASE": "0"}, on free ports; Stack.db reaches it.
+
+    With SHOAL_STATE=cluster (in settings, or in the environment when
+    inherited) the stack runs a Redis Cluster of six nodes on free ports
+    instead of a primary, a replica and Sentinels: `cluster_ports` lists
+    them (node 1 first), `redis_port` is node 1's (a primary after the first
+    `up`), `redis()` reaches node 1, `redis_cmd()` follows the redirects;
+    `sentinels` and `replica_port` are 0. The faults on "the primary"
+    (redis_stopped, stop_redis, start_redis, restart_redis) act on node 1,
+    whatever its role is by then."""
 
     def __init__(self, name, scale=1.0, settings=None, inherit=True, keep=()):
         self.name = name
@@ -131,6 +168,12 @@ class Stack:
                 if not taken.intersection(range(base, base + 3)):
                     break
             env["SHOAL_PG_PORT"] = str(base)
+        # A Redis Cluster: its nodes' ports and their bus ports, both clear
+        # of everything picked so far (the monitoring ports below keep
+        # clear of them in turn).
+        state = settings.get("SHOAL_STATE") or env.get("SHOAL_STATE") or "sentinel"
+        if state == "cluster":
+            env.update(_cluster_ports({**env, **settings}, servers))
         # Prometheus and the exporters only for a suite that asks for them
         # (SHOAL_MONITORING=1): free ports for Prometheus and for the
         # exporters' range (base + 1 .. base + 4).
@@ -154,6 +197,19 @@ class Stack:
         self.replica_tls_port = int(env["SHOAL_REPLICA_TLS_PORT"])
         self.sentinel_base = int(env["SHOAL_SENTINEL_PORT_BASE"])
         self.sentinels = int(env.get("SHOAL_SENTINEL_COUNT") or 3)
+        self.state = env.get("SHOAL_STATE") or "sentinel"
+        self.cluster_ports = []
+        self.cluster_bus_ports = []
+        if self.state == "cluster":
+            base = int(env.get("SHOAL_CLUSTER_PORT_BASE") or self.redis_port + 20)
+            bus = int(env.get("SHOAL_CLUSTER_BUS_PORT_BASE") or base + 10)
+            self.cluster_ports = [base + k for k in range(1, CLUSTER_NODES + 1)]
+            self.cluster_bus_ports = [bus + k for k in range(1, CLUSTER_NODES + 1)]
+            # No Sentinels, no replica of SHOAL_REPLICA_PORT: the stack
+            # ignores those settings in cluster mode.
+            self.sentinels = 0
+            self.replica_port = 0
+            self.redis_port = self.cluster_ports[0]
         self.worker_base = int(env["SHOAL_WORKER_PORT_BASE"])
         self.metrics_base = int(env["SHOAL_METRICS_PORT_BASE"])
         self.cookie = env.get("SHOAL_COOKIE_NAME") or "sid"
@@ -326,9 +382,23 @@ class Stack:
     def initial_pids_flat(self):
         return [p for k in sorted(self.initial_pids) for p in self.initial_pids[k]]
 
+    def redis_name(self):
+        """The name of "the primary"'s files in the run dir (NAME.pid,
+        NAME.conf): redis, or cluster-1 (node 1) in cluster mode."""
+        return "cluster-1" if self.cluster_ports else "redis"
+
     def redis_pid(self):
-        pids = self.pids("redis")
+        pids = self.pids(self.redis_name())
         return pids[0] if pids else None
+
+    def cluster_pids(self):
+        """Node K's pid (None when its pid file lists none), K = 1..6; empty
+        without a cluster."""
+        out = []
+        for k in range(1, len(self.cluster_ports) + 1):
+            pids = self.pids(f"cluster-{k}")
+            out.append(pids[0] if pids else None)
+        return out
 
     def front_pid(self):
         pids = self.pids(self.front)
@@ -397,9 +467,76 @@ class Stack:
     def redis(self, port=None, timeout=None):
         """A client of the primary (or of `port`) signed in as "admin": with
         SHOAL_REDIS_TLS=1 through the stack's stunnel client, like the
-        workers."""
+        workers. In cluster mode without a port: a resp.ClusterRedis over
+        every node, which sends each key command where its slot lives."""
+        if self.cluster_ports and port is None:
+            return resp.ClusterRedis(self.cluster_ports, self.redis_user, self.redis_password,
+                                     timeout or self.timeout)
         return resp.Redis(port or self.redis_port, self.redis_user, self.redis_password,
                           timeout or self.timeout)
+
+    def redis_of_keys(self):
+        """A client for key commands wherever the keys are now: the whole
+        cluster, or the primary the Sentinels name (after a failover not
+        the stack's own)."""
+        return self.redis(None if self.cluster_ports else self.primary_port())
+
+    def redis_cmd(self, *args, port=None, timeout=None):
+        """One command as "admin", the reply returned (errors raised as
+        resp.RedisError). Without a cluster on the primary (or `port`); in
+        cluster mode sent to node 1 (or `port`) and along its MOVED and ASK
+        redirects, as redis-cli -c does."""
+        port = port or (self.cluster_ports[0] if self.cluster_ports else self.primary_port())
+        asking = False
+        for _ in range(5):
+            r = self.redis(port, timeout)
+            try:
+                if asking:
+                    r.cmd("ASKING")
+                r.send(*args)
+                reply = r.read(errors="return")
+            finally:
+                r.close()
+            if not (self.cluster_ports and isinstance(reply, resp.RedisError)):
+                break
+            kind, _, rest = str(reply).partition(" ")
+            if kind not in ("MOVED", "ASK"):
+                break
+            port = int(rest.split()[-1].rsplit(":", 1)[1])
+            asking = kind == "ASK"
+        if isinstance(reply, resp.RedisError):
+            raise reply
+        return reply
+
+    def cluster_info(self, port=None):
+        """CLUSTER INFO of node 1 (or `port`) as a dict of strings."""
+        r = self.redis(port or self.cluster_ports[0], 2.0 * self.scale)
+        try:
+            info = r.cmd("CLUSTER", "INFO")
+        finally:
+            r.close()
+        return dict(line.split(":", 1) for line in info.decode().splitlines() if ":" in line)
+
+    def cluster_nodes(self, port=None):
+        """CLUSTER NODES of node 1 (or `port`): one dict per node, with
+        "port", "id", "flags" (a set), "primary" (True/False), "of" (the
+        primary's id, for a replica) and "slots" (the slot fields as given,
+        "0-5460" and the like)."""
+        r = self.redis(port or self.cluster_ports[0], 2.0 * self.scale)
+        try:
+            text = r.cmd("CLUSTER", "NODES").decode()
+        finally:
+            r.close()
+        out = []
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) < 8:
+                continue
+            flags = set(f[2].split(","))
+            out.append({"id": f[0], "port": int(f[1].split("@")[0].rsplit(":", 1)[1]),
+                        "flags": flags, "primary": "master" in flags,
+                        "of": None if f[3] == "-" else f[3], "slots": f[8:]})
+        return sorted(out, key=lambda n: n["port"])
 
     def sentinel_ports(self):
         return [self.sentinel_base + k for k in range(1, self.sentinels + 1)]
@@ -424,7 +561,18 @@ class Stack:
 
     def primary_port(self):
         """Where the primary is now: the port the Sentinels name (after a
-        failover no longer the stack's own), else the stack's Redis port."""
+        failover no longer the stack's own), else the stack's Redis port. In
+        cluster mode: the primary that serves slot 0 as node 1 sees it (node
+        1 itself when node 1 does not answer)."""
+        if self.cluster_ports:
+            try:
+                for n in self.cluster_nodes():
+                    if n["primary"] and "fail" not in n["flags"] and any(
+                            s.split("-")[0] == "0" for s in n["slots"]):
+                        return n["port"]
+            except (OSError, resp.RedisError):
+                pass
+            return self.redis_port
         m = self.sentinel_master() if self.sentinels else None
         return m[1] if m else self.redis_port
 
@@ -478,10 +626,19 @@ class Stack:
         if self.server_ids() != sorted(self.initial_pids):
             return False
         pids = self.initial_pids_flat() + [self.redis_pid(), self.front_pid()]
+        if self.cluster_ports:
+            pids += self.cluster_pids()
         if any(procs.proc_state(p) in (None, "Z", "X", "T") for p in pids):
             return False
         if any(sorted(self.server_pids(k)) != sorted(v) for k, v in self.initial_pids.items()):
             return False
+        if self.cluster_ports:
+            # Every node up, the cluster ok: which node is a primary may have
+            # changed (a failover is kept across `up`s, like the data).
+            try:
+                return self.cluster_info().get("cluster_state") == "ok"
+            except (OSError, resp.RedisError):
+                return False
         if self.sentinels and self.sentinel_master() != ("127.0.0.1", self.redis_port):
             return False
         try:
@@ -509,9 +666,10 @@ class Stack:
 
     @contextlib.contextmanager
     def redis_stopped(self):
-        """Redis primary SIGSTOPped for the block (a Redis that hangs)."""
+        """Redis primary SIGSTOPped for the block (a Redis that hangs); in
+        cluster mode node 1."""
         pid = self.redis_pid()
-        check(pid, "redis.pid lists no pid")
+        check(pid, f"{self.redis_name()}.pid lists no pid")
         self.signal([pid], signal.SIGSTOP)
         try:
             yield pid
@@ -529,10 +687,10 @@ class Stack:
             return False
 
     def stop_redis(self):
-        """SIGTERM to the primary: Redis writes its append-only file out and
-        exits. Returns its pid once it is gone."""
+        """SIGTERM to the primary (in cluster mode node 1): Redis writes its
+        append-only file out and exits. Returns its pid once it is gone."""
         pid = self.redis_pid()
-        check(pid, "redis.pid lists no pid")
+        check(pid, f"{self.redis_name()}.pid lists no pid")
         os.kill(pid, signal.SIGTERM)
         check(procs.wait_dead(pid, 15 * self.scale),
               f"Redis pid {pid} still alive {15 * self.scale:.0f} s after SIGTERM")
@@ -541,10 +699,12 @@ class Stack:
     def start_redis(self):
         """Starts the primary again from the stack's own $RUN/redis.conf (it
         daemonizes and writes redis.pid, so `stack down` stops it); returns
-        its pid once it answers PING."""
+        its pid once it answers PING. In cluster mode node 1, from
+        cluster-1.conf; it rejoins as its nodes.conf says."""
         old = self.redis_pid()
+        name = self.redis_name()
         with open(self.path("redis-restart.out"), "ab") as log:
-            subprocess.run(["setsid", "-w", "redis-server", self.path("redis.conf")],
+            subprocess.run(["setsid", "-w", "redis-server", self.path(f"{name}.conf")],
                            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                            cwd=self.run_dir, timeout=30, check=True)
         deadline = time.monotonic() + 15 * self.scale
@@ -555,7 +715,7 @@ class Stack:
             new = self.redis_pid()
             if new not in (None, old) and procs.alive(new):
                 return new
-            check(time.monotonic() < deadline, "restarted Redis wrote no new redis.pid")
+            check(time.monotonic() < deadline, f"restarted Redis wrote no new {name}.pid")
             time.sleep(0.02)
 
     def restart_redis(self):

@@ -503,7 +503,7 @@ def s8_corrupt_record(ctx):
     info = {}
 
     def corrupt(load):
-        red = st.redis(st.primary_port())
+        red = st.redis_of_keys()
         try:
             red.cmd("SET", victim.key, b"\xff\x00garbage, not a record")
         finally:
@@ -518,7 +518,7 @@ def s8_corrupt_record(ctx):
     mine = [r for r in rs if r.session is victim and r.t0 >= t]
     fill_load_figures(fig, load, others)
     verify_sessions(st, ctx.pop, "s8", fig, expect_anonymous=(victim,))
-    red = st.redis(st.primary_port())
+    red = st.redis_of_keys()
     try:
         gone = red.cmd("EXISTS", victim.key) == 0
     finally:
