@@ -153,7 +153,23 @@ ask(struct redis *s, struct link *l, char *why, size_t whysz)
 	return 1;
 }
 
-/* A fresh slot map, from the nodes known, then the seeds. */
+static int
+known(const struct cluster *cl, const char *host, int port)
+{
+	int	 i;
+
+	for (i = 0; i < cl->map.n; i++)
+		if (cl->map.node[i].port == port &&
+		    strcmp(cl->map.node[i].host, host) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A fresh slot map, from the nodes known, then the seeds; the first that
+ * answers gives it. -1 when none did and no map is known yet, or when one
+ * timed out.
+ */
 static int
 refresh(struct redis *s)
 {
@@ -166,11 +182,16 @@ refresh(struct redis *s)
 	if (cl->map.n > 0 && now < cl->refreshed_at_ms + CLUSTER_REFRESH_MS)
 		return 0;
 	cl->refreshed_at_ms = now;
-	for (i = 0; i < n && i < cl->map.n; i++)
+	for (i = 0; i < n && i < cl->map.n; i++) {
 		if (ask(s, &cl->link[i], why, sizeof why))
 			goto done;
+		if (s->fault == REDIS_FAULT_TIMEOUT)
+			goto hangs;
+	}
 	for (i = 0; i < s->cfg->ncluster_seeds; i++) {
 		a = &s->cfg->cluster_seed[i];
+		if (known(cl, a->host, a->port))
+			continue;	/* asked above */
 		memset(&cl->seed, 0, sizeof cl->seed);
 		snprintf(cl->seed.host, sizeof cl->seed.host, "%s", a->host);
 		cl->seed.port = a->port;
@@ -179,6 +200,8 @@ refresh(struct redis *s)
 			goto done;
 		}
 		link_close(&cl->seed);
+		if (s->fault == REDIS_FAULT_TIMEOUT)
+			goto hangs;
 	}
 	if (why[0] != '\0')
 		snprintf(line, sizeof line, "no usable CLUSTER SLOTS answer "
@@ -188,6 +211,13 @@ refresh(struct redis *s)
 		    "SLOTS");
 	redis_set_fault(s, REDIS_FAULT_CONNECT, line);
 	return cl->map.n > 0 ? 0 : -1;
+hangs:
+	/*
+	 * A node that accepts and then says nothing: the others may well hang
+	 * too (a host paused), and asking each in turn would multiply the
+	 * wait past the front's patience. This request gets its 503 now.
+	 */
+	return -1;
 done:
 	cl->stale = 0;
 	return 0;

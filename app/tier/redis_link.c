@@ -104,6 +104,16 @@ redis_dial(const struct config *cfg, const char *host, int port,
 	return c;
 }
 
+/* 1 when a connect or a command failed for want of an answer in time (a
+ * node that hangs), rather than being refused or cut. */
+static int
+timed_out(const redisContext *c, int saved_errno)
+{
+	return c->err == REDIS_ERR_IO && (saved_errno == EAGAIN ||
+	    saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT ||
+	    saved_errno == EINPROGRESS);
+}
+
 /* Runs a command on a connected link; a reply that is not an error, or
  * NULL with the fault set and the connection dropped. */
 static redisReply *
@@ -114,7 +124,8 @@ setup_command(struct redis *s, struct link *l, int argc, const char **argv)
 
 	if (r == NULL) {
 		snprintf(why, sizeof why, "%s: %s", argv[0], l->c->errstr);
-		redis_set_fault(s, REDIS_FAULT_CONNECT, why);
+		redis_set_fault(s, timed_out(l->c, errno) ? REDIS_FAULT_TIMEOUT :
+		    REDIS_FAULT_CONNECT, why);
 		link_drop(s, l, why);
 		return NULL;
 	}
@@ -194,6 +205,7 @@ link_connect(struct redis *s, struct link *l)
 	char			 why[REDIS_ERRSTR_MAX];
 	const char		*argv[3];
 	redisReply		*r;
+	int			 saved_errno;
 
 	if (l->c != NULL)
 		return 0;
@@ -204,6 +216,7 @@ link_connect(struct redis *s, struct link *l)
 	if (dial(s, l) != 0)
 		return -1;
 	if (l->c->err) {
+		saved_errno = errno;
 		snprintf(why, sizeof why, "connect: %s", l->c->errstr);
 		if (l->host[0] != '\0')
 			log_event("warn", "redis connect to %s:%d failed: %s",
@@ -211,8 +224,9 @@ link_connect(struct redis *s, struct link *l)
 		else
 			log_event("warn", "redis connect failed: %s",
 			    l->c->errstr);
+		redis_set_fault(s, timed_out(l->c, saved_errno) ?
+		    REDIS_FAULT_TIMEOUT : REDIS_FAULT_CONNECT, why);
 		link_close(l);
-		redis_set_fault(s, REDIS_FAULT_CONNECT, why);
 		backoff(l);
 		return -1;
 	}

@@ -78,6 +78,15 @@ def swarm_runs_the_same_compose_file(ctx, ns):
 UNDER_LOAD = []        # what runs on the stack, in order (run picks by name)
 
 
+ONE_THREAD = "SHOAL_THREADS=1"
+
+
+def worker_env(ctx):
+    out = ctx.engine.docker("service", "inspect", "--format",
+                            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}", f"{STACK}_worker").stdout
+    return json.loads(out) or []
+
+
 def worker_images(ctx):
     """The image each running worker task's spec names."""
     out = ctx.engine.docker("service", "ps", f"{STACK}_worker", "--filter", "desired-state=running",
@@ -91,7 +100,9 @@ def swarm_rolling_update_of_the_worker_image_under_load_without_a_failure(ctx):
     starts each new task before it stops an old one (update_config
     order start-first) and the front follows the tasks through Swarm's
     DNS. Zero failed requests, zero users signed out, zero cart adds
-    lost; every task runs the new image at the end."""
+    lost; every task runs the new image at the end. The same update gives
+    the workers one thread each, which the autoscaler's test after it
+    needs (one rolling update instead of two)."""
     fig = Figures("swarm rolling update of the worker image")
     version = open(os.path.join(ctx.root, "VERSION")).read().strip()
     target = f"shoal/worker:{version}"
@@ -101,7 +112,7 @@ def swarm_rolling_update_of_the_worker_image_under_load_without_a_failure(ctx):
         t = time.monotonic()
         load.mark(f"service update --image {target}")
         ctx.engine.docker("service", "update", "--quiet", "--image", target,
-                          f"{STACK}_worker", timeout=400)
+                          "--env-add", ONE_THREAD, f"{STACK}_worker", timeout=400)
         timing["s"] = time.monotonic() - t
         load.mark("update converged")
 
@@ -144,17 +155,18 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
     shoal metrics` (their metrics port is on an overlay the host does not
     reach), and scales with `docker service scale`. One-thread workers
     (set for this test) under a ramp: signed-in users, then wrk at full
-    speed for 30 s, then the users alone. The service grows to 4 or more,
+    speed for 20 s, then the users alone. The service grows to 4 or more,
     then shrinks back to 2; no request of the users fails and nobody is
     signed out. The target busy ratio is low (0.15): the engine's network
     and wrk share the host's cores with the workers, which keeps one
     thread's busy ratio near 0.3 at full speed here."""
     fig = Figures("swarm autoscale ramp")
     svc = f"{STACK}_worker"
-    ctx.engine.docker("service", "update", "--quiet", "--env-add", "SHOAL_THREADS=1", svc, timeout=400)
+    if ONE_THREAD not in worker_env(ctx):    # run alone, without the update before it
+        ctx.engine.docker("service", "update", "--quiet", "--env-add", ONE_THREAD, svc, timeout=400)
     d = "/usr/bin/docker"
     env = dict(ctx.engine.env, SHOAL_AUTOSCALE="2:6", SHOAL_AUTOSCALE_INTERVAL="2",
-               SHOAL_AUTOSCALE_WINDOW="8", SHOAL_AUTOSCALE_TARGET="0.15",
+               SHOAL_AUTOSCALE_WINDOW="6", SHOAL_AUTOSCALE_TARGET="0.15",
                SHOAL_AUTOSCALE_SERVERS_COMMAND=f"{d} ps -q --filter "
                f"label=com.docker.swarm.service.name={svc} --filter status=running",
                SHOAL_AUTOSCALE_METRICS_COMMAND=f"sh -c 'exec {d} exec \"$0\" "
@@ -172,9 +184,9 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
     bulk = {}
 
     def high(load):
-        load.mark("wrk -c8 for 30 s")
-        bulk["w"] = wrk_cls(shim, 30)
-        t_end = time.monotonic() + 30
+        load.mark("wrk -c8 for 20 s")
+        bulk["w"] = wrk_cls(shim, 20)
+        t_end = time.monotonic() + 20
         while time.monotonic() < t_end:
             seen["max"] = max(seen["max"], replicas(ctx)[1])
             time.sleep(1)
@@ -182,9 +194,9 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
         load.mark("wrk done")
 
     def low(load):
-        # One server fewer per window (8 s) of samples that all want fewer:
-        # 6 -> 2 takes about 90 s.
-        t_end = time.monotonic() + 150 * ctx.scale
+        # One server fewer per window (6 s) of samples that all want fewer:
+        # 6 -> 2 takes about 50 s.
+        t_end = time.monotonic() + 120 * ctx.scale
         while time.monotonic() < t_end:
             want = replicas(ctx)[1]
             seen["max"] = max(seen["max"], want)
@@ -195,7 +207,7 @@ def autoscaler_scales_a_swarm_service_under_a_load_ramp(ctx):
             time.sleep(1)
 
     try:
-        load = drive(ctx, "as", 240 * ctx.scale, [(5 * ctx.scale, high), (40 * ctx.scale, low)],
+        load = drive(ctx, "as", 180 * ctx.scale, [(5 * ctx.scale, high), (30 * ctx.scale, low)],
                      rate=30.0, settle=5.0)
     finally:
         if "w" in bulk:

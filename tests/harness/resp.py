@@ -258,44 +258,73 @@ class Command:
         return self.raw
 
 
-def commands_during(connect, action, timeout=10.0):
-    """Runs action() and returns (result, commands): every command Redis
-    executed meanwhile, from MONITOR, minus our own. connect() makes a
-    client signed in as a user that may run MONITOR (the stack's "admin").
-    Markers sent on a second connection bracket the action, so nothing
-    before or after it is counted."""
-    ctl, mon = connect(), connect()
-    try:
-        check_eq(mon.cmd("MONITOR"), "OK", "MONITOR")
-        tag = uuid.uuid4().hex
-        begin, end = f"begin-{tag}", f"end-{tag}"
-        ctl.cmd("ECHO", begin)
-        result = action()
-        ctl.cmd("ECHO", end)
+class _Watch:
+    """MONITOR on one node, between two markers sent on a second connection."""
+
+    def __init__(self, connect, tag):
+        self.ctl, self.mon = connect(), connect()
+        self.begin, self.end = f"begin-{tag}", f"end-{tag}"
+        check_eq(self.mon.cmd("MONITOR"), "OK", "MONITOR")
+
+    def mark(self, which):
+        self.ctl.cmd("ECHO", self.begin if which == "begin" else self.end)
+
+    def read(self, deadline):
         seen, started = [], False
-        deadline = time.monotonic() + timeout
         while True:
             check(time.monotonic() < deadline, "MONITOR: end marker not seen")
-            line = mon.f.readline()
+            line = self.mon.f.readline()
             check(line, "MONITOR: connection closed")
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if text.startswith("+"):
                 text = text[1:]
-            if begin in text:
+            if self.begin in text:
                 started = True
                 continue
-            if end in text:
-                break
+            if self.end in text:
+                return seen
             m = MONITOR_LINE.match(text) if started else None
-            if not m or m.group(3) == ctl.addr:
+            if not m or m.group(3) == self.ctl.addr:
                 continue
             args = MONITOR_ARG.findall(m.group(4))
-            seen.append(Command(m.group(3), args[0].lower() if args else "",
-                                args[1:], text))
-        return result, seen
+            seen.append((float(m.group(1)), Command(m.group(3), args[0].lower() if args else "",
+                                                    args[1:], text)))
+
+    def close(self):
+        self.ctl.close()
+        self.mon.close()
+
+
+def commands_during(connect, action, timeout=10.0):
+    """Runs action() and returns (result, commands): every command Redis
+    executed meanwhile, from MONITOR, minus our own. connect() makes a
+    client signed in as a user that may run MONITOR (the stack's "admin");
+    when it makes a ClusterRedis, every primary is watched and their
+    commands merged in time order. Markers sent on a second connection
+    bracket the action, so nothing before or after it is counted."""
+    probe = connect()
+    if isinstance(probe, ClusterRedis):
+        nodes = [lambda p=p: Redis(p, probe.user, probe.password, probe.timeout)
+                 for p in probe.primaries()]
+    else:
+        nodes = [connect]
+    probe.close()
+    tag = uuid.uuid4().hex
+    watches = []
+    try:
+        for c in nodes:
+            watches.append(_Watch(c, tag))
+        for w in watches:
+            w.mark("begin")
+        result = action()
+        for w in watches:
+            w.mark("end")
+        deadline = time.monotonic() + timeout
+        seen = sorted((c for w in watches for c in w.read(deadline)), key=lambda tc: tc[0])
+        return result, [c for _, c in seen]
     finally:
-        ctl.close()
-        mon.close()
+        for w in watches:
+            w.close()
 
 
 def round_trips(commands):

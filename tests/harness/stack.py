@@ -126,9 +126,9 @@ class Stack:
     instead of a primary, a replica and Sentinels: `cluster_ports` lists
     them (node 1 first), `redis_port` is node 1's (a primary after the first
     `up`), `redis()` reaches node 1, `redis_cmd()` follows the redirects;
-    `sentinels` and `replica_port` are 0. The faults on "the primary"
-    (redis_stopped, stop_redis, start_redis, restart_redis) act on node 1,
-    whatever its role is by then."""
+    `sentinels` and `replica_port` are 0. The faults on "Redis"
+    (redis_stopped, stop_redis, start_redis, restart_redis) act on every
+    node: the whole state tier away, as with a single primary."""
 
     def __init__(self, name, scale=1.0, settings=None, inherit=True, keep=()):
         self.name = name
@@ -664,17 +664,23 @@ class Stack:
             elif sig == signal.SIGCONT:
                 self.stopped.discard(p)
 
+    def state_pids(self):
+        """The pids of the state tier's data nodes: the primary's, or every
+        cluster node's."""
+        pids = self.cluster_pids() if self.cluster_ports else [self.redis_pid()]
+        check(all(pids), f"a pid file of {self.redis_name()} lists no pid")
+        return pids
+
     @contextlib.contextmanager
     def redis_stopped(self):
-        """Redis primary SIGSTOPped for the block (a Redis that hangs); in
-        cluster mode node 1."""
-        pid = self.redis_pid()
-        check(pid, f"{self.redis_name()}.pid lists no pid")
-        self.signal([pid], signal.SIGSTOP)
+        """Redis SIGSTOPped for the block (a Redis that hangs): the primary,
+        or every cluster node. Yields the first pid."""
+        pids = self.state_pids()
+        self.signal(pids, signal.SIGSTOP)
         try:
-            yield pid
+            yield pids[0]
         finally:
-            self.signal([pid], signal.SIGCONT)
+            self.signal(pids, signal.SIGCONT)
 
     def redis_ping(self):
         try:
@@ -687,26 +693,45 @@ class Stack:
             return False
 
     def stop_redis(self):
-        """SIGTERM to the primary (in cluster mode node 1): Redis writes its
-        append-only file out and exits. Returns its pid once it is gone."""
-        pid = self.redis_pid()
-        check(pid, f"{self.redis_name()}.pid lists no pid")
-        os.kill(pid, signal.SIGTERM)
-        check(procs.wait_dead(pid, 15 * self.scale),
-              f"Redis pid {pid} still alive {15 * self.scale:.0f} s after SIGTERM")
-        return pid
+        """SIGTERM to the primary, or to every cluster node: Redis writes its
+        append-only file out and exits. Returns the first pid once all are
+        gone."""
+        pids = self.state_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        for pid in pids:
+            check(procs.wait_dead(pid, 15 * self.scale),
+                  f"Redis pid {pid} still alive {15 * self.scale:.0f} s after SIGTERM")
+        return pids[0]
 
-    def start_redis(self):
-        """Starts the primary again from the stack's own $RUN/redis.conf (it
-        daemonizes and writes redis.pid, so `stack down` stops it); returns
-        its pid once it answers PING. In cluster mode node 1, from
-        cluster-1.conf; it rejoins as its nodes.conf says."""
-        old = self.redis_pid()
-        name = self.redis_name()
+    def _start_node(self, name):
         with open(self.path("redis-restart.out"), "ab") as log:
             subprocess.run(["setsid", "-w", "redis-server", self.path(f"{name}.conf")],
                            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                            cwd=self.run_dir, timeout=30, check=True)
+
+    def start_redis(self):
+        """Starts the primary again from the stack's own $RUN/redis.conf (it
+        daemonizes and writes redis.pid, so `stack down` stops it); returns
+        its pid once it answers PING. In cluster mode every node, from its
+        cluster-K.conf (they rejoin as their nodes.conf says), once the
+        cluster is ok again; the first node's pid."""
+        if self.cluster_ports:
+            for k in range(1, len(self.cluster_ports) + 1):
+                self._start_node(f"cluster-{k}")
+            deadline = time.monotonic() + 30 * self.scale
+            while True:
+                try:
+                    if all(self.cluster_info(p).get("cluster_state") == "ok"
+                           for p in self.cluster_ports):
+                        return self.state_pids()[0]
+                except (OSError, resp.RedisError):
+                    pass
+                check(time.monotonic() < deadline, "the restarted cluster is not ok")
+                time.sleep(0.05)
+        old = self.redis_pid()
+        name = self.redis_name()
+        self._start_node(name)
         deadline = time.monotonic() + 15 * self.scale
         while not self.redis_ping():
             check(time.monotonic() < deadline, "restarted Redis does not answer PING")
