@@ -218,12 +218,14 @@ fuzz-regress:
 	tests/fuzz/run -r -g
 
 # The same suite behind each front and with Redis on TLS only, then the
-# security suite.
+# security suite. Behind lighttpd the sessions live on a Redis Cluster
+# (SHOAL_STATE=cluster: 3 primaries, 3 replicas), and so do the security
+# suite's here (sanitize-check runs it on the Sentinel stack).
 integration: all
 	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=nginx tests/integration/run
-	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=lighttpd tests/integration/run
+	SHOAL_BIN=$(BUILD)/shoal SHOAL_FRONT=lighttpd SHOAL_STATE=cluster tests/integration/run
 	SHOAL_BIN=$(BUILD)/shoal SHOAL_REDIS_TLS=1 tests/integration/run
-	@$(MAKE) --no-print-directory security
+	@SHOAL_STATE=cluster $(MAKE) --no-print-directory security
 
 # The shop in two headless Chromiums: a guest's cart, sign-up, remember me,
 # the sessions page, sign-out; no console error, no CSP violation.
@@ -247,9 +249,13 @@ db-check: all
 deploy-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/deploy/run
 
-# What users see while workers die, scale and Redis restarts, in figures.
+# What users see while workers die, scale and Redis restarts, in figures:
+# Redis's own faults on the Sentinel stack (a restart, a stop), everything
+# else on a Redis Cluster, with its own (a third of the slots moved, a
+# primary added and removed, a primary killed) under the same load.
 resilience: all
-	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run
+	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run s4_ s5_
+	SHOAL_BIN=$(BUILD)/shoal SHOAL_STATE=cluster tests/resilience/run
 	@$(MAKE) --no-print-directory resilience-db
 
 .PHONY: resilience-db

@@ -13,9 +13,10 @@
  *    (revoking a user's sessions) is sent node by node.
  *  - MOVED: the slot is served elsewhere now; the map is corrected and the
  *    command sent there. ASK: the slot is moving and this key has gone
- *    ahead; the command is sent there once, after ASKING. TRYAGAIN: a
- *    script's keys are split between two nodes for a moment; it is sent
- *    again after a short pause. Redis has run none of these commands, so
+ *    ahead; the command is sent there once, after ASKING. TRYAGAIN (a
+ *    script's keys are split between two nodes for a moment) or a node
+ *    that has not heard yet who serves a slot: sent again after a short
+ *    pause, on the map read again. Redis has run none of these commands, so
  *    sending them again is safe for writes too. At most CLUSTER_RETRIES
  *    rounds, then the error is the caller's (503).
  *  - Connections are per node, opened when a command first needs one; a
@@ -263,12 +264,11 @@ pause_ms(int ms)
 		;
 }
 
-/* Every command once, one write per node, in the order of first use. */
+/* node[k] for every command from the map; -1 when a slot has no node. */
 static int
-send_all(struct redis *s, struct redis_batch *b, int *node)
+route_all(struct redis *s, struct redis_batch *b, int *node)
 {
-	size_t	*idx = arena_alloc(b->arena, b->n * sizeof *idx), i, j, n;
-	char	*sent = arena_calloc(b->arena, b->n, 1);
+	size_t	 i;
 
 	for (i = 0; i < b->n; i++) {
 		node[i] = route(s->cluster, &b->cmd[i]);
@@ -279,6 +279,47 @@ send_all(struct redis *s, struct redis_batch *b, int *node)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * After a node could not be reached (nothing was sent to it): 1 when the
+ * map, read again, names another node for the command at, which is then
+ * where node[] sends it. A replica promoted after its primary died is
+ * found here, by the first request that meets the dead node.
+ */
+static int
+served_elsewhere(struct redis *s, struct redis_batch *b, int *node, size_t at)
+{
+	struct cluster		*cl = s->cluster;
+	struct cluster_node	 was = cl->map.node[node[at]];
+	enum redis_fault	 f = s->fault;
+	char			 why[REDIS_ERRSTR_MAX];
+
+	if (f != REDIS_FAULT_CONNECT && f != REDIS_FAULT_BACKOFF)
+		return 0;	/* a timeout: it may have run */
+	snprintf(why, sizeof why, "%s", s->errstr);
+	cl->stale = 1;
+	if (refresh(s) != 0 || route_all(s, b, node) != 0)
+		return 0;
+	if (cl->map.node[node[at]].port == was.port &&
+	    strcmp(cl->map.node[node[at]].host, was.host) == 0) {
+		redis_set_fault(s, f, why);
+		return 0;
+	}
+	return 1;
+}
+
+/* Every command once, one write per node, in the order of first use. */
+static int
+send_all(struct redis *s, struct redis_batch *b, int *node)
+{
+	size_t	*idx = arena_alloc(b->arena, b->n * sizeof *idx), i, j, n;
+	char	*sent = arena_calloc(b->arena, b->n, 1);
+	int	 again = 1;
+
+	if (route_all(s, b, node) != 0)
+		return -1;
 	for (i = 0; i < b->n; i++) {
 		if (sent[i])
 			continue;
@@ -288,16 +329,31 @@ send_all(struct redis *s, struct redis_batch *b, int *node)
 				sent[j] = 1;
 			}
 		}
-		if (send_to(s, node[i], b, idx, n, 0) != 0)
+		if (send_to(s, node[i], b, idx, n, 0) == 0)
+			continue;
+		if (!again || !served_elsewhere(s, b, node, i))
 			return -1;
+		again = 0;		/* once a batch */
+		for (j = 0; j < n; j++)
+			sent[idx[j]] = 0;
+		i--;
 	}
 	return 0;
 }
 
+/*
+ * "Not yet": TRYAGAIN (a script's keys split between two nodes for a
+ * moment), or a node that does not know yet who serves a slot that just
+ * moved (CLUSTERDOWN Hash slot not served, while slots are being moved
+ * and the nodes have not all heard). A whole cluster down is not one of
+ * them: retrying would only make the 503 later.
+ */
 static int
-is_tryagain(const struct redis_value *v)
+is_not_yet(const struct redis_value *v)
 {
-	return v->type == REDIS_VALUE_ERROR && strncmp(v->str, "TRYAGAIN", 8) == 0;
+	return v->type == REDIS_VALUE_ERROR &&
+	    (strncmp(v->str, "TRYAGAIN", 8) == 0 ||
+	    strcmp(v->str, "CLUSTERDOWN Hash slot not served") == 0);
 }
 
 /* Follows the redirects among the replies; 1 when it sent anything. */
@@ -310,13 +366,21 @@ follow(struct redis *s, struct redis_batch *b, int *node, int round, int *rc)
 	char			 host[CLUSTER_HOST_MAX], why[REDIS_ERRSTR_MAX];
 	unsigned		 slot;
 	size_t			 i;
-	int			 port, k, again = 0;
+	int			 port, j, k, again = 0;
 
 	*rc = 0;
 	for (i = 0; i < b->n; i++) {
-		if (is_tryagain(&b->reply[i])) {
-			/* One pause for the round, however many asked. */
+		if (is_not_yet(&b->reply[i])) {
+			/* One pause for the round, however many asked; then the
+			 * map again (at most every CLUSTER_REFRESH_MS), and every
+			 * command's node from it. */
 			pause_ms(CLUSTER_TRYAGAIN_MS << round);
+			cl->stale = 1;
+			if (refresh(s) == 0)
+				for (k = 0; k < (int)b->n; k++)
+					if ((j = route(cl, &b->cmd[k])) !=
+					    CLUSTER_NO_NODE)
+						node[k] = j;
 			break;
 		}
 	}
@@ -324,7 +388,7 @@ follow(struct redis *s, struct redis_batch *b, int *node, int round, int *rc)
 		v = &b->reply[i];
 		if (v->type != REDIS_VALUE_ERROR)
 			continue;
-		if (is_tryagain(v)) {
+		if (is_not_yet(v)) {
 			k = route(cl, &b->cmd[i]);
 			if (k == CLUSTER_NO_NODE)
 				continue;
