@@ -53,6 +53,36 @@ STACK_ENV = {
 TESTS = Tests()
 case, after_down = TESTS.case, TESTS.after_down
 
+# Tests that apply to one state tier only (Stack.state, SHOAL_STATE): the
+# others run on both.
+ONLY_ON = {
+    "sentinel": "Sentinel only: they start workers with SHOAL_SENTINELS, which "
+                "a worker refuses together with the cluster's SHOAL_REDIS_CLUSTER",
+    "cluster": "Redis Cluster only: a slot map naming nodes outside SHOAL_REDIS_ALLOWED",
+}
+
+
+def only_on(state):
+    """Marks a test of the state tier `state` only (below @case)."""
+    def mark(fn):
+        fn.only_on = state
+        return fn
+    return mark
+
+
+def tests_for(state):
+    """The tests for a stack whose state tier is `state` ("sentinel" or
+    "cluster"): (a Tests, {why: [names of the tests left out]})."""
+    out, left = Tests(), {}
+    for fn in TESTS.cases:
+        want = getattr(fn, "only_on", state)
+        if want == state:
+            out.case(fn)
+        else:
+            left.setdefault(ONLY_ON[want], []).append(fn.__name__)
+    out.after = list(TESTS.after)
+    return out, left
+
 
 WHEN = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
 
@@ -1341,6 +1371,7 @@ def readyz_of(w):
 # -- 1: the Sentinels name the primary the workers send their password to
 
 @case
+@only_on("sentinel")
 def sentinel_naming_a_primary_outside_redis_allowed_gets_no_password(ctx):
     from fakes import rogue_redis, sentinel
     rogue = rogue_redis()
@@ -1363,6 +1394,7 @@ def sentinel_naming_a_primary_outside_redis_allowed_gets_no_password(ctx):
 
 
 @case
+@only_on("sentinel")
 def one_lying_sentinel_is_outvoted_and_its_primary_gets_no_password(ctx):
     from fakes import rogue_redis, sentinel
     rogue = rogue_redis()
@@ -1385,6 +1417,7 @@ def one_lying_sentinel_is_outvoted_and_its_primary_gets_no_password(ctx):
 
 
 @case
+@only_on("sentinel")
 def worker_logs_in_to_the_sentinels(ctx):
     from fakes import sentinel
     guard = sentinel(ctx.redis_port, password="sentinel-secret-1")
@@ -1405,6 +1438,78 @@ def worker_logs_in_to_the_sentinels(ctx):
     finally:
         w.stop()
         guard.stop()
+
+
+def auth_calls(clients):
+    """{port: AUTH calls the node counted} (INFO commandstats), read on
+    connections already signed in (reading adds no AUTH)."""
+    return {p: resp.cmdstat_calls(r.info("commandstats")).get("auth", 0)
+            for p, r in clients.items()}
+
+
+@case
+@only_on("cluster")
+def a_cluster_node_outside_redis_allowed_gets_no_password(ctx):
+    # The operator names the seeds (trusted: the worker signs in there to
+    # ask CLUSTER SLOTS); the map the seed answers names the nodes to send
+    # the password to, and SHOAL_REDIS_ALLOWED decides which of them may
+    # have it. Seeded with a replica only (it serves no slot) and
+    # 127.0.0.2 allowed, the map's primaries (all on 127.0.0.1) are left
+    # out: no node but the seed sees an AUTH, and nothing is served.
+    check(ctx.cluster_ports, "needs a Redis Cluster")
+    nodes = ctx.cluster_nodes()
+    seed = next((n["port"] for n in nodes if not n["primary"]), None)
+    check(seed, f"no replica among the cluster's nodes: {nodes}")
+    primaries = [n["port"] for n in nodes if n["primary"]]
+    b, name, pw = signed_up(ctx, "allowed")
+    live = b.jar[ctx.cookie]
+    clients = {p: ctx.redis(p) for p in ctx.cluster_ports}
+    try:
+        before = auth_calls(clients)
+        w = own(ctx, "own-cluster-allowed-1", SHOAL_REDIS_CLUSTER=f"127.0.0.1:{seed}",
+                SHOAL_REDIS_ALLOWED="127.0.0.2")
+        try:
+            r = readyz_of(w)
+            check(r.status == 503, f"/readyz with every primary outside "
+                  f"SHOAL_REDIS_ALLOWED: expected 503, got {r.describe()}")
+            r = w.request("GET", "/", cookies={ctx.cookie: live})
+            check(r.status == 503, f"GET / with a live session's cookie: expected "
+                  f"503, got {r.describe()}")
+            r = Direct(ctx, w).login(name, pw)
+            check(r.status == 503 and ctx.cookie not in cookies_of(r),
+                  f"a sign-in with the right password: expected 503 and no "
+                  f"{ctx.cookie} cookie, got {r.describe()}")
+            after = auth_calls(clients)
+        finally:
+            w.stop()
+        check(after[seed] > before[seed], f"the worker never signed in to its seed "
+              f"(node on {seed}) to ask CLUSTER SLOTS")
+        talked = {p: after[p] - before[p] for p in ctx.cluster_ports
+                  if p != seed and after[p] != before[p]}
+        check(not talked, f"nodes outside SHOAL_REDIS_ALLOWED saw AUTH calls "
+              f"({{port: calls}}): {talked}")
+        with open(ctx.path("own-cluster-allowed-1.log"), errors="replace") as f:
+            log = f.read()
+        check("not in SHOAL_REDIS_ALLOWED" in log, "the worker did not log why it "
+              "left the map's primaries out")
+        # What the count would show: the same worker allowed 127.0.0.1
+        # signs in to the primary serving its probe key.
+        before = auth_calls(clients)
+        w = own(ctx, "own-cluster-allowed-2", SHOAL_REDIS_CLUSTER=f"127.0.0.1:{seed}",
+                SHOAL_REDIS_ALLOWED="127.0.0.1")
+        try:
+            r = readyz_of(w)
+            check(r.status == 200, f"/readyz with 127.0.0.1 allowed: expected 200, "
+                  f"got {r.describe()}")
+            after = auth_calls(clients)
+        finally:
+            w.stop()
+        check(any(after[p] > before[p] for p in primaries), f"with 127.0.0.1 "
+              f"allowed no primary counted an AUTH: {before} -> {after}")
+    finally:
+        for r in clients.values():
+            r.close()
+    return f"seed {seed}; primaries {primaries}"
 
 
 # -- 2: password hashes per process are bounded
@@ -1555,15 +1660,31 @@ def sign_up_has_a_budget_per_address_taken_names_included(ctx):
         w.stop()
 
 
+def probe_node(ctx):
+    """(a client, where) of the node /readyz writes its probe key to
+    (app/tier/keys.c key_probe, "PREFIXreadyz"): the primary, or on a Redis
+    Cluster the primary serving that key's slot."""
+    if not ctx.cluster_ports:
+        return ctx.redis(), "Redis"
+    cl = ctx.redis()
+    try:
+        slot = resp.key_slot(f"{ctx.prefix}readyz")
+        port = cl.slots.get(slot)
+    finally:
+        cl.close()
+    check(port, f"no cluster node serves slot {slot} of the probe key")
+    return ctx.redis(port), f"the node serving the probe key's slot {slot} ({port})"
+
+
 @case
 def readyz_says_when_redis_refuses_writes_for_memory(ctx):
     w = own(ctx, "own-oom")
-    rc = ctx.redis()
+    rc, where = probe_node(ctx)
     try:
         check_eq(readyz_of(w).status, 200, "/readyz before")
         rc.cmd("CONFIG", "SET", "maxmemory", "1")
         r = readyz_of(w)
-        check(r.status == 503 and "out of memory" in r.body, f"/readyz with Redis at "
+        check(r.status == 503 and "out of memory" in r.body, f"/readyz with {where} at "
               f"its maxmemory: expected 503 saying so, got {r.describe()}")
     finally:
         rc.cmd("CONFIG", "SET", "maxmemory", "0")
@@ -1999,10 +2120,14 @@ def secret_needles():
 
 
 def redis_contents(ctx, port):
-    """{key: [DUMP, and what the type's read commands return]} of every key."""
+    """{key: [DUMP, and what the type's read commands return]} of every key
+    the node on `port` holds (a cluster node: its own slots' keys, read
+    with READONLY on a replica)."""
     red = ctx.redis(port)
     out = {}
     try:
+        if ctx.cluster_ports:
+            red.cmd("READONLY")
         for k in sorted(red.scan("*")):
             parts = [k.encode(), red.cmd("DUMP", k) or b""]
             t = red.cmd("TYPE", k)
@@ -2023,10 +2148,20 @@ def redis_contents(ctx, port):
 
 
 def redis_ports(ctx):
-    ports = [("primary", ctx.redis_port)]
+    """(label, port, is a primary) of every Redis node holding data: the
+    primary and the replica (when it runs), or every node of a Redis
+    Cluster (node K its K-th port)."""
+    if ctx.cluster_ports:
+        nodes = ctx.cluster_nodes()
+        check(len(nodes) == len(ctx.cluster_ports), f"CLUSTER NODES lists "
+              f"{len(nodes)} nodes, the stack runs {len(ctx.cluster_ports)}")
+        return [(f"node {ctx.cluster_ports.index(n['port']) + 1} "
+                 f"({'primary' if n['primary'] else 'replica'})", n["port"], n["primary"])
+                for n in nodes]
+    ports = [("primary", ctx.redis_port, True)]
     rp = ctx.env.get("SHOAL_REPLICA_PORT")
     if rp and rp != "0" and not port_free(int(rp)):
-        ports.append(("replica", int(rp)))
+        ports.append(("replica", int(rp), False))
     return ports
 
 
@@ -2040,19 +2175,21 @@ def redis_dump_holds_no_session_cookie_or_id(ctx):
     needles = secret_needles()
     check(any(n == live.encode() for _, n in needles),
           "the live session's cookie was not recorded")
-    found, nkeys = [], 0
-    for label, port in redis_ports(ctx):
+    found, nkeys, on_primaries = [], 0, set()
+    for label, port, primary in redis_ports(ctx):
         contents = redis_contents(ctx, port)
         nkeys += len(contents)
-        if label == "primary":
-            check(record_key(ctx.prefix, session_hash(live)) in contents,
-                  f"{label}: the live session's record is not among the keys")
+        if primary:
+            on_primaries.update(contents)
         for k, parts in contents.items():
             blob = b"\0".join(parts)
             for what, n in needles:
                 if n in blob:
                     found.append(f"{label} {k}: {what}")
     check(nkeys > 0, "no keys in Redis")
+    check(record_key(ctx.prefix, session_hash(live)) in on_primaries,
+          f"the live session's record is not among the keys of the "
+          f"{'primaries' if ctx.cluster_ports else 'primary'}")
     check(not found, f"{len(found)} session secrets in Redis "
           f"({len(SEEN['session cookie'])} cookies checked): {found[:8]}")
 
@@ -2062,7 +2199,7 @@ def redis_holds_no_plaintext_password(ctx):
     pws = [p for p in SEEN["password"] if len(p) >= 8]
     check(len(pws) >= 10, f"only {len(pws)} passwords recorded")
     found = []
-    for label, port in redis_ports(ctx):
+    for label, port, _ in redis_ports(ctx):
         for k, parts in redis_contents(ctx, port).items():
             blob = b"\0".join(parts)
             found += [f"{label} {k}" for p in pws if p.encode() in blob]
@@ -2099,7 +2236,7 @@ def redis_holds_no_account_hash_or_profile(ctx):
     for n, (shown, email) in marks.items():
         needles += [("a display name", shown.encode()), ("an email", email.encode())]
     found, nkeys = [], 0
-    for label, port in redis_ports(ctx):
+    for label, port, _ in redis_ports(ctx):
         contents = redis_contents(ctx, port)
         nkeys += len(contents)
         for n in names:
@@ -2185,6 +2322,48 @@ def run_dir_secret(ctx, name):
         return f.readline().rstrip("\r\n")
 
 
+def slot_ranges(fields):
+    """The slots of CLUSTER NODES slot fields ("0-5460", "5461"; the
+    "[slot->-id]" of a slot on the move left out)."""
+    out = set()
+    for f in fields:
+        if f.startswith("["):
+            continue
+        first, _, last = f.partition("-")
+        out.update(range(int(first), int(last or first) + 1))
+    return out
+
+
+def acl_nodes(ctx):
+    """(label, port, is a primary, a key of the prefix it serves) of the
+    nodes the ACL test checks: the primary and the replica, one key; or
+    every node of a Redis Cluster, each with a key of the slots it (a
+    replica: its primary) serves."""
+    if not ctx.cluster_ports:
+        mine = f"{ctx.prefix}acl-test:{uuid.uuid4().hex}"
+        nodes = [("primary", ctx.redis_port, True, mine)]
+        rp = ctx.env.get("SHOAL_REPLICA_PORT")
+        if rp and rp != "0":
+            nodes.append(("replica", int(rp), False, mine))
+        return nodes
+    listed = ctx.cluster_nodes()
+    check_eq(sorted(n["port"] for n in listed), sorted(ctx.cluster_ports),
+             "the ports of the nodes CLUSTER NODES lists")
+    slots = {n["id"]: slot_ranges(n["slots"]) for n in listed if n["primary"]}
+    out = []
+    for n in listed:
+        served = slots.get(n["id"] if n["primary"] else n["of"]) or set()
+        check(served, f"node on {n['port']}: no slots served by it or its primary: {n}")
+        while True:
+            mine = f"{ctx.prefix}acl-test:{uuid.uuid4().hex}"
+            if resp.key_slot(mine) in served:
+                break
+        role = "primary" if n["primary"] else "replica"
+        out.append((f"node {ctx.cluster_ports.index(n['port']) + 1} ({role})",
+                    n["port"], n["primary"], mine))
+    return out
+
+
 @case
 def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
     """Redis runs with the ACL file of deploy/redis/users.acl.in: a client
@@ -2193,7 +2372,9 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
     SHOAL_REDIS_PASSWORD_FILE) reaches only keys under SHOAL_KEY_PREFIX and
     no administrative command; "replica" and "sentinel" read no data. That
     "shoal" may do all the worker needs, every other test shows. On the
-    primary and the replica alike."""
+    primary and the replica alike; on a Redis Cluster on every node, each
+    with a key of the prefix that it (or, for a replica, its primary)
+    serves, so that no command with a key is merely redirected."""
     env = ctx.worker_env()
     check_eq(env.get("SHOAL_REDIS_USER"), "shoal", "SHOAL_REDIS_USER in worker.env")
     pw_file = env.get("SHOAL_REDIS_PASSWORD_FILE", "")
@@ -2212,13 +2393,8 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
                              run_dir_secret(ctx, "redis-admin-password")})
     outside = f"acl-test-{uuid.uuid4().hex[:8]}:x"
     check(not outside.startswith(ctx.prefix), "the outside key is outside the prefix")
-    mine = f"{ctx.prefix}acl-test:{uuid.uuid4().hex}"
-
-    nodes = [("primary", ctx.redis_port)]
-    rp = ctx.env.get("SHOAL_REPLICA_PORT")
-    if rp and rp != "0":
-        nodes.append(("replica", int(rp)))
-    for label, port in nodes:
+    nodes = acl_nodes(ctx)
+    for label, port, primary, mine in nodes:
         # No user name: NOAUTH for every command; AUTH with a password alone
         # (the default user) fails, whatever the password.
         r = resp.Redis(port, timeout=ctx.timeout)
@@ -2238,12 +2414,17 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
         try:
             check_eq(r.cmd("PING"), "PONG", f"{label}: PING as shoal")
             check(r.cmd("ROLE")[0] in (b"master", b"slave"), f"{label}: ROLE as shoal")
-            if label == "primary":
-                check_eq(r.cmd("SET", mine, "v", "PX", 60000), "OK", "SET in the prefix as shoal")
-                check_eq(r.cmd("GET", mine), b"v", "GET in the prefix as shoal")
+            if ctx.cluster_ports and not primary:
+                # A cluster replica serves reads of its primary's slots
+                # after READONLY (which "shoal" may send), else redirects.
+                check_eq(r.cmd("READONLY"), "OK", f"{label}: READONLY as shoal")
+            if primary:
+                check_eq(r.cmd("SET", mine, "v", "PX", 60000), "OK",
+                         f"{label}: SET in the prefix as shoal")
+                check_eq(r.cmd("GET", mine), b"v", f"{label}: GET in the prefix as shoal")
                 check_eq(r.cmd("EVAL", "return redis.call('PTTL', KEYS[1]) > 0", 1, mine),
-                         1, "EVAL in the prefix as shoal")
-                check_eq(r.cmd("DEL", mine), 1, "DEL in the prefix as shoal")
+                         1, f"{label}: EVAL in the prefix as shoal")
+                check_eq(r.cmd("DEL", mine), 1, f"{label}: DEL in the prefix as shoal")
             denied = [("SET", outside, "v"), ("GET", outside), ("DEL", outside),
                       ("EVAL", "return redis.call('SET', KEYS[1], 'v')", 1, outside),
                       ("EVAL", "return redis.call('GET', 'other:x')", 1, mine),
@@ -2266,17 +2447,27 @@ def redis_acl_default_user_is_off_and_shoal_user_is_confined_to_its_prefix(ctx):
             finally:
                 r.close()
 
-    # Nothing got through, and the ACL is the template's: "shoal" on the
-    # prefix only.
+    # Nothing got through, and the ACL is the template's on every node:
+    # "shoal" on the prefix only.
     red = ctx.redis()
     try:
-        check_eq(red.cmd("EXISTS", outside), 0, f"{outside} on the primary")
-        info = red.cmd("ACL", "GETUSER", "shoal")
-        d = {info[i].decode(): info[i + 1] for i in range(0, len(info), 2)}
-        check_eq(d.get("keys"), f"~{ctx.prefix}*".encode(), "key pattern of user shoal")
-        check(b"on" in d.get("flags", []), f"user shoal is not on: {d.get('flags')}")
-        default = red.cmd("ACL", "GETUSER", "default")
-        dd = {default[i].decode(): default[i + 1] for i in range(0, len(default), 2)}
-        check(b"off" in dd.get("flags", []), f"user default is not off: {dd.get('flags')}")
+        check_eq(red.cmd("EXISTS", outside), 0,
+                 f"{outside} on the {'cluster' if ctx.cluster_ports else 'primary'}")
     finally:
         red.close()
+    for label, port, _, _ in nodes:
+        red = ctx.redis(port)
+        try:
+            info = red.cmd("ACL", "GETUSER", "shoal")
+            d = {info[i].decode(): info[i + 1] for i in range(0, len(info), 2)}
+            check_eq(d.get("keys"), f"~{ctx.prefix}*".encode(),
+                     f"{label}: key pattern of user shoal")
+            check(b"on" in d.get("flags", []),
+                  f"{label}: user shoal is not on: {d.get('flags')}")
+            default = red.cmd("ACL", "GETUSER", "default")
+            dd = {default[i].decode(): default[i + 1] for i in range(0, len(default), 2)}
+            check(b"off" in dd.get("flags", []),
+                  f"{label}: user default is not off: {dd.get('flags')}")
+        finally:
+            red.close()
+    return f"{len(nodes)} nodes: {', '.join(n[0] for n in nodes)}"
