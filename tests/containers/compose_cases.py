@@ -114,6 +114,10 @@ class Context:
     def redis(self, cid):
         return KeySnapshot(self, cid)
 
+    def redis_of_keys(self):
+        """What verify_sessions reads the keys from: the primary's now."""
+        return self.redis(self.primary_port())
+
 
 class KeySnapshot:
     """The primary's keys under the prefix, read once (SCAN through
