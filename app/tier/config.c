@@ -126,6 +126,10 @@ static const struct config_entry entries[] = {
 	  "for valgrind, or to find a call the filter lacks" },
 	{ "SHOAL_DRAIN_SECONDS", INT(drain_seconds), 0, 3600, "20",
 	  "on SIGTERM, longest wait for requests in flight" },
+	{ "SHOAL_DRAIN_DELAY_MS", INT(drain_delay_ms), 0, 60000, "0",
+	  "on SIGTERM, go on serving this long first (/readyz answers 503): "
+	  "time for a balancer that finds its servers by name to stop "
+	  "sending" },
 	{ "SHOAL_DB", STR(db), 0, 4096, "",
 	  "PostgreSQL primary as a libpq URI without a password "
 	  "(postgresql://USER@HOST:PORT/DB); empty: no database" },

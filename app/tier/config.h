@@ -57,6 +57,7 @@ struct config {
 	long	 served_by;		/* 0 or 1: X-Served-By header */
 	long	 redis_timeout_ms;	/* per command */
 	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
+	long	 drain_delay_ms;	/* SIGTERM: serving on before that */
 	long	 sandbox;		/* 0 or 1: the seccomp filter */
 	char	*asset_manifest;	/* path; "" for none */
 	long	 login_max_fails;	/* failed sign-ins per window */

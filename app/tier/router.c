@@ -16,6 +16,7 @@
 #include "redis.h"
 #include "route.h"
 #include "session.h"
+#include "worker.h"
 
 #define PATH_MAX_LEN	2048
 
@@ -30,6 +31,12 @@ readyz(struct shoal_req *r)
 	struct redis_batch	 b;
 	struct redis_key	 probe;
 
+	if (worker_stopping()) {
+		/* SHOAL_DRAIN_DELAY_MS: stopping soon; send others. */
+		shoal_json(r, 503, "{\"status\":\"stopping\"}");
+		r->extra_header = "Retry-After: 1";
+		return;
+	}
 	key_probe(&probe, r->t->cfg->key_prefix);
 	redis_batch_init(&b, &r->t->arena, 1);
 	redis_set(&b, &probe, "1", 1, REDIS_SET_ALWAYS, 10000);

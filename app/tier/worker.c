@@ -92,6 +92,22 @@ struct worker_thread {
 };
 
 static atomic_int	stopping;
+static atomic_int	told_to_stop;	/* SIGTERM came; maybe still serving */
+
+int
+worker_stopping(void)
+{
+	return atomic_load(&told_to_stop);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec	 ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
 /* The keyring new requests use; replaced on SIGHUP. */
 static _Atomic(const struct keyring *) current_keys;
 
@@ -462,6 +478,18 @@ wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
 			*keys = reload_keys(w, n, *keys, cfg->keyring);
 		else
 			break;
+	}
+	atomic_store(&told_to_stop, 1);
+	if (cfg->drain_delay_ms > 0) {
+		/*
+		 * A balancer that learns its servers from a name (Compose's
+		 * front, Kubernetes' endpoints) hears of this stop only after
+		 * it began: serve as usual meanwhile, so nothing it sends on a
+		 * kept-alive connection meets one being closed.
+		 */
+		log_event("info", "signal %d: serving %ld ms more before "
+		    "draining", sig, cfg->drain_delay_ms);
+		sleep_ms(cfg->drain_delay_ms);
 	}
 	log_event("info", "signal %d: finishing requests in flight", sig);
 	atomic_store(&stopping, 1);

@@ -881,6 +881,41 @@ def workers_survive_bad_input(ctx):
 # SIGTERM on a worker of our own (spawn-fcgi -n: we are its parent)
 
 @case
+def sigterm_with_a_drain_delay_serves_on_and_readyz_says_stopping(ctx):
+    """SHOAL_DRAIN_DELAY_MS: after SIGTERM the worker serves as usual for
+    that long (new connections and kept-alive ones), with /readyz at 503,
+    so a balancer that learns its servers by name stops sending before
+    any connection is closed; then it drains and exits 0."""
+    w = OwnWorker(ctx, "delay-worker", {"SHOAL_DRAIN_DELAY_MS": "2000"}, spawn=True)
+    try:
+        kept = fcgi.Connection(w.port, ctx.timeout, keep=True)
+        check_eq(kept.request(fcgi.params("GET", "/healthz", ctx.http_port)).status, 200,
+                 "before SIGTERM, kept-alive connection")
+        check_eq(w.request("GET", "/readyz").status, 200, "/readyz before SIGTERM")
+        t0 = time.monotonic()
+        w.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        r = w.request("GET", "/readyz")
+        check(r.status == 503 and "stopping" in r.body,
+              f"/readyz after SIGTERM: {r.status} {excerpt(r.body)!r}")
+        check_eq(w.request("GET", "/healthz").status, 200, "a new connection after SIGTERM")
+        check_eq(kept.request(fcgi.params("GET", "/healthz", ctx.http_port)).status, 200,
+                 "the kept-alive connection after SIGTERM")
+        check(time.monotonic() - t0 < 1.8, "the checks above took the whole delay")
+        kept.close()
+        try:
+            rc = w.proc.wait(timeout=15 * ctx.scale)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("worker still running 15 s after SIGTERM")
+        waited = time.monotonic() - t0
+        check_eq(rc, 0, "exit status")
+        check(waited >= 2.0, f"exited {waited:.2f} s after SIGTERM, before the delay")
+        return f"served for the delay, exited 0 after {waited:.1f} s"
+    finally:
+        w.stop()
+
+
+@case
 def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
     w = OwnWorker(ctx, "sigterm-worker", spawn=True)
     try:
