@@ -137,6 +137,25 @@ def key_slot(key):
 KEY_AT = {"MEMORY": 2, "OBJECT": 2, "EVAL": 3, "EVALSHA": 3}
 
 
+def _add_info(a, b):
+    """Two INFO values added: numbers, or "name=number,..." lists field by
+    field; otherwise a."""
+    try:
+        return str(int(a) + int(b))
+    except ValueError:
+        pass
+    try:
+        fa = dict(f.split("=", 1) for f in a.split(","))
+        fb = dict(f.split("=", 1) for f in b.split(","))
+        out = {}
+        for k in fa:
+            x, y = float(fa[k]), float(fb.get(k, 0))
+            out[k] = str(int(x + y)) if x.is_integer() and y.is_integer() else str(x + y)
+        return ",".join(f"{k}={v}" for k, v in out.items())
+    except ValueError:
+        return a
+
+
 class ClusterRedis:
     """The tests' client for a Redis Cluster, with Redis's interface for
     key commands: each goes to the node serving its key's slot, following
@@ -196,6 +215,11 @@ class ClusterRedis:
                 self.slots[int(slot)] = port
         raise RedisError(f"{args[0]}: still redirected after 5 tries")
 
+    def on_every_primary(self, *args):
+        """A command without a key (CLIENT LIST, CONFIG GET) on every
+        primary: [reply]."""
+        return [self.conn(port).cmd(*args) for port in self.primaries()]
+
     def pipeline(self, cmds, chunk=1000):
         out = []
         for c in cmds:
@@ -212,14 +236,13 @@ class ClusterRedis:
         return keys
 
     def info(self, *sections):
-        """Each primary's INFO, numbers summed where they are numbers."""
+        """The primaries' INFO added up: numbers summed, and so are the
+        numbers of "calls=3,usec=40,..." fields (commandstats); any other
+        value is the first primary's."""
         total = {}
         for port in self.primaries():
             for k, v in self.conn(port).info(*sections).items():
-                try:
-                    total[k] = total.get(k, 0) + int(v)
-                except (TypeError, ValueError):
-                    total.setdefault(k, v)
+                total[k] = _add_info(total[k], v) if k in total else v
         return total
 
     def close(self):
