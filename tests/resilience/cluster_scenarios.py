@@ -24,9 +24,30 @@ from harness.resp import RedisError, key_slot
 from scenarios import drive, failures, standard_bounds
 
 
+def agreed(st, node, timeout=30):
+    """Waits until `redis-cli --cluster check` finds every node agreeing on
+    the configuration (news of a change takes a moment to reach them all,
+    and redis-cli refuses to move slots before)."""
+    env = dict(os.environ, REDISCLI_AUTH=st.redis_password)
+    t_end = time.monotonic() + timeout * st.scale
+    while True:
+        p = subprocess.run(["redis-cli", "--user", "admin", "--cluster", "check", node], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60 * st.scale)
+        if p.returncode == 0 and "[ERR]" not in p.stdout + p.stderr:
+            return
+        check(time.monotonic() < t_end, f"the nodes do not agree {timeout}s on:\n"
+              f"{(p.stdout + p.stderr)[-1000:]}")
+        time.sleep(0.5)
+
+
 def cli(st, *args, timeout=300):
     """redis-cli as admin (the password through the environment), for its
-    --cluster commands; its output, or TestFailure with the tail."""
+    --cluster commands, once the nodes agree; its output, or TestFailure
+    with the tail."""
+    # The cluster's node named last (add-node names the newcomer first).
+    node = [a for a in args[1:] if isinstance(a, str) and a.startswith("127.0.0.1:")][-1]
+    agreed(st, node)
     env = dict(os.environ, REDISCLI_AUTH=st.redis_password)
     p = subprocess.run(["redis-cli", "--user", "admin", *map(str, args)], env=env,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True,
