@@ -64,9 +64,9 @@ TEST_BUDGETS = {
 }
 
 
-def _monitoring_ports(env, servers):
-    """SHOAL_PROMETHEUS_PORT and SHOAL_EXPORTER_PORT_BASE on free ports
-    that no other port of the stack's settings takes."""
+def _taken_ports(env, servers):
+    """Every port the stack's settings (`env`) take, with room around each
+    base for the servers it numbers."""
     taken = set()
     for k, v in env.items():
         if not (k.startswith("SHOAL_") and v.isdigit()):
@@ -75,6 +75,13 @@ def _monitoring_ports(env, servers):
             taken.update(range(int(v), int(v) + servers + 10))
         elif k.endswith("_PORT"):
             taken.update(range(int(v), int(v) + 3))
+    return taken
+
+
+def _monitoring_ports(env, servers):
+    """SHOAL_PROMETHEUS_PORT and SHOAL_EXPORTER_PORT_BASE on free ports
+    that no other port of the stack's settings takes."""
+    taken = _taken_ports(env, servers)
     ports = Ports()
     while True:
         prom, base = ports.one(), ports.span(4)
@@ -89,14 +96,7 @@ def _cluster_ports(env, servers):
     """SHOAL_CLUSTER_PORT_BASE and SHOAL_CLUSTER_BUS_PORT_BASE such that
     base + 1 .. base + 6 of both are free and no other port of the stack's
     settings (`env`) takes them, nor each other."""
-    taken = set()
-    for k, v in env.items():
-        if not (k.startswith("SHOAL_") and v.isdigit()):
-            continue
-        if k.endswith("_PORT_BASE"):
-            taken.update(range(int(v), int(v) + servers + 10))
-        elif k.endswith("_PORT"):
-            taken.update(range(int(v), int(v) + 3))
+    taken = _taken_ports(env, servers)
     ports = Ports()
     picked = {}
     for name in ("SHOAL_CLUSTER_PORT_BASE", "SHOAL_CLUSTER_BUS_PORT_BASE"):

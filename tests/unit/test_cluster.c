@@ -103,33 +103,7 @@ port_taken(int port)
 static int
 pick_port(void)
 {
-	struct sockaddr_in	 sa;
-	FILE			*f;
-	int			 low = 32768, high, port, fd, i, ok;
-
-	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
-	    NULL) {
-		if (fscanf(f, "%d %d", &low, &high) != 2)
-			low = 32768;
-		fclose(f);
-	}
-	if (low <= 20000)
-		low = 30000;
-	for (i = 0; i < 200; i++) {
-		port = 20000 + (int)randombytes_uniform((uint32_t)(low - 20000));
-		if (port_taken(port) ||
-		    (fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-			continue;
-		memset(&sa, 0, sizeof sa);
-		sa.sin_family = AF_INET;
-		sa.sin_port = htons((uint16_t)port);
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-		close(fd);
-		if (ok)
-			return port;
-	}
-	return -1;
+	return unit_free_port(port_taken);
 }
 
 /* Runs argv (no shell) with its output appended to the file log. */

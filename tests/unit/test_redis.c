@@ -54,33 +54,11 @@ static struct arena	 arena;
 static int
 pick_port(void)
 {
-	struct sockaddr_in	 sa;
-	FILE			*f;
-	int			 low = 32768, high, port, fd, i, ok;
+	int	 port = unit_free_port(NULL);
 
-	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
-	    NULL) {
-		if (fscanf(f, "%d %d", &low, &high) != 2)
-			low = 32768;
-		fclose(f);
-	}
-	if (low <= 20000)
-		low = 30000;
-	for (i = 0; i < 200; i++) {
-		port = 20000 + (int)randombytes_uniform((uint32_t)(low - 20000));
-		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-			continue;
-		memset(&sa, 0, sizeof sa);
-		sa.sin_family = AF_INET;
-		sa.sin_port = htons((uint16_t)port);
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-		close(fd);
-		if (ok)
-			return port;
-	}
-	fail_msg("no free port");
-	return -1;
+	if (port < 0)
+		fail_msg("no free port");
+	return port;
 }
 
 static redisContext *

@@ -8,6 +8,10 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +98,43 @@ unit_b64url_other(char c, size_t k)
 	size_t		 at = p ? (size_t)(p - unit_b64url_alphabet) : 0;
 
 	return unit_b64url_alphabet[(at + k) % 64];
+}
+
+/*
+ * A loopback port below the kernel's ephemeral range that nothing listens
+ * on now and refused (when given) does not refuse; -1 when none is found.
+ * For the tests that start their own redis-server.
+ */
+static inline int
+unit_free_port(int (*refused)(int))
+{
+	struct sockaddr_in	 sa;
+	FILE			*f;
+	int			 low = 32768, high, port, fd, i, ok;
+
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
+	    NULL) {
+		if (fscanf(f, "%d %d", &low, &high) != 2)
+			low = 32768;
+		fclose(f);
+	}
+	if (low <= 20000)
+		low = 30000;
+	for (i = 0; i < 200; i++) {
+		port = 20000 + (int)randombytes_uniform((uint32_t)(low - 20000));
+		if ((refused != NULL && refused(port)) ||
+		    (fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)port);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return -1;
 }
 
 #endif
