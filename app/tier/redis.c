@@ -23,7 +23,7 @@ redis_new(const struct config *cfg)
 	s->cfg = cfg;
 	s->fixed = cfg->nsentinels > 0 ? NULL : &cfg->redis_addr;
 	if (cfg->ncluster_seeds > 0)
-		s->cluster = cluster_new(cfg);
+		s->cluster = cluster_new();
 	return s;
 }
 
@@ -61,7 +61,7 @@ run_batch(struct redis *s, struct redis_batch *b)
 	for (i = 0; i < b->n; i++) {
 		if (b->reply[i].type == REDIS_VALUE_ERROR) {
 			redis_set_fault(s, REDIS_FAULT_ERROR, b->reply[i].str);
-			link_drop(s, &s->primary, "error reply");
+			link_drop(&s->primary, "error reply");
 			return -1;
 		}
 	}
@@ -267,6 +267,6 @@ redis_bad_reply(struct redis *s, const char *op, const char *what)
 {
 	redis_set_fault(s, REDIS_FAULT_REPLY, what);
 	if (s->last != NULL)
-		link_drop_now(s, s->last, "unusable reply");
+		link_drop_now(s->last, "unusable reply");
 	return redis_status(s, op);
 }

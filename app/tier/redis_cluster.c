@@ -50,11 +50,10 @@ struct cluster {
 };
 
 struct cluster *
-cluster_new(const struct config *cfg)
+cluster_new(void)
 {
 	struct cluster	*cl = xcalloc(1, sizeof *cl);
 
-	(void)cfg;
 	cluster_map_clear(&cl->map);
 	cl->stale = 1;
 	return cl;
@@ -320,23 +319,27 @@ send_all(struct redis *s, struct redis_batch *b, int *node)
 
 	if (route_all(s, b, node) != 0)
 		return -1;
-	for (i = 0; i < b->n; i++) {
-		if (sent[i])
+	for (i = 0; i < b->n; ) {
+		if (sent[i]) {
+			i++;
 			continue;
+		}
 		for (n = 0, j = i; j < b->n; j++) {
 			if (!sent[j] && node[j] == node[i]) {
 				idx[n++] = j;
 				sent[j] = 1;
 			}
 		}
-		if (send_to(s, node[i], b, idx, n, 0) == 0)
+		if (send_to(s, node[i], b, idx, n, 0) == 0) {
+			i++;
 			continue;
+		}
 		if (!again || !served_elsewhere(s, b, node, i))
 			return -1;
-		again = 0;		/* once a batch */
+		/* Once a batch: grouped again from i, by the map read again. */
+		again = 0;
 		for (j = 0; j < n; j++)
 			sent[idx[j]] = 0;
-		i--;
 	}
 	return 0;
 }

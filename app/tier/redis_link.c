@@ -60,9 +60,8 @@ link_close(struct link *l)
 }
 
 void
-link_drop(struct redis *s, struct link *l, const char *why)
+link_drop(struct link *l, const char *why)
 {
-	(void)s;
 	if (l->c != NULL) {
 		if (l->host[0] != '\0')
 			log_event("warn", "redis connection to %s:%d dropped: "
@@ -75,9 +74,9 @@ link_drop(struct redis *s, struct link *l, const char *why)
 }
 
 void
-link_drop_now(struct redis *s, struct link *l, const char *why)
+link_drop_now(struct link *l, const char *why)
 {
-	link_drop(s, l, why);
+	link_drop(l, why);
 	l->failures = 0;
 	l->retry_at_ms = 0;
 }
@@ -126,14 +125,14 @@ setup_command(struct redis *s, struct link *l, int argc, const char **argv)
 		snprintf(why, sizeof why, "%s: %s", argv[0], l->c->errstr);
 		redis_set_fault(s, timed_out(l->c, errno) ? REDIS_FAULT_TIMEOUT :
 		    REDIS_FAULT_CONNECT, why);
-		link_drop(s, l, why);
+		link_drop(l, why);
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		snprintf(why, sizeof why, "%s: %s", argv[0], r->str);
 		freeReplyObject(r);
 		redis_set_fault(s, REDIS_FAULT_CONNECT, why);
-		link_drop(s, l, why);
+		link_drop(l, why);
 		return NULL;
 	}
 	return r;
@@ -158,7 +157,7 @@ load_scripts(struct redis *s, struct link *l)
 			freeReplyObject(r);
 			redis_set_fault(s, REDIS_FAULT_CONNECT,
 			    "SCRIPT LOAD: unexpected reply");
-			link_drop(s, l, s->errstr);
+			link_drop(l, s->errstr);
 			return -1;
 		}
 		memcpy(s->sha[i], r->str, 41);
@@ -244,7 +243,7 @@ link_connect(struct redis *s, struct link *l)
 	if (l->host[0] == '\0' && s->fixed == NULL &&
 	    sentinel_is_primary(l->c, why, sizeof why) != 0) {
 		redis_set_fault(s, REDIS_FAULT_CONNECT, why);
-		link_drop(s, l, why);
+		link_drop(l, why);
 		return -1;
 	}
 	if (load_scripts(s, l) != 0)
@@ -433,21 +432,21 @@ link_run(struct redis *s, struct link *l, struct redis_batch *b,
 	int	 reused;
 
 	if (l->c != NULL && closed_while_idle(l->c))
-		link_drop_now(s, l, "closed by Redis while idle");
+		link_drop_now(l, "closed by Redis while idle");
 	reused = l->c != NULL;
 	if (link_connect(s, l) != 0)
 		return -1;
 	if (exchange(s, l, b, idx, n, asking) == 0)
 		return 0;
 	if (!(reused && b->idempotent && s->fault == REDIS_FAULT_CLOSED)) {
-		link_drop(s, l, s->errstr);
+		link_drop(l, s->errstr);
 		return -1;
 	}
-	link_drop_now(s, l, s->errstr);
+	link_drop_now(l, s->errstr);
 	if (link_connect(s, l) != 0)
 		return -1;
 	if (exchange(s, l, b, idx, n, asking) != 0) {
-		link_drop(s, l, s->errstr);
+		link_drop(l, s->errstr);
 		return -1;
 	}
 	return 0;

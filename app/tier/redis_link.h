@@ -47,10 +47,10 @@ int64_t	redis_now_ms(void);
 void	redis_set_fault(struct redis *, enum redis_fault, const char *why);
 
 /* Closes the link's connection (if any) and backs off its next connect. */
-void	link_drop(struct redis *, struct link *, const char *why);
+void	link_drop(struct link *, const char *why);
 /* The same for a connection that broke under a working node: the next
  * connect is tried at once. */
-void	link_drop_now(struct redis *, struct link *, const char *why);
+void	link_drop_now(struct link *, const char *why);
 void	link_close(struct link *);
 /*
  * Sends b's commands idx[0..n-1] (all of them when idx is NULL) on the
@@ -68,7 +68,7 @@ struct redisReply *link_command(struct redis *, struct link *, int argc,
 	    const char **argv);
 
 /* redis_cluster.c */
-struct cluster *cluster_new(const struct config *);
+struct cluster *cluster_new(void);
 void	cluster_free(struct cluster *);
 int	cluster_run(struct redis *, struct redis_batch *);
 
