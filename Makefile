@@ -351,6 +351,7 @@ valgrind: all $(UNIT_BIN)
 bench: deps all
 	SHOAL_BIN=$(BUILD)/shoal bench/run
 	SHOAL_BIN=$(BUILD)/shoal bench/db
+	SHOAL_BIN=$(BUILD)/shoal bench/cluster
 
 # The tier for apps built outside this tree (docs/your-app.md): the
 # library, the one header, pkg-config's file, the manual page, and what an
