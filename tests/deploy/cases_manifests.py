@@ -2662,3 +2662,224 @@ def compose_postgres_launcher_makes_a_primary_and_a_replica_here(ctx):
                     pass
         if ok:
             shutil.rmtree(d, ignore_errors=True)
+
+
+# ================================================================ Kubernetes: the Redis Cluster overlay
+# deploy/k8s/cluster: the base without its Sentinel tier, with a RedisCluster
+# of the OT-Container-Kit redis-operator (docs/deploy.md, "Redis Cluster").
+K8S_CLUSTER = ("deploy", "k8s", "cluster")
+CLUSTER_COMPONENT = "redis-cluster"     # the label of the cluster's pods
+CLUSTER_COMMANDS = ("+cluster|slots", "+cluster|shards", "+asking", "+readonly")
+OT_OPERATOR = ({"name": "redis-operator"}, {"kubernetes.io/metadata.name": "ot-operators"})
+
+
+def k8s_cluster_kustomization():
+    need_yaml()
+    return yaml.safe_load(read(*K8S_CLUSTER, "kustomization.yaml"))
+
+
+def k8s_cluster_build():
+    """The overlay as kubectl kustomize builds it: [documents]."""
+    check(shutil.which("kubectl"), "kubectl is not installed (the overlay's patches need kustomize)")
+    p = subprocess.run(["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone",
+                        path(*K8S_CLUSTER)], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, f"kubectl kustomize deploy/k8s/cluster: {p.stderr[-600:]}")
+    return [d for d in yaml.safe_load_all(p.stdout) if d]
+
+
+def k8s_cluster_by_kind():
+    out = {}
+    for d in k8s_cluster_build():
+        out.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+    return out
+
+
+def acl_rules_of(text, user):
+    users = acl_users(text)
+    check(user in users, f"no ACL user {user} (users {sorted(users)})")
+    return users[user]
+
+
+@case
+def kubernetes_cluster_overlay_replaces_the_sentinel_tier(ctx):
+    """deploy/k8s/cluster/kustomization.yaml names files that exist: every
+    base file but redis.yaml (the Sentinel tier), and its own; built, it has
+    no Redis or Sentinel StatefulSet, Service, PDB or NetworkPolicy of the
+    base, and one RedisCluster (redis.redis.opstreelabs.in/v1beta2) of 3
+    leaders and 3 followers with persistence, requests and limits, non-root
+    pods and required anti-affinity between pods of one role."""
+    kust = k8s_cluster_kustomization()
+    res = kust.get("resources") or []
+    d = path(*K8S_CLUSTER)
+    for r in res:
+        check(os.path.isfile(os.path.normpath(os.path.join(d, r))), f"overlay resource {r} does not exist")
+    for p in kust.get("patches") or []:
+        if "path" in p:
+            check(os.path.isfile(os.path.join(d, p["path"])), f"overlay patch {p['path']} does not exist")
+    base = yaml.safe_load(read("deploy", "k8s", "kustomization.yaml"))["resources"]
+    from_base = sorted(os.path.basename(r) for r in res if r.startswith("../"))
+    check("redis.yaml" not in from_base, "the overlay takes the base's redis.yaml (the Sentinel tier)")
+    check_eq(from_base, sorted(f for f in base if f != "redis.yaml"), "base files the overlay takes")
+    by_kind = k8s_cluster_by_kind()
+    for kind, names in (("StatefulSet", ("redis", "sentinel")), ("Service", ("redis", "sentinel")),
+                        ("PodDisruptionBudget", ("redis", "sentinel")),
+                        ("NetworkPolicy", ("redis", "sentinel"))):
+        left = [n for n in names if n in by_kind.get(kind, {})]
+        check(not left, f"the overlay still has {kind} {left} of the Sentinel tier")
+    rcs = list(by_kind.get("RedisCluster", {}).values())
+    check(len(rcs) == 1, f"{len(rcs)} RedisCluster in the overlay")
+    rc = rcs[0]
+    check_eq(rc["apiVersion"], "redis.redis.opstreelabs.in/v1beta2", "RedisCluster apiVersion")
+    spec = rc["spec"]
+    for role in ("redisLeader", "redisFollower"):
+        n = (spec.get(role) or {}).get("replicas", spec.get("clusterSize"))
+        check_eq(n, 3, f"RedisCluster {role} replicas")
+        anti = (((spec[role].get("affinity") or {}).get("podAntiAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+        want = "leader" if role == "redisLeader" else "follower"
+        check(any(t.get("topologyKey") == "kubernetes.io/hostname"
+                  and t["labelSelector"]["matchLabels"].get("role") == want for t in anti),
+              f"RedisCluster {role}: no required anti-affinity between {want}s by node")
+    check(spec.get("persistenceEnabled") is True and
+          spec["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"].get("storage"),
+          "RedisCluster without persistence (persistenceEnabled and a volumeClaimTemplate)")
+    resources = spec["kubernetesConfig"].get("resources") or {}
+    check(resources.get("requests", {}).get("memory") and resources.get("limits", {}).get("memory"),
+          f"RedisCluster without a memory request and limit: {resources}")
+    psc = spec.get("podSecurityContext") or {}
+    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser", 0) != 0,
+          f"RedisCluster pods may run as root: {psc}")
+    check_eq((rc["metadata"].get("labels") or {}).get("app.kubernetes.io/component"), CLUSTER_COMPONENT,
+             "the RedisCluster's label (its pods carry it; the NetworkPolicies select by it)")
+    return (f"{len(res)} resources ({len(from_base)} from the base, no redis.yaml); "
+            f"RedisCluster 3 leaders + 3 followers, {spec['storage']['volumeClaimTemplate']['spec']['resources']['requests']['storage']} each")
+
+
+@case
+def kubernetes_cluster_workers_get_only_settings_shoal_knows(ctx):
+    """The overlay's worker has SHOAL_REDIS_CLUSTER (the operator's leader
+    and follower Services) and no SHOAL_SENTINELS nor any other Sentinel
+    setting; every setting it is given is one the worker reads (config.c's
+    table, which `shoal --help` prints: both are checked);
+    SHOAL_REDIS_ALLOWED is a list of ranges, none of them everything; the
+    password files it names are items of the Secret volume it mounts."""
+    by_kind = k8s_cluster_by_kind()
+    c = next(c for c in pod_spec(by_kind["Deployment"]["shoal-worker"])["containers"]
+             if c["name"] == "worker")
+    env = k8s_env(c)
+    check("SHOAL_REDIS_CLUSTER" in env and env["SHOAL_REDIS_CLUSTER"],
+          "the overlay's worker has no SHOAL_REDIS_CLUSTER")
+    sentinel = sorted(k for k in env if k.startswith("SHOAL_SENTINEL"))
+    check(not sentinel, f"the overlay's worker still has {sentinel}")
+    check_settings(env, "deploy/k8s/cluster worker")
+    helped = set()
+    if ctx.bin and os.path.exists(ctx.bin):
+        p = subprocess.run([ctx.bin, "--help"], capture_output=True, text=True, timeout=30)
+        helped = set(re.findall(r"^\s+(SHOAL_[A-Z0-9_]+)\s", p.stdout + p.stderr, re.M))
+        check(helped, f"{ctx.bin} --help lists no settings")
+        unknown = sorted(k for k in env if k not in helped)
+        check(not unknown, f"deploy/k8s/cluster worker: {ctx.bin} --help does not know {unknown}")
+    rc = next(iter(by_kind["RedisCluster"].values()))
+    name = rc["metadata"]["name"]
+    for seed in env["SHOAL_REDIS_CLUSTER"].split(","):
+        host, port = seed.rsplit(":", 1)
+        check(host in (f"{name}-leader", f"{name}-follower") and int(port) == rc["spec"].get("port", 6379),
+              f"SHOAL_REDIS_CLUSTER seed {seed} is not a Service the operator makes for {name}")
+    allowed = env.get("SHOAL_REDIS_ALLOWED") or ""
+    nets = [ipaddress.ip_network(a.strip(), strict=False) for a in allowed.split(",") if a.strip()]
+    check(nets and all(n.prefixlen >= 8 for n in nets),
+          f"SHOAL_REDIS_ALLOWED {allowed!r}: not a list of pod ranges (the nodes announce pod addresses)")
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
+    vols = {v["name"]: v for v in pod_spec(by_kind["Deployment"]["shoal-worker"])["volumes"]}
+    secrets = by_kind["Secret"]
+    f = env.get("SHOAL_REDIS_PASSWORD_FILE", "")
+    mp = next((p for p in mounts if f.startswith(p.rstrip("/") + "/")), None)
+    check(mp, f"SHOAL_REDIS_PASSWORD_FILE {f!r} is not in a mounted volume")
+    sec = vols[mounts[mp]]["secret"]
+    items = {i["path"]: i["key"] for i in sec.get("items") or []}
+    key = items.get(f[len(mp.rstrip("/")) + 1:])
+    check(key and key in (secrets[sec["secretName"]].get("stringData") or {}),
+          f"SHOAL_REDIS_PASSWORD_FILE: no such item/key in Secret {sec['secretName']}")
+    return (f"{len(env)} settings, all known{' to --help' if helped else ''}; "
+            f"SHOAL_REDIS_CLUSTER={env['SHOAL_REDIS_CLUSTER']}; SHOAL_REDIS_ALLOWED={allowed}")
+
+
+@case
+def kubernetes_cluster_acl_gives_workers_only_what_users_acl_in_has(ctx):
+    """The RedisCluster's ACL Secret (mounted by the operator as user.acl):
+    the workers' user (SHOAL_REDIS_USER) has exactly the rules of
+    deploy/redis/users.acl.in's, which include the cluster commands
+    (CLUSTER SLOTS, CLUSTER SHARDS, ASKING, READONLY), and no +@all, allkeys,
+    ~* or allcommands; no user is nopass, each has a password hash; the
+    operator's password Secret is the one the RedisCluster names."""
+    by_kind = k8s_cluster_by_kind()
+    rc = next(iter(by_kind["RedisCluster"].values()))
+    acl_secret = ((rc["spec"].get("acl") or {}).get("secret") or {}).get("secretName")
+    check(acl_secret in by_kind["Secret"], f"RedisCluster acl.secret.secretName {acl_secret!r} is no Secret")
+    text = (by_kind["Secret"][acl_secret].get("stringData") or {}).get("user.acl")
+    check(text, f"Secret {acl_secret} has no user.acl (the file the operator mounts)")
+    c = next(c for c in pod_spec(by_kind["Deployment"]["shoal-worker"])["containers"]
+             if c["name"] == "worker")
+    user = k8s_env(c).get("SHOAL_REDIS_USER")
+    check(user and user != "default", f"the workers' Redis user is {user!r}")
+    mine = acl_rules_of(text, user)
+    want = acl_rules_of(read("deploy", "redis", "users.acl.in"), user)
+    strip = lambda rules: sorted(r for r in rules if not r.startswith("#") and not r.startswith(">"))
+    want_rules = [r.replace("@KEY_PREFIX@", "shoal:") for r in strip(want)]
+    check_eq(strip(mine), sorted(want_rules), f"{acl_secret}: the rules of user {user} versus users.acl.in")
+    missing = [r for r in CLUSTER_COMMANDS if r not in mine]
+    check(not missing, f"{acl_secret}: user {user} lacks {missing}")
+    excess = [r for r in mine if r in ("+@all", "allkeys", "~*", "allcommands", "allchannels", "&*", "nopass")]
+    check(not excess, f"{acl_secret}: user {user} has {excess}")
+    for u, rules in acl_users(text).items():
+        check("nopass" not in rules and "on" in rules and
+              any(re.fullmatch(r"#(?:[0-9a-f]{64}|REPLACE-ME[-A-Z0-9]*)", r) for r in rules),
+              f"{acl_secret}: user {u} without a password hash: {rules}")
+    admin = rc["spec"]["kubernetesConfig"]["redisSecret"]
+    check(admin["key"] in (by_kind["Secret"].get(admin["name"], {}).get("stringData") or {}),
+          f"RedisCluster redisSecret {admin} is no Secret key")
+    return f"user {user}: users.acl.in's rules ({len(mine)}), cluster commands, no +@all/~*; every user hashed"
+
+
+@case
+def kubernetes_cluster_network_policies_fence_the_client_and_bus_ports(ctx):
+    """Evaluated as for the Sentinel tier over the overlay's pods, the
+    cluster's pods (labels the operator gives them: the RedisCluster's and
+    its own), the redis-operator's and some from outside: only the workers,
+    the cluster's pods and the operator reach 6379 of the cluster; only the
+    cluster's pods reach 16379 (the bus); no policy lets every pod or
+    namespace (an empty selector or an address range) to either port."""
+    by_kind = k8s_cluster_by_kind()
+    pols = list(by_kind.get("NetworkPolicy", {}).values())
+    ns_labels = {"kubernetes.io/metadata.name": NS}
+    rc = next(iter(by_kind["RedisCluster"].values()))
+    pods = {}
+    for name, w in {**by_kind.get("Deployment", {}), **by_kind.get("StatefulSet", {})}.items():
+        named = {p["name"]: p["containerPort"] for c in pod_spec(w)["containers"]
+                 for p in c.get("ports") or [] if "name" in p}
+        pods[name] = (w["spec"]["template"]["metadata"]["labels"], ns_labels, named)
+    for role in ("leader", "follower"):
+        labels = {"app": f"{rc['metadata']['name']}-{role}", "redis_setup_type": "cluster", "role": role,
+                  **(rc["metadata"].get("labels") or {})}
+        pods[f"cluster {role}"] = (labels, ns_labels, {})
+    for name, (labels, nsl) in OUTSIDERS.items():
+        pods[name] = (labels, nsl, {})
+    pods["redis-operator"] = (OT_OPERATOR[0], OT_OPERATOR[1], {})
+    for p in pols:
+        for rule in p["spec"].get("ingress") or []:
+            ports = {q.get("port") for q in rule.get("ports") or []}
+            if ports & {6379, 16379} or not rule.get("ports"):
+                for peer in rule.get("from") or [{}]:
+                    check("ipBlock" not in peer and peer != {} and peer.get("podSelector") != {}
+                          and not (peer.get("namespaceSelector") == {} and not peer.get("podSelector")),
+                          f"NetworkPolicy {p['metadata']['name']} lets {peer or 'everyone'} "
+                          f"reach {sorted(ports) or 'every port'}")
+    tier = {"cluster leader", "cluster follower"}
+    for dst in sorted(tier):
+        may = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], 6379)}
+        check_eq(sorted(may), sorted(tier | {"shoal-worker", "redis-operator"}), f"who may reach {dst}:6379")
+        bus = {s for s in pods if netpol_allows(pols, pods[s], pods[dst], 16379)}
+        check_eq(sorted(bus), sorted(tier), f"who may reach {dst}:16379 (the cluster bus)")
+    for src in tier | {"shoal-worker"}:
+        check(netpol_allows(pols, pods[src], pods["kube-dns"], 53, "UDP"), f"{src} may not resolve names")
+    return f"{len(pols)} policies; 6379: workers, the cluster, the operator; 16379: the cluster only"
