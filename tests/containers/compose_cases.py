@@ -1,8 +1,9 @@
 """
 compose_cases.py - the containers suite's steps: the images built, the
 whole compose.yaml up, the scenarios under load (scaling, a worker
-container killed, the Redis primary's container killed), Compose down, and
-the host checked for anything left behind.
+container killed, the Redis primary's container killed), the same
+deployment switched to a Redis Cluster (compose.cluster.yaml) and taken
+down, Compose down, and the host checked for anything left behind.
 
 The Context stands in for the local stack where the integration suite's
 core asks for one: the front and the CDN on their published ports (on the
@@ -20,13 +21,18 @@ from harness.figures import Figures, fill_load_figures, verify_sessions
 from harness.load import Load, cart_count, sign_in_population, session_state
 from harness.procs import wait_dead
 from harness.runner import time_limit
+from harness.sid import record_key, session_hash
 from harness.stack import TEST_BUDGETS
-from harness.web import Browser
+from harness.web import Browser, form_tokens
 
 PROJECT = "shoalct"
 PASSWORD = "container horse battery"
 SERVICES = ["redis-1", "redis-2", "sentinel-1", "sentinel-2", "sentinel-3", "postgres-1",
             "postgres-2", "pgbouncer", "worker", "front", "cdn", "prometheus"]
+SENTINEL_TIER = SERVICES[:5]
+CLUSTER_NODES = [f"cluster-{k}" for k in range(1, 7)]
+# compose.yaml with compose.cluster.yaml: the nodes instead of the Sentinel tier.
+CLUSTER_SERVICES = CLUSTER_NODES + SERVICES[5:]
 
 
 class Context:
@@ -47,6 +53,9 @@ class Context:
         self.secrets = os.path.join(tmp, "secrets")
         self.compose_file = os.path.join(root, "deploy", "docker", "compose.yaml")
         self.override = os.path.join(tmp, "compose.test.yaml")
+        # Given between compose.yaml and the test override: compose.cluster.yaml
+        # while the project runs (or may run) with the Redis Cluster.
+        self.extra_files = []
         self.project_up = False
         self.swarm = None               # the stack's name while on Swarm
         self.pop = []
@@ -57,9 +66,10 @@ class Context:
 
     def compose(self, *args, check=True, timeout=600):
         env = dict(self.engine.env, SHOAL_SECRETS=self.secrets)
-        return self.engine.run(["docker-compose", "--no-ansi", "-p", PROJECT,
-                                 "-f", self.compose_file, "-f", self.override] + list(args),
-                                check, timeout, env=env)
+        files = [self.compose_file] + self.extra_files + [self.override]
+        return self.engine.run(["docker-compose", "--no-ansi", "-p", PROJECT] +
+                               [a for f in files for a in ("-f", f)] + list(args),
+                               check, timeout, env=env)
 
     def write_override(self):
         """The one change to compose.yaml: the tests sign up hundreds of
@@ -239,6 +249,7 @@ def compose_down(ctx):
     project gone."""
     ctx.compose("down", "-v", "--remove-orphans", "--timeout", "30", timeout=300)
     ctx.project_up = False
+    ctx.extra_files = []
     left = ctx.engine.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.strip()
     check(not left, f"containers left after down: {left.splitlines()}")
     nets = [n for n in ctx.engine.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
@@ -442,6 +453,149 @@ def redis_primary_container_killed_under_load_fails_over(ctx):
     fig.extra["old_primary_back_as"] = role[0] if role else "?"
     fig.bound("the old primary is back, as a replica", role == ["slave"])
     return report(fig)
+
+
+# --------------------------------------------------------------------------
+# the Redis Cluster (compose.cluster.yaml)
+
+def cluster_cli(ctx, cid, *args, user="cluster"):
+    """redis-cli in a cluster node's container: as "cluster" (the internal
+    password: CLUSTER INFO, NODES, KEYSLOT), or as the workers' "shoal",
+    following MOVED (-c) to the node that serves the key."""
+    pw = "redis-internal-password" if user == "cluster" else "redis-password"
+    return ctx.engine.docker(
+        "exec", "-i", cid, "sh", "-c",
+        f'REDISCLI_AUTH="$(cat /run/secrets/{pw})" exec redis-cli --no-auth-warning '
+        f'--user {user} "$@"', "redis-cli", *args, timeout=60).stdout.replace("\r", "")
+
+
+@under_load
+@time_limit(400)
+def compose_cluster_file_runs_the_deployment_on_a_redis_cluster(ctx):
+    """Runs last: `up -d` with compose.cluster.yaml switches the running
+    deployment to a Redis Cluster of 3 primaries and 3 replicas
+    (cluster-1..6, made once by cluster-create) and takes the Sentinel tier
+    away (scale 0). A user signed up through the front adds to the cart,
+    and the session holds user and cart over 20 requests spread over the
+    workers; every node says cluster_state:ok with 3 primaries (and 3
+    replicas), the session's record is in the cluster (redis-cli -c, as the
+    workers' user), no Redis or Sentinel of compose.yaml runs. Then `down
+    -v`: nothing of the project is left."""
+    fig = Figures("containers compose.cluster.yaml")
+    ctx.extra_files = [os.path.join(ctx.root, "deploy", "docker", "compose.cluster.yaml")]
+    ctx.pop = []                # the sessions of the Sentinel tier are gone with it
+    t0 = time.monotonic()
+    ctx.compose("--compatibility", "up", "-d", "--no-build", timeout=300 * ctx.scale)
+
+    def all_up():
+        bad = [f"{svc}: still there" for svc in SENTINEL_TIER if ctx.containers(svc)]
+        for svc in CLUSTER_SERVICES:
+            ids = ctx.containers(svc)
+            if not ids:
+                bad.append(f"{svc}: none")
+            for cid in ids:
+                h = ctx.health(cid)
+                if h not in ("healthy", "running"):
+                    bad.append(f"{svc}: {h}")
+        return True if not bad else bad
+    wait_for("every service of the cluster deployment up", all_up, 120 * ctx.scale, 1.0)
+    check(len(ctx.containers("worker")) == 3, "not 3 workers")
+
+    def front_ready():
+        try:
+            r = ctx.browser().get("/readyz")
+            return True if r.status == 200 else r.status
+        except (OSError, TestFailure) as e:
+            return repr(e)
+    wait_for("the front answers /readyz", front_ready, 30 * ctx.scale)
+    up_s = time.monotonic() - t0
+    created = ctx.engine.docker("ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                                "--filter", "label=com.docker.compose.service=cluster-create",
+                                "--format", "{{.Status}}").stdout.split("\n")[0]
+    check(created.startswith("Exited (0)"), f"cluster-create: {created!r}")
+
+    # A user through the front: signed up, an add to the cart, then the
+    # session read back again and again (each request may reach another
+    # worker, and each must find the session in the cluster).
+    b = ctx.browser()
+    name = f"cl_{os.urandom(6).hex()}"
+    lat, failed, served = [], {}, set()
+
+    def req(method, path, expect, **kw):
+        t = time.monotonic()
+        try:
+            r = b.request(method, path, **kw)
+            st = r.status
+        except (OSError, TestFailure) as e:
+            r, st = None, type(e).__name__
+        lat.append(time.monotonic() - t)
+        if st != expect:
+            failed[f"{st} {method}"] = failed.get(f"{st} {method}", 0) + 1
+        elif r is not None and r.served_by:
+            served.add(r.served_by.rpartition(":")[0])
+        return r if st == expect else None
+
+    r = req("GET", "/signup", 200)
+    tok = r and re_token(r.body)
+    req("POST", "/signup", 303, form={"username": name, "password": PASSWORD, "csrf": tok})
+    check(ctx.cookie in b.jar, f"signup set no {ctx.cookie} cookie: {failed}")
+    r = req("GET", "/cart", 200)
+    tok = r and re_token(r.body)
+    req("POST", "/cart/add", 303, form={"item": "kiwi", "qty": "2", "csrf": tok})
+    for _ in range(20):
+        r = req("GET", "/api/session", 200)
+        j = r.json() if r else {}
+        if r and j.get("user") != name:
+            fig.signed_out += 1
+        elif r and (j.get("cart") or {}).get("kiwi") != 2:
+            fig.cart_lost += 1
+    fig.sent = len(lat)
+    fig.failed = failed
+    fig.slowest = max(lat, default=0.0)
+    fig.p99 = sorted(lat)[int(0.99 * (len(lat) - 1))] if lat else 0.0
+
+    # The cluster, as its nodes see it.
+    nodes = {svc: ctx.containers(svc) for svc in CLUSTER_NODES}
+    check(all(len(v) == 1 for v in nodes.values()), f"cluster nodes: {nodes}")
+    states, masters, replicas = [], 0, 0
+    for svc, (cid,) in nodes.items():
+        info = cluster_cli(ctx, cid, "cluster", "info")
+        states.append(f"{svc}:{'ok' if 'cluster_state:ok' in info.split() else 'NOT ok'}")
+    lines = cluster_cli(ctx, nodes["cluster-1"][0], "cluster", "nodes").splitlines()
+    for line in lines:
+        flags = line.split()[2].split(",")
+        masters += "master" in flags and "fail" not in flags
+        replicas += "slave" in flags and "fail" not in flags
+    key = record_key(ctx.prefix, session_hash(b.jar[ctx.cookie]))
+    found = cluster_cli(ctx, nodes["cluster-4"][0], "-c", "exists", key, user="shoal").strip()
+    slot = cluster_cli(ctx, nodes["cluster-1"][0], "cluster", "keyslot", key).strip()
+    fig.sessions_lost = 0 if found == "1" else 1
+    fig.extra["up_s"] = f"{up_s:.1f}"
+    fig.extra["workers_seen"] = len(served)
+    fig.extra["primaries"] = masters
+    fig.extra["replicas"] = replicas
+    fig.extra["session_slot"] = slot
+    fig.bound("every node says cluster_state:ok (" + " ".join(states) + ")",
+              all(s.endswith(":ok") for s in states))
+    fig.bound("3 primaries and 3 replicas, none failing", masters == 3 and replicas == 3)
+    fig.bound("the session's record is in the cluster", found == "1")
+    fig.bound("zero failed requests", fig.nfailed == 0)
+    fig.bound("the user signed in on every request", fig.signed_out == 0)
+    fig.bound("the cart kept on every request", fig.cart_lost == 0)
+    fig.bound("no Redis or Sentinel of compose.yaml running",
+              not any(ctx.containers(s) for s in SENTINEL_TIER))
+
+    t1 = time.monotonic()
+    compose_down(ctx)
+    fig.extra["down_s"] = f"{time.monotonic() - t1:.1f}"
+    fig.extra["case_s"] = f"{time.monotonic() - t0:.1f}"
+    return report(fig)
+
+
+def re_token(html):
+    """The CSRF token of a page's first form (None if it has none)."""
+    toks = form_tokens(html)
+    return toks[0] if toks else None
 
 
 def report(fig):
