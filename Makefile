@@ -250,11 +250,12 @@ deploy-check: all
 	SHOAL_BIN=$(BUILD)/shoal tests/deploy/run
 
 # What users see while workers die, scale and Redis restarts, in figures:
-# Redis's own faults on the Sentinel stack (a restart, a stop), everything
-# else on a Redis Cluster, with its own (a third of the slots moved, a
-# primary added and removed, a primary killed) under the same load.
+# Redis's own faults on the Sentinel stack (a restart, a stop) and its
+# move to a Redis Cluster, everything else on a Redis Cluster, with its own
+# (a third of the slots moved, a primary added and removed, a primary
+# killed) under the same load.
 resilience: all
-	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run s4_ s5_
+	SHOAL_BIN=$(BUILD)/shoal tests/resilience/run s4_ s5_ m1_
 	SHOAL_BIN=$(BUILD)/shoal SHOAL_STATE=cluster tests/resilience/run
 	@$(MAKE) --no-print-directory resilience-db
 
