@@ -15,6 +15,7 @@ static pthread_cond_t	 turn;
 static pthread_once_t	 once = PTHREAD_ONCE_INIT;
 static long		 free_turns = 1;
 static long		 max_wait_ms = 1000;
+static void		(*before_wait)(void);
 
 /* The condition variable waits on the monotonic clock: a change of the
  * wall clock must not cut a wait short or stretch it. */
@@ -39,12 +40,20 @@ pwhash_init(long concurrency, long wait_ms)
 	pthread_mutex_unlock(&lock);
 }
 
+void
+pwhash_on_wait(void (*fn)(void))
+{
+	before_wait = fn;
+}
+
 static int
 take_turn(void)
 {
 	struct timespec	 until;
 	int		 rc = 0;
 
+	if (before_wait != NULL)
+		before_wait();
 	pthread_once(&once, init_cond);
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += max_wait_ms / 1000;

@@ -27,6 +27,13 @@ enum pwhash_result {
 
 /* Sets the gate; call once before any thread hashes. */
 void	pwhash_init(long concurrency, long wait_ms);
+/*
+ * before_wait, if set, is called by the hashing thread before it waits for
+ * a turn and hashes: the worker hands the thread's other connections to its
+ * siblings there, so that no page waits behind a hash. Call once, before
+ * any thread hashes.
+ */
+void	pwhash_on_wait(void (*before_wait)(void));
 enum pwhash_result pwhash_str(char out[crypto_pwhash_STRBYTES],
 	    const char *password) __attribute__((warn_unused_result));
 enum pwhash_result pwhash_verify(const char *hash, const char *password)

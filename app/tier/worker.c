@@ -15,6 +15,13 @@
  * so when another thread wins the race for a new connection, accept()
  * returns at once instead of parking this one.
  *
+ * Handing connections over. A thread about to wait a long while inside a
+ * request (a password hash: a tenth of a second, more when it waits for a
+ * turn) first gives the other connections it holds to its siblings: their
+ * numbers go into a pipe that every thread polls between requests, and the
+ * thread that reads a number takes that connection. A page the web server
+ * sends on one of them meanwhile is served at once, not after the hash.
+ *
  * Shutting down. The listening socket is shared with sibling processes
  * (spawn-fcgi forks several onto one socket), so it must not be shut down:
  * that would stop them too. Instead the main thread marks the shutdown and
@@ -60,6 +67,7 @@
 #include "metrics_server.h"
 #include "net.h"
 #include "oom.h"
+#include "pwhash.h"
 #include "request.h"
 #include "redis.h"
 #include "reqid.h"
@@ -85,6 +93,10 @@ struct worker_thread {
 	pthread_barrier_t	*start;		/* see worker_run */
 	int			 conns[THREAD_MAX_CONNS];	/* kept alive */
 	int			 nconns;
+	/* What the last poll found ready, served in order from next_ready;
+	 * what is not served yet may still be handed over. */
+	int			 ready[THREAD_MAX_CONNS];
+	int			 nready, next_ready;
 	struct metrics_block	*metrics;	/* NULL: no metrics */
 	_Atomic int		 state;
 	/* The keyring this thread's request uses; NULL between requests. */
@@ -93,6 +105,11 @@ struct worker_thread {
 
 static atomic_int	stopping;
 static atomic_int	told_to_stop;	/* SIGTERM came; maybe still serving */
+
+/* Connections handed over between threads (see the top): -1 with one
+ * thread. Both ends are non-blocking. */
+static int		handover[2] = { -1, -1 };
+static _Thread_local struct worker_thread *self;
 
 int
 worker_stopping(void)
@@ -324,43 +341,96 @@ take_backlog(struct worker_thread *w)
 }
 
 /*
- * One poll over the listening socket (unless draining) and the kept-alive
- * connections; serves what is ready. timeout_ms as for poll(). Returns the
- * number of connections that were ready.
+ * Gives every connection the thread holds, but the one it is serving, to
+ * whichever sibling polls next (pwhash calls it before a hash). A
+ * connection the pipe has no room for stays. Not while stopping: the
+ * siblings may be draining, and no longer poll the pipe.
+ */
+static void
+hand_over_connections(void)
+{
+	struct worker_thread	*w = self;
+	int			 i, k, fd;
+
+	if (w == NULL || handover[1] < 0 || atomic_load(&stopping))
+		return;
+	for (i = 0, k = 0; i < w->nconns; i++) {
+		fd = w->conns[i];
+		if (write(handover[1], &fd, sizeof fd) != (ssize_t)sizeof fd)
+			w->conns[k++] = fd;
+	}
+	w->nconns = k;
+	for (i = k = w->next_ready; i < w->nready; i++) {
+		fd = w->ready[i];
+		if (write(handover[1], &fd, sizeof fd) != (ssize_t)sizeof fd)
+			w->ready[k++] = fd;
+	}
+	w->nready = k;
+	metrics_set(METRIC_CONN_KEPT_ALIVE, (uint64_t)w->nconns);
+}
+
+/* Takes one handed-over connection (all of them: until the pipe is empty),
+ * while the thread has room. Returns how many it took. */
+static int
+adopt(struct worker_thread *w, int all)
+{
+	int	 fd, n = 0;
+
+	while (w->nconns < THREAD_MAX_CONNS && handover[0] >= 0 &&
+	    read(handover[0], &fd, sizeof fd) == (ssize_t)sizeof fd) {
+		w->conns[w->nconns++] = fd;
+		n++;
+		if (!all)
+			break;
+	}
+	return n;
+}
+
+/*
+ * One poll over the listening socket and the handover pipe (unless
+ * draining) and the kept-alive connections; serves what is ready.
+ * timeout_ms as for poll(). Returns the number of connections that were
+ * ready.
  */
 static int
 poll_once(struct worker_thread *w, int timeout_ms, int draining)
 {
-	struct pollfd	 pfd[1 + THREAD_MAX_CONNS];
-	int		 ready[THREAD_MAX_CONNS];
-	int		 n, i, k, nready = 0, first = draining ? 1 : 0;
+	struct pollfd	 pfd[2 + THREAD_MAX_CONNS];
+	int		 n, i, k, nready, first = draining ? 2 : 0;
 
-	pfd[0].fd = draining ? -1 : w->listen_fd;
+	pfd[0].fd = w->listen_fd;
 	pfd[0].events = POLLIN;
+	pfd[1].fd = w->nconns < THREAD_MAX_CONNS ? handover[0] : -1;
+	pfd[1].events = POLLIN;
 	for (i = 0; i < w->nconns; i++) {
-		pfd[1 + i].fd = w->conns[i];
-		pfd[1 + i].events = POLLIN;
+		pfd[2 + i].fd = w->conns[i];
+		pfd[2 + i].events = POLLIN;
 	}
-	n = poll(pfd + first, (nfds_t)(1 + w->nconns - first), 0);
+	n = poll(pfd + first, (nfds_t)(2 + w->nconns - first), 0);
 	if (n == 0 && timeout_ms != 0) {
 		/* Nothing to do right now: a good moment to write the log. */
 		log_flush();
-		n = poll(pfd + first, (nfds_t)(1 + w->nconns - first),
+		n = poll(pfd + first, (nfds_t)(2 + w->nconns - first),
 		    timeout_ms);
 	}
 	if (n <= 0)
 		return 0;
 	/* Take the ready connections out of the set before serving: serving
 	 * puts the kept-alive ones back. */
+	w->nready = w->next_ready = 0;
 	for (i = 0, k = 0; i < w->nconns; i++) {
-		if (pfd[1 + i].revents != 0)
-			ready[nready++] = w->conns[i];
+		if (pfd[2 + i].revents != 0)
+			w->ready[w->nready++] = w->conns[i];
 		else
 			w->conns[k++] = w->conns[i];
 	}
 	w->nconns = k;
-	for (i = 0; i < nready; i++)
-		serve_connection(w, ready[i], draining);
+	nready = w->nready;
+	if (!draining && (pfd[1].revents & POLLIN))
+		(void)adopt(w, 0);
+	while (w->next_ready < w->nready)
+		serve_connection(w, w->ready[w->next_ready++], draining);
+	w->nready = w->next_ready = 0;
 	if (!draining && (pfd[0].revents & POLLIN))
 		serve_connection(w, -1, 0);
 	metrics_set(METRIC_CONN_KEPT_ALIVE, (uint64_t)w->nconns);
@@ -375,6 +445,7 @@ thread_main(void *arg)
 	int			 i;
 
 	metrics_self = w->metrics;
+	self = w;
 	/* Started (the first wait), then held until the sandbox is on. */
 	pthread_barrier_wait(w->start);
 	pthread_barrier_wait(w->start);
@@ -387,6 +458,9 @@ thread_main(void *arg)
 	 * already sent on a kept-alive connection, is answered (and each
 	 * connection closed after its response). */
 	take_backlog(w);
+	/* And what a sibling handed over before the stop, whose requests
+	 * would otherwise go unanswered. */
+	(void)adopt(w, 1);
 	atomic_store(&w->state, THREAD_DRAINING);
 	while (w->nconns > 0 && poll_once(w, DRAIN_LINGER_MS, 1) > 0)
 		;
@@ -608,6 +682,16 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		    strerror(errno));
 		exit(1);
 	}
+	/* With siblings to take them, a thread about to hash hands its
+	 * connections over. */
+	if (cfg->threads > 1) {
+		if (pipe2(handover, O_NONBLOCK | O_CLOEXEC) != 0) {
+			fprintf(stderr, "shoal: cannot set up threads: %s\n",
+			    strerror(errno));
+			exit(1);
+		}
+		pwhash_on_wait(hand_over_connections);
+	}
 	w = xcalloc((size_t)cfg->threads, sizeof *w);
 	for (i = 0; i < cfg->threads; i++) {
 		w[i].ctx.id = (unsigned)i;
@@ -665,6 +749,12 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		buf_free(&w[i].ctx.fixed_headers);
 	}
 	pthread_barrier_destroy(&start);
+	if (handover[0] >= 0) {
+		pwhash_on_wait(NULL);
+		close(handover[0]);
+		close(handover[1]);
+		handover[0] = handover[1] = -1;
+	}
 	metrics_server_stop(metrics);
 	free(w);
 	keyring_free(live);

@@ -880,6 +880,67 @@ def workers_survive_bad_input(ctx):
 
 
 # --------------------------------------------------------------------------
+# a password hash on one thread, pages on its other connections
+
+@case
+def pages_on_a_hashing_threads_connections_wait_for_no_hash(ctx):
+    """A thread about to hash a password (a sign-in: about a tenth of a
+    second) first hands the other kept-alive connections it holds to its
+    sibling: pages the web server sends on them meanwhile are answered at
+    once, not after the hash. Which thread holds what is arranged: the
+    sibling is held on a connection that has sent only its BEGIN_REQUEST
+    while the three connections the test uses are opened, so one thread
+    takes all three."""
+    w = OwnWorker(ctx, "handover-worker", {"SHOAL_THREADS": "2"})
+    conns = []
+
+    def kept():
+        conns.append(fcgi.Connection(w.port, ctx.timeout, keep=True))
+        return conns[-1]
+
+    def page():
+        return fcgi.params("GET", "/", ctx.http_port)
+
+    try:
+        r = w.request("GET", "/login")
+        check_eq(r.status, 200, "GET /login")
+        nonce = {n: v for n, v, _ in map(parse_set_cookie, r.set_cookies())}.get(ctx.csrf_cookie)
+        check(nonce and form_tokens(r.body), "GET /login: no CSRF pair")
+        held = kept()
+        held.begin()
+        time.sleep(0.2 * ctx.scale)         # taken: that thread waits for the rest
+        signin, *others = kept(), kept(), kept()
+        for k in [signin] + others:
+            check_eq(k.request(page()).status, 200, "a page on the other thread")
+        check_eq(held.request(page()).status, 200, "the held connection's page")
+
+        body = urllib.parse.urlencode({"username": new_name("nobody"), "password": "wrong horse",
+                                       "csrf": form_tokens(r.body)[0]}).encode()
+        t0 = time.monotonic()
+        signin.send(fcgi.begin(True) + fcgi.encode_params(fcgi.params(
+            "POST", "/login", ctx.http_port, f"{ctx.csrf_cookie}={nonce}", body))
+            + fcgi.stream(fcgi.STDIN, body))
+        time.sleep(0.02 * ctx.scale)        # the hash has begun
+        pages = []
+        for k in others:
+            t = time.monotonic()
+            check_eq(k.request(page()).status, 200, "a page while the sign-in hashes")
+            pages.append(time.monotonic() - t)
+        r = fcgi.Response(signin.read())
+        took = time.monotonic() - t0
+        check_eq(r.status, 401, "the sign-in of an unknown name")
+        check(max(pages) < took / 2,
+              f"pages on the hashing thread's connections took {max(pages) * 1000:.0f} ms "
+              f"(the sign-in {took * 1000:.0f} ms): they waited for the hash")
+        return (f"sign-in {took * 1000:.0f} ms; pages on its thread's other connections "
+                f"{', '.join(f'{p * 1000:.1f}' for p in pages)} ms")
+    finally:
+        for k in conns:
+            k.close()
+        w.stop()
+
+
+# --------------------------------------------------------------------------
 # SIGTERM on a worker of our own (spawn-fcgi -n: we are its parent)
 
 @case
