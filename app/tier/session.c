@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "appdata.h"
+#include "combine.h"
 #include "config.h"
 #include "index.h"
 #include "keyring.h"
@@ -354,7 +355,7 @@ guest_create(struct shoal_req *r, shoal_change_fn fn, void *arg)
  * record's write_lsn, is recorded too (read-your-writes).
  */
 static enum shoal_status
-change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
+change_alone(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 {
 	struct arena		*a = &r->t->arena;
 	struct record_bytes	 seen = r->raw;
@@ -368,8 +369,6 @@ change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 	enum shoal_change_result res;
 	struct timespec		 ts;
 
-	if (r->state == SESSION_NONE)
-		return fn == NULL ? SHOAL_OK : guest_create(r, fn, arg);
 	for (attempt = 0; attempt < SESSION_CAS_RETRIES; attempt++) {
 		copy = record_session_decode(a, seen.data, seen.len);
 		if (copy == NULL) {
@@ -437,6 +436,174 @@ change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 	    SESSION_CAS_RETRIES);
 	metrics_count(METRIC_CAS_GIVE_UPS);
 	return SHOAL_CONFLICT;
+}
+
+/*
+ * The leader's write of a batch of changes to one session (combine.h):
+ * every op's fn, in order, on one fresh copy of the record, then one
+ * compare-and-set; on a conflict all again on what the other writer
+ * wrote. An op whose fn rejects is left out and the others start over
+ * (its fn may have edited the copy before it said no). Every op gets the
+ * outcome, and on success the record as written, copied into its own
+ * request's memory.
+ */
+static void
+change_together(struct shoal_req *r, struct combine_op *batch)
+{
+	struct arena		*a = &r->t->arena;
+	struct record_bytes	 seen = r->raw, out;
+	struct redis_batch	 b;
+	const struct redis_value *v;
+	struct combine_op	*op;
+	Shoal__Session		*copy;
+	ProtobufCMessage	*data;
+	unsigned char		*mem;
+	size_t			 i;
+	int			 attempt = 0, changed, rejected, written = 0;
+	enum shoal_change_result res;
+	enum shoal_status	 st;
+
+	while (attempt < SESSION_CAS_RETRIES) {
+		if ((copy = record_session_decode(a, seen.data,
+		    seen.len)) == NULL) {
+			discard(r, "does not decode");
+			st = SHOAL_ANONYMOUS;
+			goto out;
+		}
+		if ((data = session_record_data(r, copy)) == NULL)
+			data = appdata_empty(a, r->t->app->data);
+		changed = rejected = 0;
+		for (op = batch; op != NULL && !rejected; op = op->next) {
+			if (op->rejected)
+				continue;
+			res = op->fn(op->r, data, op->arg);
+			op->rejected = rejected = res == SHOAL_REJECTED;
+			changed |= res == SHOAL_CHANGED;
+		}
+		if (rejected)
+			continue;	/* at most once per op */
+		if (!changed) {
+			out = seen;
+			st = SHOAL_OK;
+			goto out;
+		}
+		copy->version++;
+		copy->app = appdata_encode(a, data);
+		out.data = record_session_encode(a, copy, &out.len);
+		if (too_large(r, copy, out.len)) {
+			/* Together too large: each on its own, which fits
+			 * what fits. */
+			for (op = batch; op != NULL; op = op->next)
+				op->alone = !op->rejected;
+			return;
+		}
+		redis_batch_init(&b, a, 0);
+		i = script_session_cas(&b, &r->key, seen.data, seen.len,
+		    out.data, out.len, session_ttl_ms(r->t->cfg, copy));
+		if (redis_run(r->t->redis, &b) != 0) {
+			st = redis_status(r->t->redis, "session change");
+			goto out;
+		}
+		v = &b.reply[i];
+		if (v->type == REDIS_VALUE_STRING) {
+			seen.data = (unsigned char *)v->str;
+			seen.len = v->len;
+			metrics_count(METRIC_CAS_CONFLICTS);
+			session_backoff(attempt++);
+			continue;
+		}
+		if (v->type != REDIS_VALUE_INT || (v->integer != 0 &&
+		    v->integer != 1)) {
+			st = redis_bad_reply(r->t->redis, "session change",
+			    "not 0, 1 or a record");
+			goto out;
+		}
+		st = v->integer == 1 ? SHOAL_OK : SHOAL_ANONYMOUS;
+		written = v->integer == 1;
+		goto out;
+	}
+	log_event("warn", "session change gave up after %d conflicts",
+	    SESSION_CAS_RETRIES);
+	metrics_count(METRIC_CAS_GIVE_UPS);
+	st = SHOAL_CONFLICT;
+out:
+	for (op = batch; op != NULL; op = op->next) {
+		op->status = st;
+		op->written = written;
+		if (st != SHOAL_OK || op->rejected)
+			continue;
+		mem = arena_alloc(&op->r->t->arena, out.len ? out.len : 1);
+		memcpy(mem, out.data, out.len);
+		op->bytes = mem;
+		op->len = out.len;
+	}
+}
+
+/* What an op of a batch makes of the outcome, on its own thread. */
+static enum shoal_status
+take_result(struct combine_op *op)
+{
+	struct shoal_req	*r = op->r;
+	struct arena		*a = &r->t->arena;
+	Shoal__Session		*copy;
+	ProtobufCMessage	*data;
+
+	if (op->alone)
+		return change_alone(r, op->fn, op->arg, 0);
+	if (op->rejected)
+		return SHOAL_REJECT;
+	if (op->status == SHOAL_ANONYMOUS) {
+		/* Logged out meanwhile, or the record did not decode. */
+		session_become_anonymous(r);
+		return SHOAL_ANONYMOUS;
+	}
+	if (op->status != SHOAL_OK)
+		return op->status;
+	if ((copy = record_session_decode(a, op->bytes, op->len)) == NULL)
+		return SHOAL_INTERNAL;
+	if ((data = session_record_data(r, copy)) == NULL)
+		data = appdata_empty(a, r->t->app->data);
+	r->session = copy;
+	r->data = data;
+	r->raw.data = op->bytes;
+	r->raw.len = op->len;
+	if (op->written)
+		resign_if_rotated(r);
+	return SHOAL_OK;
+}
+
+/*
+ * A change to the app's data: with sibling threads, handed to the one
+ * already changing this session, or leading the changes the others hand
+ * over meanwhile (combine.h); alone otherwise, and for a change of the
+ * record's own fields (lsn).
+ */
+static enum shoal_status
+change(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
+{
+	struct combine_op	 op;
+	struct combine_op	*batch;
+
+	if (r->state == SESSION_NONE)
+		return fn == NULL ? SHOAL_OK : guest_create(r, fn, arg);
+	if (fn == NULL || lsn != 0 || r->t->cfg->threads < 2)
+		return change_alone(r, fn, arg, lsn);
+	memset(&op, 0, sizeof op);
+	op.r = r;
+	op.fn = fn;
+	op.arg = arg;
+	switch (combine_join(r->key.s, &op)) {
+	case COMBINE_ALONE:
+		return change_alone(r, fn, arg, 0);
+	case COMBINE_LEAD:
+		batch = combine_take(&op);
+		change_together(r, batch);
+		combine_finish(&op, batch);
+		break;
+	case COMBINE_DONE:
+		break;
+	}
+	return take_result(&op);
 }
 
 enum shoal_status

@@ -940,6 +940,57 @@ def pages_on_a_hashing_threads_connections_wait_for_no_hash(ctx):
         w.stop()
 
 
+@case
+def changes_to_one_session_from_many_threads_share_its_writes(ctx):
+    """Sixteen clients add to one cart at once through one worker process of
+    eight threads. A thread already writing the session takes the changes
+    the others hand it and writes them together: the process writes the
+    record fewer times than it is changed (counted in Redis: one EVALSHA
+    loads the session for each add, the others are the writes), and every
+    add answered 200 is in the cart, once."""
+    w = OwnWorker(ctx, "combine-worker", {"SHOAL_THREADS": "8"})
+    clients, adds = 16, 10
+    try:
+        b, _ = signed_up(ctx, "combine")
+        tok, sid = b.api_session()["csrf"], b.jar[ctx.cookie]
+        red = ctx.redis()
+        try:
+            before = resp.cmdstat_calls(red.info("commandstats")).get("evalsha", 0)
+            start, answered, lock = threading.Barrier(clients), [], threading.Lock()
+
+            def client(k):
+                c = fcgi.Connection(w.port, ctx.timeout, keep=True)
+                try:
+                    start.wait()
+                    for _ in range(adds):
+                        body = f"item=c{k}&qty=1".encode()
+                        r = c.request(fcgi.params("POST", "/api/cart/add", ctx.http_port,
+                                                  f"{ctx.cookie}={sid}", body,
+                                                  {"X-CSRF-Token": tok}), body)
+                        with lock:
+                            answered.append(r.status)
+                finally:
+                    c.close()
+            ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60 * ctx.scale)
+            calls = resp.cmdstat_calls(red.info("commandstats")).get("evalsha", 0) - before
+        finally:
+            red.close()
+        ok = answered.count(200)
+        check(len(answered) == clients * adds, f"{len(answered)} of {clients * adds} adds answered")
+        cart = b.api_session()["cart"]
+        check_eq(sum(cart.values()), ok, f"items in the cart {cart} against the adds answered 200")
+        writes = calls - len(answered)
+        check(writes < ok, f"{writes} writes for {ok} changes: no change was written with another")
+        return (f"{ok} of {len(answered)} adds answered 200 and in the cart; {writes} writes "
+                f"({calls} EVALSHA in all)")
+    finally:
+        w.stop()
+
+
 # --------------------------------------------------------------------------
 # SIGTERM on a worker of our own (spawn-fcgi -n: we are its parent)
 
