@@ -394,6 +394,10 @@ def a_hung_worker_server_fires_the_alert_which_resolves_once_it_runs(st):
     base = st.prometheus_url()
     addr = st.metrics_url(2).split("/")[2]
     wait_targets(st, "shoal", st.servers)
+    # A server an earlier test scaled away may have been scraped while it
+    # stopped: its alert lasts until Prometheus evaluates without it.
+    prom.wait_until("no ShoalWorkerServerDown before the stop", lambda: not [
+        a for a in prom.alerts(base) if a["name"] == "ShoalWorkerServerDown"], 30 * st.scale, step=0.5)
     pids = st.server_pids(2)
     t0 = time.monotonic()
     st.signal(pids, signal.SIGSTOP)
