@@ -947,13 +947,21 @@ def changes_to_one_session_from_many_threads_share_its_writes(ctx):
     the others hand it and writes them together: the process writes the
     record fewer times than it is changed (counted in Redis: one EVALSHA
     loads the session for each add, the others are the writes), and every
-    add answered 200 is in the cart, once."""
+    add answered 200 is in the cart, once. So that the changes meet, the
+    Redis node holding the session is stopped (SIGSTOP) for 0.2 s while the
+    first adds arrive: their loads are answered together, and the threads
+    reach their changes together."""
     w = OwnWorker(ctx, "combine-worker", {"SHOAL_THREADS": "8"})
     clients, adds = 16, 10
     try:
         b, _ = signed_up(ctx, "combine")
         tok, sid = b.api_session()["csrf"], b.jar[ctx.cookie]
         red = ctx.redis()
+        if ctx.cluster_ports:
+            port = red.slots[resp.key_slot(record_key(ctx.prefix, session_hash(sid)))]
+            node = [ctx.cluster_pids()[ctx.cluster_ports.index(port)]]
+        else:
+            node = [ctx.redis_pid()]
         try:
             before = resp.cmdstat_calls(red.info("commandstats")).get("evalsha", 0)
             start, answered, lock = threading.Barrier(clients), [], threading.Lock()
@@ -972,8 +980,13 @@ def changes_to_one_session_from_many_threads_share_its_writes(ctx):
                 finally:
                     c.close()
             ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-            for t in ts:
-                t.start()
+            ctx.signal(node, signal.SIGSTOP)
+            try:
+                for t in ts:
+                    t.start()
+                time.sleep(0.2)
+            finally:
+                ctx.signal(node, signal.SIGCONT)
             for t in ts:
                 t.join(60 * ctx.scale)
             calls = resp.cmdstat_calls(red.info("commandstats")).get("evalsha", 0) - before
