@@ -266,6 +266,10 @@ def c3_primary_failover(ctx):
     may not have reached the replica), and every one answered after it."""
     st = ctx.stack
     fig = Figures("c3 SIGKILL a primary")
+    # Every node, the replicas included, knows where every slot is before
+    # the kill: a replica promoted before it heard of its primary's last
+    # slot from a reshard (c1) would leave that slot unserved.
+    agreed(st, f"127.0.0.1:{st.cluster_ports[0]}")
     by_port = {n["port"]: n for n, _ in primaries(st)}
     owner = slot_owners(st)
     victim = max(by_port, key=lambda p: sum(
