@@ -147,6 +147,21 @@ class KeySnapshot:
         pass
 
 
+
+def not_up(ctx, services):
+    """What keeps services from being up: "SERVICE: none" for one without a
+    container, "SERVICE: STATE" for a container neither healthy nor running."""
+    bad = []
+    for svc in services:
+        ids = ctx.containers(svc)
+        if not ids:
+            bad.append(f"{svc}: none")
+        for cid in ids:
+            h = ctx.health(cid)
+            if h not in ("healthy", "running"):
+                bad.append(f"{svc}: {h}")
+    return bad
+
 def crash(ctx, cid):
     """SIGKILL to the container's first process from the host, as a crash
     (or the kernel's OOM killer) would: unlike `docker kill`, which the
@@ -219,15 +234,7 @@ def compose_up(ctx):
     ctx.compose("--compatibility", "up", "-d", "--no-build", timeout=600 * ctx.scale)
 
     def all_up():
-        bad = []
-        for svc in SERVICES:
-            ids = ctx.containers(svc)
-            if not ids:
-                bad.append(f"{svc}: none")
-            for cid in ids:
-                h = ctx.health(cid)
-                if h not in ("healthy", "running"):
-                    bad.append(f"{svc}: {h}")
+        bad = not_up(ctx, SERVICES)
         return True if not bad else bad
     wait_for("every service up", all_up, 180 * ctx.scale, 1.0)
     n = len(ctx.containers("worker"))
@@ -489,14 +496,7 @@ def compose_cluster_file_runs_the_deployment_on_a_redis_cluster(ctx):
 
     def all_up():
         bad = [f"{svc}: still there" for svc in SENTINEL_TIER if ctx.containers(svc)]
-        for svc in CLUSTER_SERVICES:
-            ids = ctx.containers(svc)
-            if not ids:
-                bad.append(f"{svc}: none")
-            for cid in ids:
-                h = ctx.health(cid)
-                if h not in ("healthy", "running"):
-                    bad.append(f"{svc}: {h}")
+        bad += not_up(ctx, CLUSTER_SERVICES)
         return True if not bad else bad
     wait_for("every service of the cluster deployment up", all_up, 120 * ctx.scale, 1.0)
     check(len(ctx.containers("worker")) == 3, "not 3 workers")
