@@ -121,6 +121,11 @@ static const struct config_entry entries[] = {
 	  "1: add X-Served-By: HOST:PID to every response" },
 	{ "SHOAL_REDIS_TIMEOUT_MS", INT(redis_timeout_ms), 10, 60000, "500",
 	  "longest wait for a Redis connect or reply, in milliseconds" },
+	{ "SHOAL_REDIS_BATCH", BOOL(redis_batch), 0, 1, "1",
+	  "1: a process's threads share one Redis connection and send the "
+	  "commands they have ready together, in one write; 0: a connection "
+	  "per thread (not with SHOAL_REDIS_CLUSTER, which keeps one per "
+	  "thread and node)" },
 	{ "SHOAL_SANDBOX", BOOL(sandbox), 0, 1, "1",
 	  "1: a seccomp filter of the worker's system calls once started; 0 "
 	  "for valgrind, or to find a call the filter lacks" },

@@ -56,6 +56,7 @@ struct config {
 	char	*key_prefix;		/* Redis key prefix */
 	long	 served_by;		/* 0 or 1: X-Served-By header */
 	long	 redis_timeout_ms;	/* per command */
+	long	 redis_batch;		/* 0 or 1: threads share a connection */
 	long	 drain_seconds;		/* SIGTERM: longest wait for requests */
 	long	 drain_delay_ms;	/* SIGTERM: serving on before that */
 	long	 sandbox;		/* 0 or 1: the seccomp filter */

@@ -292,6 +292,9 @@ metrics_render(struct buf *out, const struct metrics_sum *s,
 	    c[METRIC_CONN_KEPT_ALIVE]);
 	one(out, "shoal_redis_round_trips_total", "counter",
 	    "Batches of commands sent to Redis", c[METRIC_REDIS_ROUND_TRIPS]);
+	one(out, "shoal_redis_writes_total", "counter",
+	    "Writes of commands to Redis: one batch, or several threads' "
+	    "batches sent together", c[METRIC_REDIS_WRITES]);
 	one(out, "shoal_redis_errors_total", "counter",
 	    "Batches that failed: no connection, timeout, or an error reply",
 	    c[METRIC_REDIS_ERRORS]);

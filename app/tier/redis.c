@@ -28,6 +28,13 @@ redis_new(const struct config *cfg)
 }
 
 void
+redis_share_with(struct redis *s, struct redis_share *sh)
+{
+	if (s->cluster == NULL)
+		s->share = sh;
+}
+
+void
 redis_free(struct redis *s)
 {
 	if (s == NULL)
@@ -77,7 +84,8 @@ redis_run(struct redis *s, struct redis_batch *b)
 	s->fault = REDIS_FAULT_NONE;
 	s->errstr[0] = '\0';
 	if (b->n > 0)
-		rc = s->cluster ? cluster_run(s, b) : run_batch(s, b);
+		rc = s->cluster ? cluster_run(s, b) : s->share ?
+		    redis_share_run(s->share, s, b) : run_batch(s, b);
 
 	if (b->n > 0)
 		metrics_redis(rc, start);
@@ -216,9 +224,8 @@ redis_set(struct redis_batch *b, const struct redis_key *k, const void *value,
 	return i;
 }
 
-/* Error replies that say "not now" rather than "never". */
-static int
-transient_error(const char *e)
+int
+redis_error_transient(const char *e)
 {
 	static const char *const codes[] = { "READONLY", "LOADING",
 	    "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "OOM",
@@ -254,7 +261,7 @@ enum shoal_status
 redis_status(struct redis *s, const char *op)
 {
 	int	 internal = s->fault == REDIS_FAULT_REPLY ||
-	    (s->fault == REDIS_FAULT_ERROR && !transient_error(s->errstr));
+	    (s->fault == REDIS_FAULT_ERROR && !redis_error_transient(s->errstr));
 
 	if (s->fault != REDIS_FAULT_BACKOFF)
 		log_event(internal ? "error" : "warn", "redis %s failed: %s: "
@@ -266,7 +273,9 @@ enum shoal_status
 redis_bad_reply(struct redis *s, const char *op, const char *what)
 {
 	redis_set_fault(s, REDIS_FAULT_REPLY, what);
-	if (s->last != NULL)
+	if (s->share != NULL)
+		redis_share_drop(s->share);
+	else if (s->last != NULL)
 		link_drop_now(s->last, "unusable reply");
 	return redis_status(s, op);
 }

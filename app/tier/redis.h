@@ -63,10 +63,23 @@ enum redis_fault {
 };
 
 struct redis;
+struct redis_share;
 
 /* The primary: fixed (SHOAL_REDIS) or found through Sentinel. */
 struct redis	*redis_new(const struct config *);
 void		 redis_free(struct redis *);
+
+/*
+ * One connection to the primary for all the threads of a process
+ * (SHOAL_REDIS_BATCH): each thread keeps its own struct redis, and
+ * redis_share_with() makes its batches go out on the shared connection,
+ * together with whatever batches the other threads have ready at that
+ * moment, in one write (redis_share.c). Not for a cluster, whose threads
+ * keep their own connections to each node.
+ */
+struct redis_share *redis_share_new(const struct config *);
+void		 redis_share_free(struct redis_share *);
+void		 redis_share_with(struct redis *, struct redis_share *);
 
 enum redis_fault redis_fault(const struct redis *);
 const char	*redis_errstr(const struct redis *);

@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "oom.h"
 #include "redis_link.h"
 #include "sentinel.h"
@@ -395,6 +396,35 @@ is_noscript(const struct redis_cmd *c, const struct redis_value *v)
 	    strncmp(v->str, "NOSCRIPT", 8) == 0;
 }
 
+static void
+send_cmds(struct redis *s, struct link *l, struct redis_batch *b,
+    const size_t *idx, size_t n, int by_sha, int asking)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		append(s, l, &b->cmd[idx ? idx[i] : i], by_sha, asking);
+}
+
+/* The commands of idx[0..n-1] Redis answered NOSCRIPT, in b's arena;
+ * *nagain of them (NULL when none). */
+static size_t *
+forgotten(struct redis_batch *b, const size_t *idx, size_t n, size_t *nagain)
+{
+	size_t	*again = NULL, i, k;
+
+	*nagain = 0;
+	for (i = 0; i < n; i++) {
+		k = idx ? idx[i] : i;
+		if (!is_noscript(&b->cmd[k], &b->reply[k]))
+			continue;
+		if (again == NULL)
+			again = arena_alloc(b->arena, n * sizeof *again);
+		again[(*nagain)++] = k;
+	}
+	return again;
+}
+
 /*
  * One exchange: every command in one write, every reply read (even after
  * an error, which keeps the connection in step), then the forgotten
@@ -404,25 +434,63 @@ static int
 exchange(struct redis *s, struct link *l, struct redis_batch *b,
     const size_t *idx, size_t n, int asking)
 {
-	size_t	*again = NULL, nagain = 0, i, k;
+	size_t	*again, nagain;
 
-	for (i = 0; i < n; i++)
-		append(s, l, &b->cmd[idx ? idx[i] : i], 1, asking);
+	send_cmds(s, l, b, idx, n, 1, asking);
 	if (read_replies(s, l, b->arena, idx, n, asking, b->reply) != 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		k = idx ? idx[i] : i;
-		if (!is_noscript(&b->cmd[k], &b->reply[k]))
-			continue;
-		if (again == NULL)
-			again = arena_alloc(b->arena, n * sizeof *again);
-		again[nagain++] = k;
-	}
-	if (nagain == 0)
+	if ((again = forgotten(b, idx, n, &nagain)) == NULL)
 		return 0;
-	for (i = 0; i < nagain; i++)
-		append(s, l, &b->cmd[again[i]], 0, asking);
+	send_cmds(s, l, b, again, nagain, 0, asking);
 	return read_replies(s, l, b->arena, again, nagain, asking, b->reply);
+}
+
+/*
+ * The same for several batches not yet done: all their commands in one
+ * write, their replies read in that order, each into its own batch; then
+ * every forgotten script of them all by source, in a second write. Marks
+ * done each batch whose replies have all come. 0, or -1 at the first reply
+ * that did not come.
+ */
+static int
+exchange_many(struct redis *s, struct link *l, struct redis_batch **b,
+    size_t nb, int *done)
+{
+	size_t	**again, *nagain, j, pending = 0;
+
+	again = arena_alloc(b[0]->arena, nb * sizeof *again);
+	nagain = arena_alloc(b[0]->arena, nb * sizeof *nagain);
+	for (j = 0; j < nb; j++)
+		if (!done[j])
+			send_cmds(s, l, b[j], NULL, b[j]->n, 1, 0);
+	for (j = 0; j < nb; j++) {
+		again[j] = NULL;
+		nagain[j] = 0;
+		if (done[j])
+			continue;
+		if (read_replies(s, l, b[j]->arena, NULL, b[j]->n, 0,
+		    b[j]->reply) != 0)
+			return -1;
+		again[j] = forgotten(b[j], NULL, b[j]->n, &nagain[j]);
+		if (again[j] == NULL)
+			done[j] = 1;
+		else
+			pending++;
+	}
+	if (pending == 0)
+		return 0;
+	for (j = 0; j < nb; j++)
+		if (again[j] != NULL)
+			send_cmds(s, l, b[j], again[j], nagain[j], 0, 0);
+	for (j = 0; j < nb; j++) {
+		if (again[j] == NULL)
+			continue;
+		if (read_replies(s, l, b[j]->arena, again[j], nagain[j], 0,
+		    b[j]->reply) != 0)
+			return -1;
+		done[j] = 1;
+	}
+	return 0;
 }
 
 int
@@ -436,6 +504,7 @@ link_run(struct redis *s, struct link *l, struct redis_batch *b,
 	reused = l->c != NULL;
 	if (link_connect(s, l) != 0)
 		return -1;
+	metrics_count(METRIC_REDIS_WRITES);
 	if (exchange(s, l, b, idx, n, asking) == 0)
 		return 0;
 	if (!(reused && b->idempotent && s->fault == REDIS_FAULT_CLOSED)) {
@@ -450,4 +519,53 @@ link_run(struct redis *s, struct link *l, struct redis_batch *b,
 		return -1;
 	}
 	return 0;
+}
+
+/* Whether some batch not done may be sent again (redis.h); the others
+ * are marked failed (-1): their writes may have been applied. */
+static int
+retry_some(struct redis_batch **b, size_t nb, int *done)
+{
+	size_t	 j;
+	int	 any = 0;
+
+	for (j = 0; j < nb; j++) {
+		if (done[j])
+			continue;
+		if (b[j]->idempotent)
+			any = 1;
+		else
+			done[j] = -1;
+	}
+	return any;
+}
+
+size_t
+link_run_many(struct redis *s, struct link *l, struct redis_batch **b,
+    size_t nb, int *done)
+{
+	size_t	 j, ndone = 0;
+	int	 reused, rc;
+
+	memset(done, 0, nb * sizeof *done);
+	if (l->c != NULL && closed_while_idle(l->c))
+		link_drop_now(l, "closed by Redis while idle");
+	reused = l->c != NULL;
+	if (link_connect(s, l) != 0)
+		return 0;
+	metrics_count(METRIC_REDIS_WRITES);
+	rc = exchange_many(s, l, b, nb, done);
+	if (rc != 0 && reused && s->fault == REDIS_FAULT_CLOSED &&
+	    retry_some(b, nb, done)) {
+		link_drop_now(l, s->errstr);
+		/* A failed connect has set the fault and backed off. */
+		rc = link_connect(s, l) == 0 ?
+		    exchange_many(s, l, b, nb, done) : 0;
+	}
+	if (rc != 0)
+		link_drop(l, s->errstr);
+	for (j = 0; j < nb; j++)
+		if (done[j] > 0)
+			ndone++;
+	return ndone;
 }

@@ -36,6 +36,7 @@ struct redis {
 	int			 sentinel;	/* the one that answered last */
 	struct link		 primary;	/* without a cluster */
 	struct cluster		*cluster;	/* NULL without one */
+	struct redis_share	*share;		/* NULL: primary is its own */
 	struct link		*last;		/* the last batch's replies
 						 * came from it */
 	char			 sha[NSCRIPTS][41];
@@ -44,6 +45,9 @@ struct redis {
 };
 
 int64_t	redis_now_ms(void);
+/* An error reply that says "not now" rather than "never" (READONLY,
+ * LOADING...): the node may serve again, or another node now does. */
+int	redis_error_transient(const char *);
 void	redis_set_fault(struct redis *, enum redis_fault, const char *why);
 
 /* Closes the link's connection (if any) and backs off its next connect. */
@@ -62,10 +66,28 @@ void	link_close(struct link *);
  */
 int	link_run(struct redis *, struct link *, struct redis_batch *,
 	    const size_t *idx, size_t n, int asking);
+/*
+ * Several callers' batches in one exchange: every command of every batch
+ * in one write, the replies read in that order, each into its own batch
+ * (and its own arena). done[j] is 1 for each batch whose replies all came
+ * (error replies included), 0 for the others, which failed with the fault
+ * in s. A broken idle connection is replaced and the idempotent batches
+ * not yet answered sent again once, as link_run does. Returns how many
+ * are done.
+ */
+size_t	link_run_many(struct redis *, struct link *, struct redis_batch **,
+	    size_t nb, int *done);
 /* One command while no batch is in flight (CLUSTER SLOTS): a reply that is
  * not an error, or NULL with the fault set; connects first. */
 struct redisReply *link_command(struct redis *, struct link *, int argc,
 	    const char **argv);
+
+/* redis_share.c: s's batch in the process's next shared write; its
+ * fault, if any, in s. */
+int	redis_share_run(struct redis_share *, struct redis *,
+	    struct redis_batch *);
+/* Drops the shared connection before its next write (an unusable reply). */
+void	redis_share_drop(struct redis_share *);
 
 /* redis_cluster.c */
 struct cluster *cluster_new(void);

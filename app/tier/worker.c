@@ -626,6 +626,7 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 {
 	struct keyring		*live = keys;	/* ours to free */
 	struct metrics_server	*metrics = NULL;
+	struct redis_share	*share = NULL;
 	struct worker_thread	*w;
 	struct sigaction	 sa;
 	sigset_t		 set;
@@ -692,6 +693,9 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		}
 		pwhash_on_wait(hand_over_connections);
 	}
+	/* Threads that share a connection send their commands together. */
+	if (cfg->redis_batch && cfg->threads > 1 && cfg->ncluster_seeds == 0)
+		share = redis_share_new(cfg);
 	w = xcalloc((size_t)cfg->threads, sizeof *w);
 	for (i = 0; i < cfg->threads; i++) {
 		w[i].ctx.id = (unsigned)i;
@@ -700,6 +704,8 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		w[i].ctx.keys = keys;
 		atomic_store(&w[i].keys_in_use, NULL);
 		w[i].ctx.redis = redis_new(cfg);
+		if (share != NULL)
+			redis_share_with(w[i].ctx.redis, share);
 		arena_init(&w[i].ctx.arena);
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
@@ -748,6 +754,7 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		buf_free(&w[i].ctx.scratch);
 		buf_free(&w[i].ctx.fixed_headers);
 	}
+	redis_share_free(share);
 	pthread_barrier_destroy(&start);
 	if (handover[0] >= 0) {
 		pwhash_on_wait(NULL);

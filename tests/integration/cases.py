@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import fcgi, ports, procs, resp
+from harness import fcgi, metrics, ports, procs, resp
 from harness.core import (TestFailure, check, check_eq, check_logs_are_json, excerpt,
                           json_log_lines, new_name)
 from harness.runner import Tests, time_limit
@@ -1001,6 +1001,162 @@ def changes_to_one_session_from_many_threads_share_its_writes(ctx):
         return (f"{ok} of {len(answered)} adds answered 200 and in the cart; {writes} writes "
                 f"({calls} EVALSHA in all)")
     finally:
+        w.stop()
+
+
+class BatchWorker(OwnWorker):
+    """An own worker of `threads` threads whose metrics the test reads:
+    redis_counts() is (batches run, writes sent) so far."""
+
+    def __init__(self, ctx, name, threads):
+        self.metrics_port = ports.Ports().one()
+        mdir = ctx.path(f"metrics/{name}")
+        os.makedirs(mdir, exist_ok=True)
+        super().__init__(ctx, name, {
+            "SHOAL_THREADS": str(threads),
+            "SHOAL_METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}",
+            "SHOAL_METRICS_DIR": mdir})
+
+    def redis_counts(self):
+        _, _, samples = metrics.scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        return (metrics.total(samples, "shoal_redis_round_trips_total"),
+                metrics.total(samples, "shoal_redis_writes_total"))
+
+
+def pages_at_once(ctx, w, sessions, node, rounds=1, first_alone=False):
+    """Every (name, sid) in sessions asks w (a BatchWorker) for GET / at
+    once, from a thread each, rounds times, while the Redis node `node` (a
+    list of pids) is stopped for the first 0.3 s: the threads' session
+    loads reach the worker's shared connection together. With first_alone,
+    the first session asks 0.1 s before the others: its load goes out
+    alone, and the others' queue behind it for the next write. Returns
+    [(name, status, body)], and the batches the worker ran and the writes
+    it sent to Redis meanwhile."""
+    rest = sessions[1:] if first_alone else sessions
+    start, out, lock = threading.Barrier(len(rest)), [], threading.Lock()
+
+    def client(name, sid, barrier):
+        c = fcgi.Connection(w.port, ctx.timeout, keep=True)
+        try:
+            if barrier:
+                start.wait()
+            for _ in range(rounds):
+                r = c.request(fcgi.params("GET", "/", ctx.http_port, f"{ctx.cookie}={sid}"))
+                with lock:
+                    out.append((name, r.status, r.body))
+        finally:
+            c.close()
+    batches0, writes0 = w.redis_counts()
+    ts = [threading.Thread(target=client, args=(name, sid, True)) for name, sid in rest]
+    ctx.signal(node, signal.SIGSTOP)
+    try:
+        if first_alone:
+            ts.insert(0, threading.Thread(target=client, args=(*sessions[0], False)))
+            ts[0].start()
+            time.sleep(0.1)
+        for t in ts[1 if first_alone else 0:]:
+            t.start()
+        time.sleep(0.3)
+    finally:
+        ctx.signal(node, signal.SIGCONT)
+    for t in ts:
+        t.join(60 * ctx.scale)
+    batches1, writes1 = w.redis_counts()
+    return out, int(batches1 - batches0), int(writes1 - writes0)
+
+
+def users_of_a_batch(ctx, n):
+    """n users signed up: [(name, sid)]."""
+    out = []
+    for _ in range(n):
+        b, name = signed_up(ctx, "batch")
+        out.append((name, b.jar[ctx.cookie]))
+    return out
+
+
+def redis_node_of(ctx, red, sid):
+    if ctx.cluster_ports:
+        port = red.slots[resp.key_slot(record_key(ctx.prefix, session_hash(sid)))]
+        return [ctx.cluster_pids()[ctx.cluster_ports.index(port)]]
+    return [ctx.redis_pid()]
+
+
+@case
+def pages_of_many_sessions_on_one_connection_each_show_their_own_user(ctx):
+    """Twelve users, each with a session of their own, ask one worker process
+    of eight threads for their page at once, ten times each. The threads
+    share one Redis connection (SHOAL_REDIS_BATCH, the default) and send
+    the session loads they have ready together, so replies come back in
+    batches: every page must still show its own user, and Redis must have
+    read fewer times than it ran the loads (with a connection per thread,
+    every load is a read of its own). On a cluster the threads keep a
+    connection per node, and only the first holds."""
+    users = users_of_a_batch(ctx, 12)
+    w = BatchWorker(ctx, "batch-worker", 8)
+    try:
+        red = ctx.redis()
+        try:
+            node = redis_node_of(ctx, red, users[0][1])
+        finally:
+            red.close()
+        out, batches, writes = pages_at_once(ctx, w, users, node, rounds=10)
+        check_eq(len(out), 120, "pages answered")
+        wrong = [(name, status) for name, status, body in out
+                 if status != 200 or not signed_in_as(body, name)]
+        check(not wrong, f"{len(wrong)} of 120 pages not 200 with their own user: {wrong[:5]}")
+        check(batches >= 120, f"{batches} batches run for 120 pages")
+        if ctx.cluster_ports:
+            return f"120 pages, each its own user's (cluster: {batches} batches, {writes} writes)"
+        check(writes < batches, f"{writes} writes to Redis for {batches} batches: "
+              "no write carried more than one")
+        return f"120 pages, each its own user's; {batches} batches in {writes} writes"
+    finally:
+        w.stop()
+
+
+@case
+def a_redis_error_in_a_shared_write_fails_only_its_own_request(ctx):
+    """Nine sessions ask one worker process of nine threads for a page
+    while Redis is stopped: the first load goes out alone, the eight others
+    queue and go out together in the next write. One of those eight has
+    had its record replaced by a list, so its load is answered with a
+    WRONGTYPE error in the middle of that write: that request alone fails
+    (500), the others are answered 200 with their own user, and the
+    connection serves on. When the threads did not meet as arranged (the
+    eight not in one write), the scenario runs again, up to three times."""
+    users = users_of_a_batch(ctx, 9)
+    bad_name, bad_sid = users[4]
+    w = BatchWorker(ctx, "batch-error-worker", 9)
+    red = ctx.redis()
+    key = record_key(ctx.prefix, session_hash(bad_sid))
+    try:
+        node = redis_node_of(ctx, red, users[0][1])
+        red.cmd("DEL", key)
+        red.cmd("RPUSH", key, "not a record")
+        red.cmd("PEXPIRE", key, "60000")
+        for attempt in range(1, 4):
+            out, batches, writes = pages_at_once(ctx, w, users, node, first_alone=True)
+            check_eq(len(out), 9, "pages answered")
+            for name, status, body in out:
+                if name == bad_name:
+                    check_eq(status, 500, f"{name}'s page, whose record is a list")
+                else:
+                    check(status == 200 and signed_in_as(body, name),
+                          f"{name}'s page beside the failed one: {status}")
+            if ctx.cluster_ports or writes == 2:
+                break
+        after = fcgi.request(w.port, "GET", "/", cookies={ctx.cookie: users[0][1]},
+                             timeout=ctx.timeout)
+        check(after.status == 200 and signed_in_as(after.body, users[0][0]),
+              f"the next page on the same worker: {after.status}")
+        if not ctx.cluster_ports:
+            check_eq(writes, 2, f"writes for {batches} batches (the eight queued "
+                     "loads in one write), in each of 3 attempts")
+        return (f"1 request failed with 500, 8 answered 200 ({batches} batches in "
+                f"{writes} writes, attempt {attempt})")
+    finally:
+        red.cmd("DEL", key)
+        red.close()
         w.stop()
 
 
