@@ -1,7 +1,8 @@
 /*
  * redis.h - shoal's one way to talk to Redis: a connection owned by one
- * thread, and one executor for a batch of commands (a single command is a
- * batch of one), sent in one write and answered in one round trip.
+ * thread, or shared by a process's threads (redis_share_new), and one
+ * executor for a batch of commands (a single command is a batch of one),
+ * sent in one write and answered in one round trip.
  *
  * The callers (session.c, index.c, users.c, throttle.c) build a batch with
  * the typed calls below and in scripts.h, over key names from keys.h; none
