@@ -349,8 +349,10 @@ valgrind: all $(UNIT_BIN)
 
 # Throughput and cost per request against the peers (../shared/peers);
 # see bench/README.md. Takes about half an hour; not part of check.
+# The last commit before the worker's threads shared one Redis connection; kept so make bench shows what the batching bought.
+BENCH_BASE_REV ?= 766fe7c
 bench: deps all
-	SHOAL_BIN=$(BUILD)/shoal bench/run
+	SHOAL_BIN=$(BUILD)/shoal BASE_REV="$${BASE_REV-$(BENCH_BASE_REV)}" bench/run
 	SHOAL_BIN=$(BUILD)/shoal bench/db
 	SHOAL_BIN=$(BUILD)/shoal bench/cluster
 
