@@ -41,151 +41,9 @@
 #include "scripts.h"
 #include "unit.h"
 
-struct server {
-	pid_t	 pid;
-	int	 port;
-};
-
 static char		 tmpdir[] = "/tmp/shoal-test-redis.XXXXXX";
-static struct server	 primary;
+static struct unit_redis primary;
 static struct arena	 arena;
-
-/* A port below the ephemeral range that nothing listens on now. */
-static int
-pick_port(void)
-{
-	int	 port = unit_free_port(NULL);
-
-	if (port < 0)
-		fail_msg("no free port");
-	return port;
-}
-
-static redisContext *
-admin(int port)
-{
-	struct timeval	 tv = { 2, 0 };
-	redisContext	*c = redisConnectWithTimeout("127.0.0.1", port, tv);
-
-	if (c != NULL && c->err) {
-		redisFree(c);
-		c = NULL;
-	}
-	if (c != NULL)
-		redisSetTimeout(c, tv);
-	return c;
-}
-
-/* Runs a command on a fresh admin connection; fails the test on error. */
-static long long
-run(int port, const char *fmt, ...)
-{
-	redisContext	*c = admin(port);
-	redisReply	*r;
-	va_list		 ap;
-	long long	 n = 0;
-
-	assert_non_null(c);
-	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	assert_non_null(r);
-	if (r->type == REDIS_REPLY_ERROR)
-		fail_msg("%s: %s", fmt, r->str);
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	freeReplyObject(r);
-	redisFree(c);
-	return n;
-}
-
-/* How many connections the server has accepted before this call's own. */
-static long long
-connections(int port)
-{
-	redisContext	*c = admin(port);
-	redisReply	*r;
-	const char	*p;
-	long long	 n = -1;
-
-	assert_non_null(c);
-	r = redisCommand(c, "INFO stats");
-	assert_non_null(r);
-	if ((p = strstr(r->str, "total_connections_received:")) != NULL)
-		n = strtoll(p + strlen("total_connections_received:"), NULL,
-		    10);
-	freeReplyObject(r);
-	redisFree(c);
-	assert_true(n >= 0);
-	return n - 1;
-}
-
-/* Connections accepted since connections() returned before, other than
- * those two counts' own. */
-static long long
-new_connections(int port, long long before)
-{
-	return connections(port) - before - 1;
-}
-
-static void
-start_server(struct server *s, int port, const char *extra)
-{
-	char		 cmd[2048], dir[128];
-	redisContext	*c;
-	int		 i;
-
-	s->port = port ? port : pick_port();
-	snprintf(dir, sizeof dir, "%s/%d", tmpdir, s->port);
-	mkdir(dir, 0700);
-	snprintf(cmd, sizeof cmd, "exec redis-server --port %d --bind "
-	    "127.0.0.1 --save '' --appendonly no --dir %s %s "
-	    ">%s/log 2>&1", s->port, dir, extra ? extra : "", dir);
-	if ((s->pid = fork()) == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	assert_true(s->pid > 0);
-	for (i = 0; i < 200; i++) {
-		if ((c = admin(s->port)) != NULL) {
-			redisFree(c);
-			return;
-		}
-		usleep(20000);
-	}
-	fail_msg("redis-server on port %d did not start", s->port);
-}
-
-static void
-stop_server(struct server *s)
-{
-	int	 status;
-
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGTERM);
-	waitpid(s->pid, &status, 0);
-	s->pid = 0;
-}
-
-static void
-load_config(struct config *cfg, int port, const char *user,
-    const char *password, const char *timeout_ms)
-{
-	char	 addr[64], err[256];
-
-	assert_int_equal(unit_clear_env(), 0);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-	setenv("SHOAL_REDIS", addr, 1);
-	if (user != NULL)
-		setenv("SHOAL_REDIS_USER", user, 1);
-	if (password != NULL)
-		setenv("SHOAL_REDIS_PASSWORD", password, 1);
-	if (timeout_ms != NULL)
-		setenv("SHOAL_REDIS_TIMEOUT_MS", timeout_ms, 1);
-	if (config_load(cfg, err, sizeof err) != 0)
-		fail_msg("config_load: %s", err);
-}
 
 static int
 group_setup(void **state)
@@ -194,7 +52,7 @@ group_setup(void **state)
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0 || mkdtemp(tmpdir) == NULL)
 		return -1;
-	start_server(&primary, 0, NULL);
+	unit_redis_start(&primary, tmpdir, 0, NULL);
 	return 0;
 }
 
@@ -204,7 +62,7 @@ group_teardown(void **state)
 	char	 cmd[600];
 
 	(void)state;
-	stop_server(&primary);
+	unit_redis_stop(&primary);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -214,8 +72,8 @@ setup(void **state)
 {
 	(void)state;
 	arena_init(&arena);
-	run(primary.port, "FLUSHALL");
-	run(primary.port, "SCRIPT FLUSH");
+	unit_redis_run(primary.port, "FLUSHALL");
+	unit_redis_run(primary.port, "SCRIPT FLUSH");
 	return 0;
 }
 
@@ -240,7 +98,7 @@ connected(struct config *cfg, const char *timeout_ms)
 	struct redis		*s;
 	struct redis_batch	 b;
 
-	load_config(cfg, primary.port, NULL, NULL, timeout_ms);
+	unit_redis_config(cfg, primary.port, NULL, NULL, timeout_ms);
 	s = redis_new(cfg);
 	redis_batch_init(&b, &arena, 1);
 	redis_ping(&b);
@@ -257,14 +115,6 @@ one(struct redis *s, struct redis_batch *b, size_t i)
 }
 
 static void
-assert_string(const struct redis_value *v, const char *want)
-{
-	assert_int_equal(v->type, REDIS_VALUE_STRING);
-	assert_int_equal(v->len, strlen(want));
-	assert_memory_equal(v->str, want, v->len);
-}
-
-static void
 typed_commands_round_trip(void **state)
 {
 	struct config		 cfg;
@@ -275,7 +125,7 @@ typed_commands_round_trip(void **state)
 	const unsigned char	 binary[] = { 'a', 0, 'b', 0xff };
 
 	(void)state;
-	load_config(&cfg, primary.port, NULL, NULL, NULL);
+	unit_redis_config(&cfg, primary.port, NULL, NULL, NULL);
 	s = redis_new(&cfg);
 	key(&k, "alice");
 	redis_batch_init(&b, &arena, 0);
@@ -285,8 +135,8 @@ typed_commands_round_trip(void **state)
 	get = redis_get(&b, &k);
 	ttl = redis_pttl(&b, &k);
 	assert_int_equal(redis_run(s, &b), 0);
-	assert_string(&b.reply[ping], "PONG");
-	assert_string(&b.reply[set], "OK");
+	unit_assert_string(&b.reply[ping], "PONG");
+	unit_assert_string(&b.reply[set], "OK");
 	assert_int_equal(b.reply[again].type, REDIS_VALUE_NIL);
 	assert_int_equal(b.reply[get].type, REDIS_VALUE_STRING);
 	assert_int_equal(b.reply[get].len, sizeof binary);
@@ -309,7 +159,7 @@ typed_commands_round_trip(void **state)
 static void
 put(const char *name, const char *value)
 {
-	run(primary.port, "SET test:u:{%s} %s", name, value);
+	unit_redis_run(primary.port, "SET test:u:{%s} %s", name, value);
 }
 
 static size_t
@@ -349,8 +199,8 @@ noscript_at(int at)
 	put("v1", "one");
 	put("v2", "two");
 	s = connected(&cfg, NULL);	/* scripts loaded */
-	run(primary.port, "SCRIPT FLUSH");
-	before = connections(primary.port);
+	unit_redis_run(primary.port, "SCRIPT FLUSH");
+	before = unit_redis_connections(primary.port);
 
 	redis_batch_init(&b, &arena, 0);
 	for (i = 0; i < 3; i++) {
@@ -360,15 +210,15 @@ noscript_at(int at)
 		idx[i] = i == at ? add_load(&b, name) : add_get(&b, name);
 	}
 	assert_int_equal(redis_run(s, &b), 0);
-	assert_string(&b.reply[idx[0]], "zero");
-	assert_string(&b.reply[idx[1]], "one");
-	assert_string(&b.reply[idx[2]], "two");
+	unit_assert_string(&b.reply[idx[0]], "zero");
+	unit_assert_string(&b.reply[idx[1]], "one");
+	unit_assert_string(&b.reply[idx[2]], "two");
 	/* Same connection: NOSCRIPT is not a reason to reconnect. */
-	assert_int_equal(new_connections(primary.port, before), 0);
+	assert_int_equal(unit_redis_new_connections(primary.port, before), 0);
 	/* EVAL cached the script again: the next EVALSHA works. */
 	redis_batch_init(&b, &arena, 0);
 	idx[0] = add_load(&b, "v1");
-	assert_string(one(s, &b, idx[0]), "one");
+	unit_assert_string(one(s, &b, idx[0]), "one");
 	redis_free(s);
 	config_free(&cfg);
 }
@@ -408,15 +258,15 @@ noscript_two_scripts(void **state)
 	put("v1", "one");
 	put("v2", "two");
 	s = connected(&cfg, NULL);
-	run(primary.port, "SCRIPT FLUSH");
+	unit_redis_run(primary.port, "SCRIPT FLUSH");
 	redis_batch_init(&b, &arena, 1);
 	a = add_load(&b, "v0");
 	g = add_get(&b, "v1");
 	c = add_load(&b, "v2");
 	assert_int_equal(redis_run(s, &b), 0);
-	assert_string(&b.reply[a], "zero");
-	assert_string(&b.reply[g], "one");
-	assert_string(&b.reply[c], "two");
+	unit_assert_string(&b.reply[a], "zero");
+	unit_assert_string(&b.reply[g], "one");
+	unit_assert_string(&b.reply[c], "two");
 	redis_free(s);
 	config_free(&cfg);
 }
@@ -438,15 +288,15 @@ restart_while_idle_then_a_write_succeeds(void **state)
 	(void)state;
 	s = connected(&cfg, NULL);
 
-	stop_server(&primary);
-	start_server(&primary, primary.port, NULL);
+	unit_redis_stop(&primary);
+	unit_redis_start(&primary, tmpdir, primary.port, NULL);
 
 	key(&k, "after");
 	redis_batch_init(&b, &arena, 0);
 	set = redis_set(&b, &k, "1", 1, REDIS_SET_IF_NEW, 0);
-	assert_string(one(s, &b, set), "OK");
-	/* start_server's probe, and ours: one connect, no failed attempt. */
-	assert_int_equal(connections(primary.port), 2);
+	unit_assert_string(one(s, &b, set), "OK");
+	/* The start's probe, and ours: one connect, no failed attempt. */
+	assert_int_equal(unit_redis_connections(primary.port), 2);
 	redis_free(s);
 	config_free(&cfg);
 }
@@ -466,10 +316,10 @@ kill_then_push(void *arg)
 	struct killer	*k = arg;
 
 	usleep(200000);
-	run(k->port, "CLIENT KILL TYPE normal SKIPME yes");
+	unit_redis_run(k->port, "CLIENT KILL TYPE normal SKIPME yes");
 	if (k->push) {
 		usleep(200000);
-		run(k->port, "RPUSH test:u:{list} item");
+		unit_redis_run(k->port, "RPUSH test:u:{list} item");
 	}
 	return NULL;
 }
@@ -506,13 +356,14 @@ closed_in_flight_idempotent_is_retried_once(void **state)
 
 	(void)state;
 	s = connected(&cfg, "3000");
-	before = connections(primary.port);
+	before = unit_redis_connections(primary.port);
 	assert_int_equal(blpop_while_killed(s, 1, 1, &b), 0);
 	assert_int_equal(b.reply[0].type, REDIS_VALUE_ARRAY);
 	assert_int_equal(b.reply[0].n, 2);
-	assert_string(&b.reply[0].elem[1], "item");
+	unit_assert_string(&b.reply[0].elem[1], "item");
 	/* The retry's, besides the killer's two. */
-	assert_int_equal(new_connections(primary.port, before), 1 + 2);
+	assert_int_equal(unit_redis_new_connections(primary.port, before),
+	    1 + 2);
 	redis_free(s);
 	config_free(&cfg);
 }
@@ -527,12 +378,12 @@ closed_in_flight_write_is_not_retried(void **state)
 
 	(void)state;
 	s = connected(&cfg, "3000");
-	before = connections(primary.port);
+	before = unit_redis_connections(primary.port);
 	assert_int_equal(blpop_while_killed(s, 0, 0, &b), -1);
 	assert_int_equal(redis_fault(s), REDIS_FAULT_CLOSED);
 	assert_int_equal(redis_status(s, "test"), SHOAL_UNAVAILABLE);
 	/* Only the killer connected. */
-	assert_int_equal(new_connections(primary.port, before), 1);
+	assert_int_equal(unit_redis_new_connections(primary.port, before), 1);
 	redis_free(s);
 	config_free(&cfg);
 }
@@ -548,15 +399,15 @@ timeout_is_not_retried(void **state)
 
 	(void)state;
 	s = connected(&cfg, "100");
-	before = connections(primary.port);
-	run(primary.port, "CLIENT PAUSE 400 ALL");
+	before = unit_redis_connections(primary.port);
+	unit_redis_run(primary.port, "CLIENT PAUSE 400 ALL");
 	redis_batch_init(&b, &arena, 1);
 	add_get(&b, "any");
 	assert_int_equal(redis_run(s, &b), -1);
 	assert_int_equal(redis_fault(s), REDIS_FAULT_TIMEOUT);
 	assert_int_equal(redis_status(s, "test"), SHOAL_UNAVAILABLE);
 	/* Only CLIENT PAUSE's. */
-	assert_int_equal(new_connections(primary.port, before), 1);
+	assert_int_equal(unit_redis_new_connections(primary.port, before), 1);
 	usleep(500000);
 	redis_free(s);
 	config_free(&cfg);
@@ -566,7 +417,7 @@ timeout_is_not_retried(void **state)
 static void
 readonly_is_unavailable_and_drops_the_connection(void **state)
 {
-	struct server		 replica;
+	struct unit_redis	 replica;
 	struct config		 cfg;
 	struct redis		*s;
 	struct redis_batch	 b;
@@ -576,8 +427,8 @@ readonly_is_unavailable_and_drops_the_connection(void **state)
 	(void)state;
 	snprintf(extra, sizeof extra, "--replicaof 127.0.0.1 %d",
 	    primary.port);
-	start_server(&replica, 0, extra);
-	load_config(&cfg, replica.port, NULL, NULL, NULL);
+	unit_redis_start(&replica, tmpdir, 0, extra);
+	unit_redis_config(&cfg, replica.port, NULL, NULL, NULL);
 	s = redis_new(&cfg);
 	key(&k, "ro");
 	redis_batch_init(&b, &arena, 0);
@@ -593,7 +444,7 @@ readonly_is_unavailable_and_drops_the_connection(void **state)
 	assert_int_equal(redis_fault(s), REDIS_FAULT_BACKOFF);
 	redis_free(s);
 	config_free(&cfg);
-	stop_server(&replica);
+	unit_redis_stop(&replica);
 }
 
 /* An ACL that forbids what shoal needs is a bug to fix, not a 503. */
@@ -606,9 +457,10 @@ noperm_is_internal(void **state)
 	struct redis_key	 k;
 
 	(void)state;
-	run(primary.port, "ACL SETUSER limited on >secretpassword ~* &* "
-	    "+@all -pttl");
-	load_config(&cfg, primary.port, "limited", "secretpassword", NULL);
+	unit_redis_run(primary.port, "ACL SETUSER limited on >secretpassword "
+	    "~* &* +@all -pttl");
+	unit_redis_config(&cfg, primary.port, "limited", "secretpassword",
+	    NULL);
 	s = redis_new(&cfg);
 	key(&k, "n");
 	redis_batch_init(&b, &arena, 0);
@@ -619,7 +471,7 @@ noperm_is_internal(void **state)
 	assert_int_equal(redis_status(s, "test"), SHOAL_INTERNAL);
 	redis_free(s);
 	config_free(&cfg);
-	run(primary.port, "ACL DELUSER limited");
+	unit_redis_run(primary.port, "ACL DELUSER limited");
 }
 
 /* Nobody listens: the connect fails once, then the executor waits. */
@@ -631,7 +483,7 @@ refused_connect_then_backoff(void **state)
 	struct redis_batch	 b;
 
 	(void)state;
-	load_config(&cfg, pick_port(), NULL, NULL, NULL);
+	unit_redis_config(&cfg, unit_redis_port(), NULL, NULL, NULL);
 	s = redis_new(&cfg);
 	redis_batch_init(&b, &arena, 1);
 	redis_ping(&b);
