@@ -1537,6 +1537,223 @@ def every_redis_config_sets_maxmemory_with_noeviction(ctx):
     return "; ".join(notes)
 
 
+# ---------------------------------------------------------------- Redis I/O threads
+# The CPUs a node may use -> the io-threads shoal-redis gives it
+# (deploy/redis/shoal-redis, docs/scaling.md "Redis I/O threads").
+IO_THREADS_RULE = ((1, 1), (2, 1), (3, 1), (4, 2), (7, 2), (8, 4), (16, 4), (64, 4))
+
+
+def io_threads_rule(cpus):
+    return 4 if cpus >= 8 else 2 if cpus >= 4 else 1
+
+
+def io_threads_of(conf, where):
+    """(io-threads, io-threads-do-reads) a Redis config sets, each once."""
+    n = re.findall(r"^io-threads\s+(\S+)\s*$", conf, re.M)
+    r = re.findall(r"^io-threads-do-reads\s+(\S+)\s*$", conf, re.M)
+    check(len(n) <= 1 and len(r) <= 1, f"{where}: io-threads {n}, io-threads-do-reads {r}: set twice")
+    return (n[0] if n else None), (r[0] if r else None)
+
+
+def k8s_cpus(q, where):
+    """A Kubernetes CPU quantity ("2", "1.5", "250m") as CPUs."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(m?)", str(q).strip())
+    check(m, f"{where}: cannot read the CPU quantity {q!r}")
+    return float(m.group(1)) / (1000 if m.group(2) else 1)
+
+
+def io_threads_setting_ok(v):
+    return v is None or re.fullmatch(r"[1-9]|1[0-6]", v) is not None
+
+
+@case
+def production_redis_sizes_its_io_threads_to_the_cpus(ctx):
+    """redis.conf.in sets io-threads (filled in by shoal-redis) and
+    io-threads-do-reads yes. shoal-redis renders REDIS_IO_THREADS as given
+    (3 -> 3, for a Redis node and a cluster node) and refuses 0, 17, x, 01
+    and -1 with exit status 2 and one line naming it; unset, it sizes the
+    threads to the CPUs (SHOAL_REDIS_NPROC standing for nproc, an empty
+    SHOAL_REDIS_CGROUP for the host's cgroup): under 4 -> 1, 4-7 -> 2, 8 or
+    more -> 4, and a cgroup v2 cpu.max quota below nproc decides instead
+    (quota / period rounded down, at least 1). Redis (Debian's, 7.0) starts
+    from the rendered config with 2 and runs one I/O thread. Every target
+    comes out consistent: Kubernetes states REDIS_IO_THREADS with at least
+    that many CPUs requested and no CPU limit below it, as does the OT
+    operator's cluster in its own config; systemd and Compose leave it to
+    the sizing or state a valid one; the Compose cluster's six nodes on one
+    host state 1; the local stack's templates keep 1."""
+    tpl = read("deploy", "redis", "redis.conf.in")
+    check_eq(io_threads_of(tpl, "deploy/redis/redis.conf.in"), ("@IO_THREADS@", "yes"),
+             "deploy/redis/redis.conf.in: (io-threads, io-threads-do-reads)")
+    notes = []
+    d = tempfile.mkdtemp(prefix="shoal-deploy-io-threads-")
+    try:
+        cg = os.path.join(d, "cgroup")          # a cgroup v2 mount of the test's own
+        os.mkdir(cg)
+        env = dict(password_files(d), REDIS_PRIMARY_HOST="127.0.0.1",
+                   REDIS_ANNOUNCE_HOST="127.0.0.1", REDIS_BIND="127.0.0.1")
+        runs = [0]
+
+        def render(role="redis", **extra):
+            runs[0] += 1
+            e = dict(env, REDIS_STATE_DIR=os.path.join(d, f"s{runs[0]}"), **extra)
+            p = shoal_redis(role, e)
+            conf = None
+            if p.returncode == 0:
+                with open(os.path.join(e["REDIS_STATE_DIR"], "redis.conf")) as f:
+                    conf = f.read()
+            return p, conf, e
+
+        def threads(what, role="redis", **extra):
+            p, conf, _ = render(role, **extra)
+            check(p.returncode == 0, f"shoal-redis {role} --render ({what}): exit {p.returncode}, {p.stderr!r}")
+            n, reads = io_threads_of(conf, f"rendered redis.conf ({what})")
+            check_eq(reads, "yes", f"rendered redis.conf ({what}): io-threads-do-reads")
+            check(n is not None and n.isdigit(), f"rendered redis.conf ({what}): io-threads {n!r}")
+            return int(n)
+
+        # The host's own CPUs: some value of the rule, never more than the
+        # affinity mask gives (a cgroup quota may give less).
+        host = threads("this host")
+        mine = len(os.sched_getaffinity(0))
+        check(host in (1, 2, 4) and host <= io_threads_rule(mine),
+              f"rendered redis.conf on this host ({mine} CPUs): io-threads {host}")
+        notes.append(f"this host ({mine} CPUs) {host}")
+        for role in ("redis", "cluster"):
+            check_eq(threads(f"{role}, REDIS_IO_THREADS=3", role, REDIS_IO_THREADS="3"), 3,
+                     f"shoal-redis {role} with REDIS_IO_THREADS=3: io-threads")
+        check_eq(threads("REDIS_IO_THREADS=3, 16 CPUs", REDIS_IO_THREADS="3", SHOAL_REDIS_NPROC="16",
+                         SHOAL_REDIS_CGROUP=cg), 3, "REDIS_IO_THREADS=3 on 16 CPUs: io-threads")
+        for bad in ("0", "17", "x", "01", "-1"):
+            p, _, _ = render(REDIS_IO_THREADS=bad)
+            lines = p.stderr.strip().splitlines()
+            check(p.returncode == 2 and len(lines) == 1 and "REDIS_IO_THREADS" in lines[0],
+                  f"shoal-redis with REDIS_IO_THREADS={bad}: exit {p.returncode}, stderr {p.stderr!r} "
+                  f"(expected exit 2 and one line naming REDIS_IO_THREADS)")
+        sized = []
+        for cpus, want in IO_THREADS_RULE:
+            for role in ("redis", "cluster"):
+                got = threads(f"{role}, {cpus} CPUs", role, SHOAL_REDIS_NPROC=str(cpus),
+                              SHOAL_REDIS_CGROUP=cg)
+                check_eq(got, want, f"shoal-redis {role} on {cpus} CPUs: io-threads")
+            sized.append(f"{cpus}->{want}")
+        notes.append("CPUs " + " ".join(sized))
+        quotas = []
+        for nproc, cpu_max, want in ((16, "250000 100000", 1), (16, "400000 100000", 2),
+                                     (16, "390000 100000", 1), (16, "800000 100000", 4),
+                                     (16, "max 100000", 4),
+                                     (16, "50000 100000", 1), (2, "800000 100000", 1)):
+            with open(os.path.join(cg, "cpu.max"), "w") as f:
+                f.write(cpu_max + "\n")
+            got = threads(f"{nproc} CPUs, cpu.max {cpu_max}", SHOAL_REDIS_NPROC=str(nproc),
+                          SHOAL_REDIS_CGROUP=cg)
+            check_eq(got, want, f"shoal-redis on {nproc} CPUs with cpu.max {cpu_max!r}: io-threads")
+            quotas.append(f"{cpu_max.split()[0]}->{want}")
+        os.unlink(os.path.join(cg, "cpu.max"))
+        notes.append("cpu.max (16 CPUs) " + " ".join(quotas))
+
+        # Redis itself takes the rendered config and runs the threads.
+        port = Ports().one()
+        p, conf, e = render(REDIS_IO_THREADS="2", REDIS_PORT=str(port), REDIS_PRIMARY_PORT=str(port))
+        check(p.returncode == 0, f"shoal-redis redis --render (REDIS_IO_THREADS=2): {p.stderr!r}")
+        argv = p.stdout.split()
+        check(argv[:1] == ["redis-server"], f"shoal-redis --render printed {p.stdout!r}")
+        log = open(os.path.join(d, "redis.log"), "wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=d)
+        log.close()
+        try:
+            with open(e["SHOAL_REDIS_INTERNAL_PASSWORD_FILE"]) as f:
+                internal = f.read().strip()
+            end = time.monotonic() + 20 * ctx.scale
+            pong = ""
+            while time.monotonic() < end and proc.poll() is None:
+                pong = subprocess.run(["redis-cli", "--no-auth-warning", "-p", str(port), "--user", "replica",
+                                       "ping"], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                     "REDISCLI_AUTH": internal},
+                                      capture_output=True, text=True, timeout=10).stdout.strip()
+                if pong == "PONG":
+                    break
+                time.sleep(0.2)
+            with open(os.path.join(d, "redis.log"), errors="replace") as f:
+                tail = f.read()[-600:]
+            check(pong == "PONG", f"redis-server with the rendered config (io-threads 2) did not come up "
+                  f"(exit {proc.poll()}):\n{tail}")
+            names = []
+            for t in os.listdir(f"/proc/{proc.pid}/task"):
+                try:
+                    with open(f"/proc/{proc.pid}/task/{t}/comm") as f:
+                        names.append(f.read().strip())
+                except OSError:
+                    pass
+            io = sorted(n for n in names if n.startswith("io_thd_"))
+            check_eq(io, ["io_thd_1"], f"redis-server's I/O threads with io-threads 2 (threads {sorted(names)})")
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        notes.append("redis-server with 2: io_thd_1")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+    # The targets.
+    c = k8s_container(k8s_by_kind(), "redis", "redis")
+    v = k8s_env(c).get("REDIS_IO_THREADS")
+    check(v is not None and io_threads_setting_ok(v),
+          f"deploy/k8s/redis.yaml: REDIS_IO_THREADS {v!r} (state it: the container has no CPU limit to size by)")
+    res = c.get("resources") or {}
+    req = (res.get("requests") or {}).get("cpu")
+    check(req is not None and k8s_cpus(req, "k8s redis") >= int(v),
+          f"deploy/k8s/redis.yaml: REDIS_IO_THREADS {v} with a CPU request of {req} (a core per thread)")
+    lim = (res.get("limits") or {}).get("cpu")
+    check(lim is None or k8s_cpus(lim, "k8s redis") >= int(v),
+          f"deploy/k8s/redis.yaml: REDIS_IO_THREADS {v} under a CPU limit of {lim}")
+    notes.append(f"k8s {v} (cpu request {req})")
+    need_yaml()
+    docs = [x for x in yaml.safe_load_all(read(*K8S_CLUSTER, "redis-cluster.yaml")) if x]
+    rc = next(x for x in docs if x["kind"] == "RedisCluster")
+    cms = {x["metadata"]["name"]: x for x in docs if x["kind"] == "ConfigMap"}
+    for role in ("redisLeader", "redisFollower"):
+        name = ((rc["spec"].get(role) or {}).get("redisConfig") or {}).get("additionalRedisConfig")
+        check(name in cms, f"RedisCluster {role}: additionalRedisConfig {name!r} is no ConfigMap here")
+        text = "\n".join(cms[name]["data"].values())
+        n, reads = io_threads_of(text, f"ConfigMap {name}")
+        check(n is not None and io_threads_setting_ok(n) and reads == "yes",
+              f"ConfigMap {name} ({role}): io-threads {n!r}, io-threads-do-reads {reads!r}")
+        res = rc["spec"]["kubernetesConfig"].get("resources") or {}
+        req = (res.get("requests") or {}).get("cpu")
+        check(req is not None and k8s_cpus(req, "k8s redis-cluster") >= int(n),
+              f"RedisCluster: io-threads {n} with a CPU request of {req}")
+        lim = (res.get("limits") or {}).get("cpu")
+        check(lim is None or k8s_cpus(lim, "k8s redis-cluster") >= int(n),
+              f"RedisCluster: io-threads {n} under a CPU limit of {lim}")
+    notes.append(f"k8s cluster {n} (cpu request {req})")
+    v = env_lines("deploy", "systemd", "redis.env").get("REDIS_IO_THREADS")
+    check(io_threads_setting_ok(v), f"deploy/systemd/redis.env: REDIS_IO_THREADS={v}")
+    notes.append(f"systemd {v or 'sized'}")
+    for name, s in compose_doc()["services"].items():
+        if s.get("command") == ["redis"]:
+            v = compose_env(s).get("REDIS_IO_THREADS")
+            check(io_threads_setting_ok(v), f"compose {name}: REDIS_IO_THREADS={v}")
+            notes.append(f"compose {name} {v or 'sized'}")
+    cdoc = yaml.safe_load(read("deploy", "docker", "compose.cluster.yaml"))
+    nodes = [(k, s) for k, s in cdoc["services"].items() if s.get("command") == ["cluster"]]
+    check(len(nodes) == 6, f"compose.cluster.yaml: {len(nodes)} cluster nodes, not 6")
+    for name, s in nodes:
+        check_eq(compose_env(s).get("REDIS_IO_THREADS"), "1",
+                 f"compose.cluster.yaml {name}: REDIS_IO_THREADS (six nodes share one host; sized, each "
+                 f"would take the whole host's)")
+    for f in ("local.conf.in", "local-cluster.conf.in"):
+        n, _ = io_threads_of(read("deploy", "redis", f), f"deploy/redis/{f}")
+        check(n in (None, "1"), f"deploy/redis/{f}: io-threads {n} (the local stack runs on 2 cores: 1)")
+    notes.append("compose cluster 1, local 1")
+    return "; ".join(notes)
+
+
 # ---------------------------------------------------------------- nginx, parsed
 def nginx_tree(text):
     """nginx config text -> [(name, [args], children or None)]: enough of
