@@ -21,8 +21,10 @@
  *    alone are sent again with their source (EVAL, which caches them
  *    again), in their order, and their replies take the place of the
  *    errors. They then run after the batch's other commands.
- *  - Any other error reply fails the batch and drops the connection (it can
- *    mean a failover made this node a replica: READONLY).
+ *  - Any other error reply fails the batch. A thread's own connection is
+ *    then dropped; a shared one only for an error that means the node
+ *    cannot serve anyone now (READONLY after a failover, LOADING), so one
+ *    request's WRONGTYPE does not cost the others their connection.
  *
  * After a failed connect the next one waits REDIS_RECONNECT_MS, doubling
  * with each failure in a row up to REDIS_RECONNECT_MAX_MS: a dead Redis

@@ -564,8 +564,10 @@ link_run_many(struct redis *s, struct link *l, struct redis_batch **b,
 	}
 	if (rc != 0)
 		link_drop(l, s->errstr);
-	for (j = 0; j < nb; j++)
-		if (done[j] > 0)
-			ndone++;
+	for (j = 0; j < nb; j++) {
+		if (done[j] < 0)	/* not sent again: failed */
+			done[j] = 0;
+		ndone += (size_t)done[j];
+	}
 	return ndone;
 }

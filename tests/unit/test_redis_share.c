@@ -722,14 +722,6 @@ closed_in_flight_idempotent_batches_are_retried_others_fail(void **state)
 	long long	 before;
 
 	(void)state;
-	/*
-	 * Skipped until redis_share.c's lead() settles a batch that
-	 * retry_some() failed (done[j] == -1) as failed: it passes done[i]
-	 * to settle() as "answered", so such a batch returns 0, fault
-	 * NONE, with empty (nil) replies, though it never ran. Remove this
-	 * skip() with that fix.
-	 */
-	skip();
 	put("r", "read");
 	share_open(primary.port, "3000");
 	before = unit_redis_connections(primary.port);
@@ -766,7 +758,6 @@ closed_in_flight_with_no_idempotent_batch_fails_them_all(void **state)
 	long long	 before;
 
 	(void)state;
-	skip();		/* the same fix as above */
 	share_open(primary.port, "3000");
 	before = unit_redis_connections(primary.port);
 	add_blpop(fresh(c[0], 0), "list", "2");
