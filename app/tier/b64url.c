@@ -7,8 +7,13 @@
 
 #include "b64url.h"
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* A-Z a-z 0-9 - _, by comparisons: no table indexed by a secret byte. */
+static int
+in_alphabet(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
 
 int
 b64url_encode(char *out, size_t outsz, const unsigned char *in, size_t len)
@@ -32,7 +37,7 @@ b64url_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen)
 	/* libsodium 1.0.18 reads bytes past 0x7f as '_': check the alphabet
 	 * here so that every value has exactly one spelling. */
 	for (i = 0; i < inlen; i++)
-		if (in[i] == '\0' || strchr(alphabet, in[i]) == NULL)
+		if (!in_alphabet((unsigned char)in[i]))
 			return -1;
 	if (sodium_base642bin(out, outsz, in, inlen, NULL, &n, &end,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)

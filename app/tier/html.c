@@ -90,6 +90,20 @@ utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* The length of the run at s of printable ASCII that JSON and an inline
+ * script take as it is: not " \\ < > & or a control byte. */
+static size_t
+plain_run(const unsigned char *s, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == '\\' || s[i] == '<' || s[i] == '>' || s[i] == '&')
+			break;
+	return i;
+}
+
 /*
  * The one JSON string escaper. strict: stop at the first byte that is not
  * valid UTF-8 and return -1; otherwise write U+FFFD for it.
@@ -106,6 +120,13 @@ json_escape(struct buf *b, const char *s, size_t len, int strict)
 	while (i < len) {
 		unsigned char c = u[i];
 
+		/* Most text is plain ASCII that needs nothing: copy it a run
+		 * at a time (a log line is mostly this). */
+		if ((n = plain_run(u + i, len - i)) > 0) {
+			buf_put(b, s + i, n);
+			i += n;
+			continue;
+		}
 		if (c == '"' || c == '\\') {
 			buf_putc(b, '\\');
 			buf_putc(b, (char)c);
