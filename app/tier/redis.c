@@ -75,6 +75,39 @@ run_batch(struct redis *s, struct redis_batch *b)
 	return 0;
 }
 
+static int
+share_run(struct redis *s, struct redis_batch *b)
+{
+	int	 rc;
+
+	redis_share_run_each(s->share, s, &b, 1, &rc);
+	return rc;
+}
+
+int
+redis_runs_each(const struct redis *s)
+{
+	return s->share != NULL;
+}
+
+int
+redis_run_each(struct redis *s, struct redis_batch **b, size_t n, int *rc)
+{
+	int64_t	 start = metrics_clock();
+	size_t	 i;
+
+	if (s->share == NULL || n > REDIS_EACH_MAX)
+		return -1;
+	s->fault = REDIS_FAULT_NONE;
+	s->errstr[0] = '\0';
+	redis_share_run_each(s->share, s, b, n, rc);
+	metrics_redis(rc[0], start);
+	for (i = 0; i < n; i++)
+		if (rc[i] != 0)
+			return -1;
+	return 0;
+}
+
 int
 redis_run(struct redis *s, struct redis_batch *b)
 {
@@ -85,7 +118,7 @@ redis_run(struct redis *s, struct redis_batch *b)
 	s->errstr[0] = '\0';
 	if (b->n > 0)
 		rc = s->cluster ? cluster_run(s, b) : s->share ?
-		    redis_share_run(s->share, s, b) : run_batch(s, b);
+		    share_run(s, b) : run_batch(s, b);
 
 	if (b->n > 0)
 		metrics_redis(rc, start);

@@ -170,6 +170,21 @@ size_t	redis_set(struct redis_batch *, const struct redis_key *, const void *,
 int	redis_run(struct redis *, struct redis_batch *)
 	    __attribute__((warn_unused_result));
 
+/*
+ * Several batches in one write, each with its own outcome: rc[i] is 0 when
+ * every reply of b[i] came and none is an error. For a request that loads,
+ * with its own batch b[0], what the requests waiting behind it will need
+ * (session.c): one's error does not fail the others. Only on a connection
+ * made with redis_share_with(); -1 at once otherwise (a cluster), or when
+ * n exceeds REDIS_EACH_MAX. Returns 0 when every batch succeeded; the
+ * fault of b[0], if it failed, is the connection's.
+ */
+#define REDIS_EACH_MAX	16
+int	redis_run_each(struct redis *, struct redis_batch **b, size_t n,
+	    int *rc);
+/* Whether redis_run_each() can run on this connection. */
+int	redis_runs_each(const struct redis *);
+
 /* A connection to one address with the configured timeouts (never NULL;
  * check ->err). For sentinel.c. */
 struct redisContext *redis_dial(const struct config *, const char *host,

@@ -82,10 +82,11 @@ size_t	link_run_many(struct redis *, struct link *, struct redis_batch **,
 struct redisReply *link_command(struct redis *, struct link *, int argc,
 	    const char **argv);
 
-/* redis_share.c: s's batch in the process's next shared write; its
- * fault, if any, in s. */
-int	redis_share_run(struct redis_share *, struct redis *,
-	    struct redis_batch *);
+/* redis_share.c: runs b[0..n-1] in the share's next write (n at most
+ * REDIS_EACH_MAX), each with its own outcome in rc[i]; the fault of b[0],
+ * if it failed, in s. */
+void	redis_share_run_each(struct redis_share *, struct redis *,
+	    struct redis_batch **, size_t n, int *rc);
 /* Drops the shared connection before its next write (an unusable reply). */
 void	redis_share_drop(struct redis_share *);
 

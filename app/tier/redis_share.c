@@ -39,11 +39,11 @@ enum job_state {
 	JOB_DONE,
 };
 
-/* One thread's batch in the queue, on its stack. */
+/* One batch in the queue, on its thread's stack. */
 struct share_job {
 	struct redis_batch	*b;
 	enum job_state		 state;
-	pthread_cond_t		 wake;
+	pthread_cond_t		*wake;		/* its thread's */
 	int			 rc;
 	enum redis_fault	 fault;
 	char			 errstr[REDIS_ERRSTR_MAX];
@@ -157,42 +157,69 @@ lead(struct redis_share *sh)
 	pthread_mutex_lock(&sh->lock);
 	for (i = 0; i < n; i++) {
 		job[i]->state = JOB_DONE;
-		pthread_cond_signal(&job[i]->wake);
+		pthread_cond_signal(job[i]->wake);
 	}
 	if (sh->head != NULL) {
 		sh->head->state = JOB_LEADS;
-		pthread_cond_signal(&sh->head->wake);
+		pthread_cond_signal(sh->head->wake);
 	} else
 		sh->leading = 0;
 }
 
-int
-redis_share_run(struct redis_share *sh, struct redis *s,
-    struct redis_batch *b)
+/* Whether one of a thread's jobs leads (-1: all are done, 0: waiting). */
+static int
+turn(const struct share_job *job, size_t n)
 {
-	struct share_job	 job;
+	size_t	 i;
+	int	 done = 1;
 
-	memset(&job, 0, sizeof job);
-	job.b = b;
-	if ((errno = pthread_cond_init(&job.wake, NULL)) != 0)
+	for (i = 0; i < n; i++) {
+		if (job[i].state == JOB_LEADS)
+			return 1;
+		if (job[i].state != JOB_DONE)
+			done = 0;
+	}
+	return done ? -1 : 0;
+}
+
+void
+redis_share_run_each(struct redis_share *sh, struct redis *s,
+    struct redis_batch **b, size_t n, int *rc)
+{
+	struct share_job	 job[REDIS_EACH_MAX];
+	pthread_cond_t		 wake;
+	size_t			 i;
+	int			 t;
+
+	if (n > REDIS_EACH_MAX)
+		abort();
+	if ((errno = pthread_cond_init(&wake, NULL)) != 0)
 		oom();
+	memset(job, 0, n * sizeof *job);
 	pthread_mutex_lock(&sh->lock);
-	if (sh->tail != NULL)
-		sh->tail->next = &job;
-	else
-		sh->head = &job;
-	sh->tail = &job;
+	for (i = 0; i < n; i++) {
+		job[i].b = b[i];
+		job[i].wake = &wake;
+		if (sh->tail != NULL)
+			sh->tail->next = &job[i];
+		else
+			sh->head = &job[i];
+		sh->tail = &job[i];
+	}
 	if (!sh->leading) {
 		sh->leading = 1;
-		job.state = JOB_LEADS;
+		job[0].state = JOB_LEADS;
 	}
-	while (job.state == JOB_WAITING)
-		pthread_cond_wait(&job.wake, &sh->lock);
-	if (job.state == JOB_LEADS)
-		lead(sh);
+	while ((t = turn(job, n)) >= 0) {
+		if (t == 1)
+			lead(sh);
+		else
+			pthread_cond_wait(&wake, &sh->lock);
+	}
 	pthread_mutex_unlock(&sh->lock);
-	pthread_cond_destroy(&job.wake);
-	if (job.rc != 0)
-		redis_set_fault(s, job.fault, job.errstr);
-	return job.rc;
+	pthread_cond_destroy(&wake);
+	for (i = 0; i < n; i++)
+		rc[i] = job[i].rc;
+	if (job[0].rc != 0)
+		redis_set_fault(s, job[0].fault, job[0].errstr);
 }

@@ -22,6 +22,15 @@ struct keyring;
 struct redis;
 
 /* What one worker thread owns: nothing here is shared with another thread. */
+struct session_prefetch;
+
+/* A request waiting on a ready connection: which one, and its Cookie
+ * header (in the current request's arena). */
+struct ready_request {
+	int		 slot;
+	const char	*cookie;
+};
+
 struct thread_ctx {
 	unsigned		 id;
 	const struct shoal_app	*app;
@@ -33,6 +42,17 @@ struct thread_ctx {
 	struct buf		 body;		/* reset after each request */
 	struct buf		 scratch;	/* for one call at a time */
 	struct buf		 fixed_headers;	/* the same on every response */
+	/*
+	 * Requests waiting behind this one on the thread's other ready
+	 * connections (worker.c): slot is this request's connection among
+	 * them (-1: none), waiting() gives the others' Cookie headers, and
+	 * session.c loads their sessions with this one's, into prefetch.
+	 * waiting is NULL where nothing waits (tests, tools).
+	 */
+	int			 slot;
+	size_t			(*waiting)(struct thread_ctx *,
+				    struct ready_request *, size_t max);
+	struct session_prefetch	*prefetch;
 };
 
 /* The input of a request, as the FastCGI parameters give it. */

@@ -3,6 +3,7 @@
  * ending sessions (see session.h and the session calls in shoal.h); the
  * sign-ins that start a user's session are in signin.c.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "oom.h"
 #include "record.h"
 #include "redis.h"
 #include "request.h"
@@ -126,38 +128,23 @@ session_record_data(struct shoal_req *r, const Shoal__Session *s)
 	return m;
 }
 
-enum shoal_status
-session_load(struct shoal_req *r)
+/* The idle window and the slide step of a session of this kind: the TTL
+ * slides at most every tenth of the window (or minute), so a busy session
+ * costs one write a minute, not one per request. */
+static void
+load_args(const struct config *cfg, int kind, int64_t *refresh, int64_t *idle)
 {
-	const struct config	*cfg = r->t->cfg;
-	struct redis_batch	 b;
-	const struct redis_value *v;
-	const char		*value;
-	size_t			 vlen, i;
-	int64_t			 idle, step;
+	int64_t	 step;
 
-	r->state = SESSION_NONE;
-	if (r->in.cookie == NULL ||
-	    !http_cookie_get(r->in.cookie, strlen(r->in.cookie),
-	    cfg->session_cookie, &value, &vlen))
-		return SHOAL_OK;
-	/* A cookie we did not sign costs nothing: no Redis command. */
-	if (sid_verify(&r->sid, r->t->keys, value, vlen) != 0) {
-		r->clear_cookie = 1;
-		return SHOAL_OK;
-	}
-	if (session_set_key(r) != 0)
-		return SHOAL_OK;
-	/* Slide the TTL at most every tenth of the window (or minute), so a
-	 * busy session costs one write a minute, not one per request. The
-	 * cookie says which window applies, before the record is read. */
-	idle = idle_ms(cfg, r->sid.kind);
-	step = idle / 10 < 60000 ? idle / 10 : 60000;
-	redis_batch_init(&b, &r->t->arena, 1);
-	i = script_session_load(&b, &r->key, idle - step, idle);
-	if (redis_run(r->t->redis, &b) != 0)
-		return redis_status(r->t->redis, "session load");
-	v = &b.reply[i];
+	*idle = idle_ms(cfg, kind);
+	step = *idle / 10 < 60000 ? *idle / 10 : 60000;
+	*refresh = *idle - step;
+}
+
+/* What a load's reply, or a record loaded ahead, makes of the request. */
+static enum shoal_status
+take_record(struct shoal_req *r, const struct redis_value *v)
+{
 	if (v->type == REDIS_VALUE_NIL) {
 		/* Expired, logged out or revoked. */
 		metrics_count(METRIC_SESSIONS_EXPIRED);
@@ -193,6 +180,220 @@ session_load(struct shoal_req *r)
 	}
 	r->state = r->sid.kind == SID_GUEST ? SESSION_GUEST : SESSION_LIVE;
 	return SHOAL_OK;
+}
+
+/* ----- Sessions loaded ahead for the requests waiting behind this one. */
+
+#define PREFETCH_MAX	(REDIS_EACH_MAX - 1)
+
+struct prefetched {
+	int			 slot;		/* its ready connection */
+	const struct keyring	*keys;		/* that verified its cookie */
+	char			 cookie[SID_COOKIE_MAX];
+	size_t			 cookie_len;
+	struct sid		 sid;
+	int			 nil;		/* no record */
+	size_t			 off, len;	/* the record, in store */
+};
+
+struct session_prefetch {
+	struct prefetched	 e[PREFETCH_MAX];
+	size_t			 n;
+	struct buf		 store;
+};
+
+struct session_prefetch *
+session_prefetch_new(void)
+{
+	struct session_prefetch	*p = xcalloc(1, sizeof *p);
+
+	buf_init(&p->store);
+	return p;
+}
+
+void
+session_prefetch_free(struct session_prefetch *p)
+{
+	if (p == NULL)
+		return;
+	buf_free(&p->store);
+	free(p);
+}
+
+void
+session_prefetch_forget(struct session_prefetch *p)
+{
+	if (p == NULL)
+		return;
+	p->n = 0;
+	buf_reset(&p->store);
+}
+
+static struct prefetched *
+prefetched_for(struct session_prefetch *p, int slot)
+{
+	size_t	 i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->e[i].slot == slot)
+			return &p->e[i];
+	return NULL;
+}
+
+/*
+ * This request's record, if it was loaded ahead: for its connection, for
+ * the same cookie, verified with the keyring it uses. Taken once.
+ */
+static int
+take_prefetched(struct shoal_req *r, const char *value, size_t vlen,
+    struct redis_value *v)
+{
+	struct session_prefetch	*p = r->t->prefetch;
+	struct prefetched	*e;
+
+	if (p == NULL || r->t->slot < 0 ||
+	    (e = prefetched_for(p, r->t->slot)) == NULL)
+		return 0;
+	e->slot = -1;
+	if (e->keys != r->t->keys || e->cookie_len != vlen ||
+	    memcmp(e->cookie, value, vlen) != 0)
+		return 0;
+	r->sid = e->sid;
+	memset(v, 0, sizeof *v);
+	if (e->nil)
+		v->type = REDIS_VALUE_NIL;
+	else {
+		v->type = REDIS_VALUE_STRING;
+		v->str = arena_memdup(&r->t->arena, p->store.data + e->off,
+		    e->len);
+		v->len = e->len;
+	}
+	return 1;
+}
+
+/*
+ * A batch loading the session of a waiting request, and its entry in e
+ * (not yet counted in the prefetch). 0, or -1 when the request has no
+ * session cookie we signed.
+ */
+static int
+load_ahead(struct shoal_req *r, const struct ready_request *q,
+    struct prefetched *e, struct redis_batch *b)
+{
+	const struct config	*cfg = r->t->cfg;
+	struct redis_key	*key;
+	const char		*value;
+	char			 hash[SID_HASH_LEN + 1];
+	size_t			 vlen;
+	int64_t			 refresh, idle;
+
+	if (!http_cookie_get(q->cookie, strlen(q->cookie),
+	    cfg->session_cookie, &value, &vlen) || vlen > sizeof e->cookie ||
+	    sid_verify(&e->sid, r->t->keys, value, vlen) != 0 ||
+	    sid_hash(&e->sid, hash, sizeof hash) != 0)
+		return -1;
+	e->slot = q->slot;
+	e->keys = r->t->keys;
+	memcpy(e->cookie, value, vlen);
+	e->cookie_len = vlen;
+	/* The batch points at its key until it is sent: not on this stack. */
+	key = arena_alloc(&r->t->arena, sizeof *key);
+	key_session(key, cfg->key_prefix, hash);
+	load_args(cfg, e->sid.kind, &refresh, &idle);
+	redis_batch_init(b, &r->t->arena, 1);
+	(void)script_session_load(b, key, refresh, idle);
+	return 0;
+}
+
+/* Keeps what came for the waiting requests (b[1..n-1], entries e). */
+static void
+keep_ahead(struct session_prefetch *p, struct prefetched *e,
+    struct redis_batch **b, const int *rc, size_t n)
+{
+	const struct redis_value *v;
+	size_t			 i;
+
+	for (i = 1; i < n; i++) {
+		v = &b[i]->reply[0];
+		if (rc[i] != 0 || (v->type != REDIS_VALUE_NIL &&
+		    v->type != REDIS_VALUE_STRING) || p->n == PREFETCH_MAX)
+			continue;
+		e[i - 1].nil = v->type == REDIS_VALUE_NIL;
+		e[i - 1].off = p->store.len;
+		e[i - 1].len = e[i - 1].nil ? 0 : v->len;
+		if (!e[i - 1].nil)
+			buf_put(&p->store, v->str, v->len);
+		p->e[p->n++] = e[i - 1];
+	}
+}
+
+/*
+ * Runs this request's load (own) with the loads of the requests waiting on
+ * the thread's other ready connections, in one write. 0, or -1 when its own
+ * failed (the fault in the connection).
+ */
+static int
+load_with_waiting(struct shoal_req *r, struct redis_batch *own)
+{
+	struct thread_ctx	*t = r->t;
+	struct ready_request	 q[PREFETCH_MAX];
+	struct prefetched	 e[PREFETCH_MAX];
+	struct redis_batch	 more[PREFETCH_MAX], *b[REDIS_EACH_MAX];
+	int			 rc[REDIS_EACH_MAX];
+	size_t			 nq = 0, n = 1, i;
+
+	b[0] = own;
+	if (t->waiting != NULL && t->prefetch != NULL &&
+	    redis_runs_each(t->redis))
+		nq = t->waiting(t, q, PREFETCH_MAX);
+	for (i = 0; i < nq; i++) {
+		if (prefetched_for(t->prefetch, q[i].slot) != NULL ||
+		    load_ahead(r, &q[i], &e[n - 1], &more[n - 1]) != 0)
+			continue;
+		b[n] = &more[n - 1];
+		n++;
+	}
+	if (n == 1)
+		return redis_run(t->redis, own);
+	(void)redis_run_each(t->redis, b, n, rc);
+	keep_ahead(t->prefetch, e, b, rc, n);
+	return rc[0] == 0 ? 0 : -1;
+}
+
+enum shoal_status
+session_load(struct shoal_req *r)
+{
+	const struct config	*cfg = r->t->cfg;
+	struct redis_batch	 b;
+	struct redis_value	 ahead;
+	const char		*value;
+	size_t			 vlen, i;
+	int64_t			 refresh, idle;
+
+	r->state = SESSION_NONE;
+	if (r->in.cookie == NULL ||
+	    !http_cookie_get(r->in.cookie, strlen(r->in.cookie),
+	    cfg->session_cookie, &value, &vlen))
+		return SHOAL_OK;
+	if (take_prefetched(r, value, vlen, &ahead)) {
+		if (session_set_key(r) != 0)
+			return SHOAL_OK;
+		return take_record(r, &ahead);
+	}
+	/* A cookie we did not sign costs nothing: no Redis command. */
+	if (sid_verify(&r->sid, r->t->keys, value, vlen) != 0) {
+		r->clear_cookie = 1;
+		return SHOAL_OK;
+	}
+	if (session_set_key(r) != 0)
+		return SHOAL_OK;
+	/* The cookie says which window applies, before the record is read. */
+	load_args(cfg, r->sid.kind, &refresh, &idle);
+	redis_batch_init(&b, &r->t->arena, 1);
+	i = script_session_load(&b, &r->key, refresh, idle);
+	if (load_with_waiting(r, &b) != 0)
+		return redis_status(r->t->redis, "session load");
+	return take_record(r, &b.reply[i]);
 }
 
 const void *

@@ -23,8 +23,24 @@ struct shoal_req;
  */
 #define SESSION_CAS_RETRIES	64
 
-/* Reads the cookie and loads the record. SHOAL_OK, or SHOAL_UNAVAILABLE. */
+/*
+ * Reads the cookie and loads the record. SHOAL_OK, or SHOAL_UNAVAILABLE.
+ *
+ * When other requests wait on the thread's ready connections (see
+ * thread_ctx), their sessions are loaded in the same write, each its own
+ * batch (an error in one fails only that one), and kept for them in the
+ * thread's prefetch: the request that comes to be served on that
+ * connection, with the same cookie, takes its record from there instead of
+ * a round trip. The record is read after that request arrived, and before
+ * it is answered, as its own load would be.
+ */
 enum shoal_status session_load(struct shoal_req *);
+
+/* The thread's sessions loaded ahead (one per thread, see above). */
+struct session_prefetch *session_prefetch_new(void);
+void	 session_prefetch_free(struct session_prefetch *);
+/* Forgets them all: the ready connections they were for have changed. */
+void	 session_prefetch_forget(struct session_prefetch *);
 
 /* For signin.c, which starts sessions: */
 int64_t	 session_now(void);

@@ -61,6 +61,7 @@
 #include <fcgiapp.h>
 
 #include "config.h"
+#include "fcgi_peek.h"
 #include "keyring.h"
 #include "log.h"
 #include "metrics.h"
@@ -72,6 +73,7 @@
 #include "redis.h"
 #include "reqid.h"
 #include "sandbox.h"
+#include "session.h"
 #include "throttle.h"
 #include "worker.h"
 
@@ -98,6 +100,7 @@ struct worker_thread {
 	int			 ready[THREAD_MAX_CONNS];
 	int			 nready, next_ready;
 	struct metrics_block	*metrics;	/* NULL: no metrics */
+	struct redis_share	*own_share;	/* without SHOAL_REDIS_BATCH */
 	_Atomic int		 state;
 	/* The keyring this thread's request uses; NULL between requests. */
 	_Atomic(const struct keyring *) keys_in_use;
@@ -255,6 +258,38 @@ serve(struct worker_thread *w)
 }
 
 /*
+ * The Cookie headers of the requests waiting on this thread's other ready
+ * connections, those the last poll found and not served yet (thread_ctx),
+ * read from a copy of their bytes: libfcgi reads each request when its
+ * turn comes. A request not all there yet, or without a cookie, is left
+ * out.
+ */
+static size_t
+waiting_requests(struct thread_ctx *ctx, struct ready_request *out,
+    size_t max)
+{
+	struct worker_thread	*w = self;
+	unsigned char		 peek[FCGI_PEEK_MAX];
+	const unsigned char	*val;
+	size_t			 n = 0, vlen;
+	ssize_t			 got;
+	int			 i;
+
+	for (i = w->next_ready; i < w->nready && n < max; i++) {
+		got = recv(w->ready[i], peek, sizeof peek,
+		    MSG_PEEK | MSG_DONTWAIT);
+		if (got <= 0 || !fcgi_peek_param(peek, (size_t)got,
+		    "HTTP_COOKIE", &val, &vlen))
+			continue;
+		out[n].slot = i;
+		out[n].cookie = arena_strndup(&ctx->arena, (const char *)val,
+		    vlen);
+		n++;
+	}
+	return n;
+}
+
+/*
  * Reads one request from fd (-1: accept a new connection, if one is still
  * waiting) and serves it. A connection the web server keeps alive goes back
  * into the thread's set; close_after makes libfcgi close it instead.
@@ -366,6 +401,8 @@ hand_over_connections(void)
 			w->ready[k++] = fd;
 	}
 	w->nready = k;
+	/* The ready list moved: what was loaded ahead is for other slots. */
+	session_prefetch_forget(w->ctx.prefetch);
 	metrics_set(METRIC_CONN_KEPT_ALIVE, (uint64_t)w->nconns);
 }
 
@@ -428,9 +465,15 @@ poll_once(struct worker_thread *w, int timeout_ms, int draining)
 	nready = w->nready;
 	if (!draining && (pfd[1].revents & POLLIN))
 		(void)adopt(w, 0);
-	while (w->next_ready < w->nready)
+	/* Sessions loaded ahead were for the ready list before this one. */
+	session_prefetch_forget(w->ctx.prefetch);
+	while (w->next_ready < w->nready) {
+		w->ctx.slot = w->next_ready;
 		serve_connection(w, w->ready[w->next_ready++], draining);
+	}
 	w->nready = w->next_ready = 0;
+	session_prefetch_forget(w->ctx.prefetch);
+	w->ctx.slot = -1;
 	if (!draining && (pfd[0].revents & POLLIN))
 		serve_connection(w, -1, 0);
 	metrics_set(METRIC_CONN_KEPT_ALIVE, (uint64_t)w->nconns);
@@ -694,7 +737,7 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		pwhash_on_wait(hand_over_connections);
 	}
 	/* Threads that share a connection send their commands together. */
-	if (cfg->redis_batch && cfg->threads > 1 && cfg->ncluster_seeds == 0)
+	if (cfg->redis_batch && cfg->ncluster_seeds == 0)
 		share = redis_share_new(cfg);
 	w = xcalloc((size_t)cfg->threads, sizeof *w);
 	for (i = 0; i < cfg->threads; i++) {
@@ -704,8 +747,16 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		w[i].ctx.keys = keys;
 		atomic_store(&w[i].keys_in_use, NULL);
 		w[i].ctx.redis = redis_new(cfg);
-		if (share != NULL)
-			redis_share_with(w[i].ctx.redis, share);
+		/* Without sharing, a share of its own: its request's load can
+		 * still carry those of the requests waiting behind it. */
+		if (share == NULL && cfg->ncluster_seeds == 0)
+			w[i].own_share = redis_share_new(cfg);
+		if (share != NULL || w[i].own_share != NULL)
+			redis_share_with(w[i].ctx.redis, share != NULL ? share :
+			    w[i].own_share);
+		w[i].ctx.slot = -1;
+		w[i].ctx.waiting = waiting_requests;
+		w[i].ctx.prefetch = session_prefetch_new();
 		arena_init(&w[i].ctx.arena);
 		buf_init(&w[i].ctx.headers);
 		buf_init(&w[i].ctx.body);
@@ -748,6 +799,8 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 	for (i = 0; i < cfg->threads; i++) {
 		pthread_join(w[i].tid, NULL);
 		redis_free(w[i].ctx.redis);
+		redis_share_free(w[i].own_share);
+		session_prefetch_free(w[i].ctx.prefetch);
 		arena_free(&w[i].ctx.arena);
 		buf_free(&w[i].ctx.headers);
 		buf_free(&w[i].ctx.body);
