@@ -179,7 +179,7 @@ int	redis_run(struct redis *, struct redis_batch *)
  * n exceeds REDIS_EACH_MAX. Returns 0 when every batch succeeded; the
  * fault of b[0], if it failed, is the connection's.
  */
-#define REDIS_EACH_MAX	16
+#define REDIS_EACH_MAX	32
 int	redis_run_each(struct redis *, struct redis_batch **b, size_t n,
 	    int *rc);
 /* Whether redis_run_each() can run on this connection. */

@@ -45,12 +45,13 @@ struct thread_ctx {
 	/*
 	 * Requests waiting behind this one on the thread's other ready
 	 * connections (worker.c): slot is this request's connection among
-	 * them (-1: none), waiting() gives the others' Cookie headers, and
-	 * session.c loads their sessions with this one's, into prefetch.
-	 * waiting is NULL where nothing waits (tests, tools).
+	 * them (-1: none), waiting() gives the Cookie headers of the others
+	 * from slot `from` on, and session.c loads their sessions with this
+	 * one's, into prefetch. waiting is NULL where nothing waits (tests,
+	 * tools).
 	 */
 	int			 slot;
-	size_t			(*waiting)(struct thread_ctx *,
+	size_t			(*waiting)(struct thread_ctx *, int from,
 				    struct ready_request *, size_t max);
 	struct session_prefetch	*prefetch;
 };

@@ -199,6 +199,7 @@ struct prefetched {
 struct session_prefetch {
 	struct prefetched	 e[PREFETCH_MAX];
 	size_t			 n;
+	int			 next_slot;	/* after the last loaded */
 	struct buf		 store;
 };
 
@@ -226,6 +227,7 @@ session_prefetch_forget(struct session_prefetch *p)
 	if (p == NULL)
 		return;
 	p->n = 0;
+	p->next_slot = 0;
 	buf_reset(&p->store);
 }
 
@@ -311,8 +313,14 @@ keep_ahead(struct session_prefetch *p, struct prefetched *e,
     struct redis_batch **b, const int *rc, size_t n)
 {
 	const struct redis_value *v;
-	size_t			 i;
+	size_t			 i, k;
 
+	/* Make room: entries already taken go (their records stay in the
+	 * store, which is emptied with the ready list). */
+	for (i = 0, k = 0; i < p->n; i++)
+		if (p->e[i].slot >= 0)
+			p->e[k++] = p->e[i];
+	p->n = k;
 	for (i = 1; i < n; i++) {
 		v = &b[i]->reply[0];
 		if (rc[i] != 0 || (v->type != REDIS_VALUE_NIL &&
@@ -324,6 +332,8 @@ keep_ahead(struct session_prefetch *p, struct prefetched *e,
 		if (!e[i - 1].nil)
 			buf_put(&p->store, v->str, v->len);
 		p->e[p->n++] = e[i - 1];
+		if (e[i - 1].slot >= p->next_slot)
+			p->next_slot = e[i - 1].slot + 1;
 	}
 }
 
@@ -343,9 +353,10 @@ load_with_waiting(struct shoal_req *r, struct redis_batch *own)
 	size_t			 nq = 0, n = 1, i;
 
 	b[0] = own;
+	/* The requests after those already loaded ahead. */
 	if (t->waiting != NULL && t->prefetch != NULL &&
 	    redis_runs_each(t->redis))
-		nq = t->waiting(t, q, PREFETCH_MAX);
+		nq = t->waiting(t, t->prefetch->next_slot, q, PREFETCH_MAX);
 	for (i = 0; i < nq; i++) {
 		if (prefetched_for(t->prefetch, q[i].slot) != NULL ||
 		    load_ahead(r, &q[i], &e[n - 1], &more[n - 1]) != 0)

@@ -259,13 +259,14 @@ serve(struct worker_thread *w)
 
 /*
  * The Cookie headers of the requests waiting on this thread's other ready
- * connections, those the last poll found and not served yet (thread_ctx),
+ * connections, those the last poll found and not served yet, from slot
+ * `from` on (thread_ctx),
  * read from a copy of their bytes: libfcgi reads each request when its
  * turn comes. A request not all there yet, or without a cookie, is left
  * out.
  */
 static size_t
-waiting_requests(struct thread_ctx *ctx, struct ready_request *out,
+waiting_requests(struct thread_ctx *ctx, int from, struct ready_request *out,
     size_t max)
 {
 	struct worker_thread	*w = self;
@@ -275,7 +276,8 @@ waiting_requests(struct thread_ctx *ctx, struct ready_request *out,
 	ssize_t			 got;
 	int			 i;
 
-	for (i = w->next_ready; i < w->nready && n < max; i++) {
+	for (i = from > w->next_ready ? from : w->next_ready;
+	    i < w->nready && n < max; i++) {
 		got = recv(w->ready[i], peek, sizeof peek,
 		    MSG_PEEK | MSG_DONTWAIT);
 		if (got <= 0 || !fcgi_peek_param(peek, (size_t)got,
