@@ -325,6 +325,10 @@ metrics_render(struct buf *out, const struct metrics_sum *s,
 	one(out, "shoal_sessions_expired_on_read_total", "counter",
 	    "Session cookies whose record was gone or past its lifetime",
 	    c[METRIC_SESSIONS_EXPIRED]);
+	one(out, "shoal_sessions_loaded_ahead_total", "counter",
+	    "Session records a request took from the load of the request "
+	    "before it on its thread, with no round trip of its own",
+	    c[METRIC_SESSIONS_LOADED_AHEAD]);
 	one(out, "shoal_guest_sessions_created_total", "counter",
 	    "Guest sessions created", c[METRIC_GUESTS_CREATED]);
 	head(out, "shoal_sign_ins_total", "counter", "Sign-ins by result");

@@ -261,6 +261,7 @@ take_prefetched(struct shoal_req *r, const char *value, size_t vlen,
 	    memcmp(e->cookie, value, vlen) != 0)
 		return 0;
 	r->sid = e->sid;
+	metrics_count(METRIC_SESSIONS_LOADED_AHEAD);
 	memset(v, 0, sizeof *v);
 	if (e->nil)
 		v->type = REDIS_VALUE_NIL;
