@@ -158,27 +158,12 @@ stop_process(pid_t *pid)
 	*pid = 0;
 }
 
-static redisContext *
-admin(int port)
-{
-	struct timeval	 tv = { 2, 0 };
-	redisContext	*c = redisConnectWithTimeout("127.0.0.1", port, tv);
-
-	if (c != NULL && c->err) {
-		redisFree(c);
-		c = NULL;
-	}
-	if (c != NULL)
-		redisSetTimeout(c, tv);
-	return c;
-}
-
 /* A command on a fresh admin connection: its reply, an error reply
  * included, or NULL when there was none. */
 static redisReply *
 vtry_query(int port, const char *fmt, va_list ap)
 {
-	redisContext	*c = admin(port);
+	redisContext	*c = unit_redis_admin(port);
 	redisReply	*r;
 
 	if (c == NULL)
@@ -272,7 +257,7 @@ start_node(struct node *n)
 		return -1;
 	for (until = now_ms() + START_WAIT_MS; now_ms() < until;
 	    usleep(20000)) {
-		if ((c = admin(n->port)) != NULL) {
+		if ((c = unit_redis_admin(n->port)) != NULL) {
 			redisFree(c);
 			return 0;
 		}

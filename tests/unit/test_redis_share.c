@@ -386,22 +386,14 @@ static int
 group_setup(void **state)
 {
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	if (sodium_init() < 0 || mkdtemp(tmpdir) == NULL)
-		return -1;
-	unit_redis_start(&primary, tmpdir, 0, NULL);
-	return 0;
+	return unit_redis_group_start(&primary, tmpdir);
 }
 
 static int
 group_teardown(void **state)
 {
-	char	 cmd[600];
-
 	(void)state;
-	unit_redis_stop(&primary);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_redis_group_stop(&primary, tmpdir);
 }
 
 static int

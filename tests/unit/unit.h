@@ -302,6 +302,28 @@ unit_redis_stop(struct unit_redis *s)
 	s->pid = 0;
 }
 
+/* A group's set-up and tear-down around one server in a fresh tmpdir (a
+ * mkdtemp template): the server started, then stopped and the folder gone. */
+static inline int
+unit_redis_group_start(struct unit_redis *s, char *tmpdir)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0 || mkdtemp(tmpdir) == NULL)
+		return -1;
+	unit_redis_start(s, tmpdir, 0, NULL);
+	return 0;
+}
+
+static inline int
+unit_redis_group_stop(struct unit_redis *s, const char *tmpdir)
+{
+	char	 cmd[600];
+
+	unit_redis_stop(s);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 /* The settings of a client of the server on port: the defaults, with the
  * user, password and timeout given (NULL: the default). */
 static inline void
