@@ -27,8 +27,19 @@
  * that would stop them too. Instead the main thread marks the shutdown and
  * interrupts every thread that is waiting for work with SIGUSR2, whose
  * handler does nothing but make poll() return. A thread in the middle of a
- * request is never interrupted: it finishes, then answers what is already
- * waiting on its connections, closing each after its response, and leaves.
+ * request is never interrupted: it finishes, then answers what comes on its
+ * connections, closing each after its response.
+ *
+ * An idle kept-alive connection is the one thing a drain cannot close
+ * safely: the web server may be sending a request on it at that very
+ * moment, and a POST sent on a connection that then closes is answered 502
+ * (nginx never resends one). So a draining process closes them only once
+ * no request has come to any of its threads for DRAIN_QUIET_MS. Until
+ * then, each request the web server sends uses up one of them (it is
+ * closed after its response, which the web server sees before it could
+ * reuse it), and once it has none left its next connect is refused and it
+ * stops choosing this server. A thread that holds no connection leaves
+ * as soon as the listening socket is gone: nothing can come to it then.
  *
  * Counted. With SHOAL_METRICS_LISTEN each thread counts what it serves in a
  * block of counters of its own (metrics.h), and a metrics thread answers
@@ -78,7 +89,10 @@
 #include "worker.h"
 
 #define THREAD_MAX_CONNS	64	/* kept-alive connections per thread */
-#define DRAIN_LINGER_MS		50	/* on SIGTERM: last wait for requests */
+#define DRAIN_QUIET_MS		500	/* on SIGTERM: no request for this long,
+					   then close what is still open */
+#define DRAIN_CHECK_MS		10	/* a draining thread holding nothing
+					   looks again this often */
 
 enum thread_state {
 	THREAD_WAITING,		/* in poll(), between requests */
@@ -108,9 +122,13 @@ struct worker_thread {
 
 static atomic_int	stopping;
 static atomic_int	told_to_stop;	/* SIGTERM came; maybe still serving */
+/* While stopping: when a request was last served or a thread began to
+ * drain (see the top). */
+static _Atomic int64_t	last_drain_activity_us;
+static atomic_int	listener_gone;	/* this process let go of it */
 
-/* Connections handed over between threads (see the top): -1 with one
- * thread. Both ends are non-blocking. */
+/* Connections handed over between threads (see the top), and on SIGTERM
+ * the last ones accepted by the main thread. Both ends are non-blocking. */
 static int		handover[2] = { -1, -1 };
 static _Thread_local struct worker_thread *self;
 
@@ -144,6 +162,25 @@ now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* While stopping: something happened that the drain waits quiet after. */
+static void
+drain_activity(void)
+{
+	atomic_store(&last_drain_activity_us, now_us());
+}
+
+/* While draining: ms left before the process counts as quiet, 0 once it
+ * does. */
+static int
+drain_quiet_left_ms(void)
+{
+	int64_t	 quiet = now_us() - atomic_load(&last_drain_activity_us);
+
+	if (quiet >= (int64_t)DRAIN_QUIET_MS * 1000)
+		return 0;
+	return (int)(DRAIN_QUIET_MS - quiet / 1000);
 }
 
 static const char *
@@ -311,6 +348,8 @@ serve_connection(struct worker_thread *w, int fd, int close_after)
 	}
 	if (fd == -1)
 		metrics_count(METRIC_CONN_ACCEPTED);
+	if (atomic_load(&stopping))
+		drain_activity();
 	if (!close_after)
 		atomic_store(&w->state, THREAD_BUSY);
 	serve(w);
@@ -354,6 +393,31 @@ web_server_allowed(const struct sockaddr_storage *sa)
 }
 
 /*
+ * The next connection waiting in the listen queue, from a web server
+ * FCGI_WEB_SERVER_ADDRS allows (one it does not is closed and skipped);
+ * -1 when the queue is empty.
+ */
+static int
+accept_waiting(int listen_fd)
+{
+	struct sockaddr_storage	 sa;
+	socklen_t		 len;
+	int			 fd;
+
+	for (;;) {
+		len = sizeof sa;
+		fd = accept4(listen_fd, (struct sockaddr *)&sa, &len,
+		    SOCK_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		metrics_count(METRIC_CONN_ACCEPTED);
+		if (web_server_allowed(&sa))
+			return fd;
+		close(fd);
+	}
+}
+
+/*
  * Takes every connection already waiting in the listen queue, so that
  * closing the listening socket resets none that the web server has written
  * a request into.
@@ -361,27 +425,18 @@ web_server_allowed(const struct sockaddr_storage *sa)
 static void
 take_backlog(struct worker_thread *w)
 {
-	struct sockaddr_storage	 sa;
-	socklen_t		 len = sizeof sa;
-	int			 fd;
+	int	 fd;
 
 	while (w->nconns < THREAD_MAX_CONNS &&
-	    (fd = accept4(w->listen_fd, (struct sockaddr *)&sa, &len,
-	    SOCK_CLOEXEC)) >= 0) {
-		metrics_count(METRIC_CONN_ACCEPTED);
-		if (web_server_allowed(&sa))
-			w->conns[w->nconns++] = fd;
-		else
-			close(fd);
-		len = sizeof sa;
-	}
+	    (fd = accept_waiting(w->listen_fd)) >= 0)
+		w->conns[w->nconns++] = fd;
 }
 
 /*
  * Gives every connection the thread holds, but the one it is serving, to
  * whichever sibling polls next (pwhash calls it before a hash). A
  * connection the pipe has no room for stays. Not while stopping: the
- * siblings may be draining, and no longer poll the pipe.
+ * siblings may have finished draining, and no longer poll the pipe.
  */
 static void
 hand_over_connections(void)
@@ -426,16 +481,15 @@ adopt(struct worker_thread *w, int all)
 }
 
 /*
- * One poll over the listening socket and the handover pipe (unless
- * draining) and the kept-alive connections; serves what is ready.
- * timeout_ms as for poll(). Returns the number of connections that were
- * ready.
+ * One poll over the listening socket (unless draining), the handover pipe
+ * and the kept-alive connections; serves what is ready. timeout_ms as for
+ * poll(). Returns the number of connections that were ready.
  */
 static int
 poll_once(struct worker_thread *w, int timeout_ms, int draining)
 {
 	struct pollfd	 pfd[2 + THREAD_MAX_CONNS];
-	int		 n, i, k, nready, first = draining ? 2 : 0;
+	int		 n, i, k, nready, first = draining ? 1 : 0;
 
 	pfd[0].fd = w->listen_fd;
 	pfd[0].events = POLLIN;
@@ -465,8 +519,8 @@ poll_once(struct worker_thread *w, int timeout_ms, int draining)
 	}
 	w->nconns = k;
 	nready = w->nready;
-	if (!draining && (pfd[1].revents & POLLIN))
-		(void)adopt(w, 0);
+	if (pfd[1].revents & POLLIN)
+		(void)adopt(w, draining);
 	/* Sessions loaded ahead were for the ready list before this one. */
 	session_prefetch_forget(w->ctx.prefetch);
 	while (w->next_ready < w->nready) {
@@ -487,7 +541,7 @@ thread_main(void *arg)
 {
 	struct worker_thread	*w = arg;
 	sigset_t		 set;
-	int			 i;
+	int			 i, left;
 
 	metrics_self = w->metrics;
 	self = w;
@@ -500,15 +554,25 @@ thread_main(void *arg)
 	while (!atomic_load(&stopping))
 		(void)poll_once(w, -1, 0);
 	/* Draining: what is in the listen queue, and what the web server
-	 * already sent on a kept-alive connection, is answered (and each
-	 * connection closed after its response). */
+	 * sends on a kept-alive connection until the process is quiet, is
+	 * answered (and each connection closed after its response). */
 	take_backlog(w);
-	/* And what a sibling handed over before the stop, whose requests
-	 * would otherwise go unanswered. */
+	/* And what a sibling handed over before the stop, or the main thread
+	 * took from the listen queue last, whose requests would otherwise go
+	 * unanswered. */
 	(void)adopt(w, 1);
+	drain_activity();
 	atomic_store(&w->state, THREAD_DRAINING);
-	while (w->nconns > 0 && poll_once(w, DRAIN_LINGER_MS, 1) > 0)
-		;
+	for (;;) {
+		if (w->nconns == 0 && atomic_load(&listener_gone) &&
+		    adopt(w, 1) == 0)
+			break;
+		if ((left = drain_quiet_left_ms()) == 0)
+			break;
+		if (w->nconns == 0 && left > DRAIN_CHECK_MS)
+			left = DRAIN_CHECK_MS;
+		(void)poll_once(w, left, 1);
+	}
 	for (i = 0; i < w->nconns; i++)
 		close(w->conns[i]);
 	w->nconns = 0;
@@ -577,6 +641,28 @@ reload_keys(struct worker_thread *w, long n, struct keyring *old,
 	return fresh;
 }
 
+/*
+ * Closes this process's listening socket (in its place, /dev/null: the
+ * threads still hold the number). What came into the listen queue since the
+ * threads took it goes to them through the handover pipe first: closing
+ * the last copy of the socket resets every connection left in its queue,
+ * and the web server may already have written a request into one.
+ */
+static void
+let_go_of_listener(int listen_fd)
+{
+	int	 fd, devnull;
+
+	while ((fd = accept_waiting(listen_fd)) >= 0)
+		if (write(handover[1], &fd, sizeof fd) != (ssize_t)sizeof fd)
+			close(fd);
+	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+		dup2(devnull, listen_fd);
+		close(devnull);
+	}
+	atomic_store(&listener_gone, 1);
+}
+
 /* Serves SIGHUP until SIGTERM or SIGINT, then drains. */
 static void
 wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
@@ -611,6 +697,7 @@ wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
 		sleep_ms(cfg->drain_delay_ms);
 	}
 	log_event("info", "signal %d: finishing requests in flight", sig);
+	drain_activity();
 	atomic_store(&stopping, 1);
 	FCGX_ShutdownPending();
 	deadline = now_us() + (int64_t)cfg->drain_seconds * 1000000;
@@ -640,12 +727,7 @@ wait_and_drain(struct worker_thread *w, long n, const struct config *cfg,
 		 * finish takes the queue first.)
 		 */
 		if (waiting == 0 && drained > 0 && !closed) {
-			int	 devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-			if (devnull >= 0) {
-				dup2(devnull, listen_fd);
-				close(devnull);
-			}
+			let_go_of_listener(listen_fd);
 			closed = 1;
 		}
 		if (left > 0)
@@ -728,16 +810,15 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		    strerror(errno));
 		exit(1);
 	}
+	if (pipe2(handover, O_NONBLOCK | O_CLOEXEC) != 0) {
+		fprintf(stderr, "shoal: cannot set up threads: %s\n",
+		    strerror(errno));
+		exit(1);
+	}
 	/* With siblings to take them, a thread about to hash hands its
 	 * connections over. */
-	if (cfg->threads > 1) {
-		if (pipe2(handover, O_NONBLOCK | O_CLOEXEC) != 0) {
-			fprintf(stderr, "shoal: cannot set up threads: %s\n",
-			    strerror(errno));
-			exit(1);
-		}
+	if (cfg->threads > 1)
 		pwhash_on_wait(hand_over_connections);
-	}
 	/* Threads that share a connection send their commands together. */
 	if (cfg->redis_batch && cfg->ncluster_seeds == 0)
 		share = redis_share_new(cfg);

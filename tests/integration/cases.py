@@ -1318,6 +1318,91 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
         w.stop()
 
 
+def closed_by_peer(conn, wait):
+    """True when the worker closed conn (EOF or reset) within wait seconds."""
+    conn.sock.settimeout(wait)
+    try:
+        return conn.sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except OSError:
+        return False
+
+
+@case
+def sigterm_answers_on_idle_kept_alive_connections_until_quiet(ctx):
+    """A balancer may be sending a request on an idle kept-alive connection
+    at the moment a draining worker closes it, and a POST sent so gets a
+    502 (nginx never resends one). So after SIGTERM the worker refuses new
+    connections at once, answers what comes on its kept-alive ones (closing
+    each after its response), and closes the idle rest only once no
+    request has come for half a second; holding none, it exits at once."""
+    w = OwnWorker(ctx, "quiet-worker", spawn=True)
+    try:
+        kept = [fcgi.Connection(w.port, ctx.timeout, keep=True) for _ in range(3)]
+        for i, c in enumerate(kept):
+            check_eq(c.request(fcgi.params("GET", "/healthz", ctx.http_port)).status,
+                     200, f"kept-alive connection {i} before SIGTERM")
+        t0 = time.monotonic()
+        w.proc.send_signal(signal.SIGTERM)
+        # Past the 50 ms a thread used to wait before closing its idle
+        # connections, well inside the half second.
+        time.sleep(0.15)
+        try:
+            fcgi.Connection(w.port, 1.0, keep=False).close()
+            refused = False
+        except OSError:
+            refused = True
+        check(refused, "a new connection 0.15 s after SIGTERM was accepted")
+        body = b"username=someone&password=secret-ish"
+        r = kept[0].request(fcgi.params("POST", "/login", ctx.http_port, body=body), body)
+        check_eq(r.status, 403, "a POST on an idle kept-alive connection "
+                 "0.15 s after SIGTERM (no CSRF token: 403)")
+        check(closed_by_peer(kept[0], 2.0),
+              "the connection stayed open after its response while draining")
+        kept[0].close()          # as nginx does: libfcgi waits for it
+        time.sleep(0.3)          # quiet again, but for less than half a second
+        check_eq(kept[1].request(fcgi.params("GET", "/healthz", ctx.http_port)).status,
+                 200, "a GET on the second idle connection 0.3 s after the POST")
+        check(closed_by_peer(kept[1], 2.0),
+              "the second connection stayed open after its response")
+        kept[1].close()
+        # The third is never used again: closed once the worker is quiet.
+        check(closed_by_peer(kept[2], 5.0 * ctx.scale),
+              "the idle connection was not closed within 5 s")
+        try:
+            rc = w.proc.wait(timeout=15 * ctx.scale)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("worker still running 15 s after SIGTERM")
+        took = time.monotonic() - t0
+        check_eq(rc, 0, "exit status")
+        check(took >= 0.45 + 0.3, f"exited {took:.2f} s after SIGTERM: before "
+              f"half a second without requests")
+        for c in kept:
+            c.close()
+
+    finally:
+        w.stop()
+    # Holding no connection, a worker does not wait out the half second.
+    w = OwnWorker(ctx, "quiet-worker-2", spawn=True)
+    try:
+        check_eq(w.request("GET", "/healthz").status, 200, "second worker answers")
+        t1 = time.monotonic()
+        w.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = w.proc.wait(timeout=15 * ctx.scale)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("second worker still running 15 s after SIGTERM")
+        idle_took = time.monotonic() - t1
+        check_eq(rc, 0, "second worker's exit status")
+        check(idle_took < 0.4 * ctx.scale, f"a worker holding no connection took "
+              f"{idle_took:.2f} s to exit")
+    finally:
+        w.stop()
+    return (f"answered on kept-alive connections 0.15 s and 0.45 s after "
+            f"SIGTERM, exited after {took:.2f} s; holding none, {idle_took:.2f} s")
+
+
 # --------------------------------------------------------------------------
 # SHOAL_* names that are no setting
 
