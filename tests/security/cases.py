@@ -1788,13 +1788,18 @@ def old_password_fails_while_the_database_replica_lags(ctx):
         db.resume_replay()
 
 
+BLOCKERS = 30      # sign-ins ahead of the one that races a password change
+
+
 @case
 def sign_in_that_checked_the_old_password_gets_no_session_after_a_change(ctx):
     # A sign-in reads the account (the old hash, generation g), then waits
-    # for its turn to hash behind 10 others (one hash at a time on its
+    # for its turn to hash behind 30 others (one hash at a time on its
     # worker); meanwhile the password change commits generation g + 1 and
     # ends every session. When the sign-in's hash finally says "right
-    # password", its session must be refused.
+    # password", its session must be refused. The change starts 0.4 s in
+    # and hashes twice itself: 10 blockers (0.45 s of hashes under the
+    # sanitizers) left the sign-in waiting too short a while to be sure.
     w = own(ctx, "own-gen-race", SHOAL_THREADS=16, SHOAL_HASH_CONCURRENCY=1,
             SHOAL_HASH_WAIT_MS=60000)
     try:
@@ -1808,7 +1813,7 @@ def sign_in_that_checked_the_old_password_gets_no_session_after_a_change(ctx):
 
         def late():
             results["late"] = d.login(name, old_pw, "198.51.100.99")
-        threads = [threading.Thread(target=blocker, args=(i,)) for i in range(10)]
+        threads = [threading.Thread(target=blocker, args=(i,)) for i in range(BLOCKERS)]
         for t in threads:
             t.start()
         time.sleep(0.2 * ctx.scale)
@@ -1835,7 +1840,7 @@ def sign_in_that_checked_the_old_password_gets_no_session_after_a_change(ctx):
         members, _ = index_state(ctx, name)
         check(set(members) <= {session_hash(b.jar[ctx.cookie])},
               f"the index after the change and the late sign-in: {members}")
-        return (f"blockers {statuses([results[f'b{i}'] for i in range(10)])}, "
+        return (f"blockers {statuses([results[f'b{i}'] for i in range(BLOCKERS)])}, "
                 f"late sign-in {r.status}")
     finally:
         w.stop()
