@@ -10,7 +10,6 @@
 #include "scripts.h"
 
 static const char *const script_names[NSCRIPTS] = {
-	[SCRIPT_SESSION_LOAD] = "session_load",
 	[SCRIPT_SESSION_CAS] = "session_cas",
 	[SCRIPT_INDEX_ADD] = "index_add",
 	[SCRIPT_INDEX_REMOVE] = "index_remove",
@@ -43,18 +42,6 @@ static void
 str_arg(struct redis_batch *b, size_t i, int n, const char *s)
 {
 	redis_arg(b, i, n, s, strlen(s));
-}
-
-size_t
-script_session_load(struct redis_batch *b, const struct redis_key *k,
-    int64_t refresh_below_ms, int64_t idle_ms)
-{
-	size_t	 i = redis_batch_add(b, SCRIPT_SESSION_LOAD, 1, 3);
-
-	key_arg(b, i, 0, k);
-	redis_arg_int(b, i, 1, refresh_below_ms);
-	redis_arg_int(b, i, 2, idle_ms);
-	return i;
 }
 
 size_t

@@ -14,7 +14,6 @@ struct redis_key;
 struct redis_batch;
 
 enum script_id {
-	SCRIPT_SESSION_LOAD,
 	SCRIPT_SESSION_CAS,
 	SCRIPT_INDEX_ADD,
 	SCRIPT_INDEX_REMOVE,
@@ -38,8 +37,6 @@ extern const struct script_source script_sources[];
 const struct script_source *script_source(int id);
 
 /* Each adds one script call to the batch and returns its reply's index. */
-size_t	script_session_load(struct redis_batch *, const struct redis_key *,
-	    int64_t refresh_below_ms, int64_t idle_ms);
 size_t	script_session_cas(struct redis_batch *, const struct redis_key *,
 	    const void *old, size_t oldlen, const void *new, size_t newlen,
 	    int64_t ttl_ms);

@@ -128,17 +128,65 @@ session_record_data(struct shoal_req *r, const Shoal__Session *s)
 	return m;
 }
 
-/* The idle window and the slide step of a session of this kind: the TTL
- * slides at most every tenth of the window (or minute), so a busy session
- * costs one write a minute, not one per request. */
-static void
-load_args(const struct config *cfg, int kind, int64_t *refresh, int64_t *idle)
+/*
+ * Sliding the idle window. A load is one plain GET: it does not read or
+ * move the TTL. Every write sets the TTL to the idle window and stamps the
+ * record with the time (ttl_set_ms), so the record itself says how much of
+ * the window is left. Once a step of it has passed (a tenth of the window,
+ * at most a minute), the request writes the record back as it is, with a
+ * new stamp, by compare-and-set: a busy session costs one write a minute,
+ * not a command per request, and a load stays the cheapest command Redis
+ * has. A write in between set the TTL itself and is kept; a record that is
+ * gone stays gone.
+ */
+static int
+slide_due(const struct config *cfg, const Shoal__Session *s)
 {
-	int64_t	 step;
+	struct timespec	 ts;
+	int64_t		 idle = idle_ms(cfg, s->kind), now_ms;
+	int64_t		 step = idle / 10 < 60000 ? idle / 10 : 60000;
 
-	*idle = idle_ms(cfg, kind);
-	step = *idle / 10 < 60000 ? *idle / 10 : 60000;
-	*refresh = *idle - step;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_ms - s->ttl_set_ms >= step;
+}
+
+static void
+slide_idle_window(struct shoal_req *r)
+{
+	struct arena		*a = &r->t->arena;
+	struct redis_batch	 b;
+	const struct redis_value *v;
+	Shoal__Session		*copy;
+	unsigned char		*bytes;
+	size_t			 len, i;
+
+	if ((copy = record_session_decode(a, r->raw.data, r->raw.len)) == NULL)
+		return;
+	copy->version++;
+	bytes = record_session_encode_to_write(a, copy, &len);
+	redis_batch_init(&b, a, 0);
+	i = script_session_cas(&b, &r->key, r->raw.data, r->raw.len, bytes,
+	    len, session_ttl_ms(r->t->cfg, copy));
+	/* Not written: the page is served all the same, and the next request
+	 * slides the window (the connection logged why). */
+	if (redis_run(r->t->redis, &b) != 0)
+		return;
+	v = &b.reply[i];
+	if (v->type == REDIS_VALUE_INT && v->integer == 1) {
+		r->session = copy;
+		r->raw.data = bytes;
+		r->raw.len = len;
+	} else if (v->type == REDIS_VALUE_INT && v->integer == 0)
+		/* Logged out meanwhile. */
+		session_become_anonymous(r);
+	else if (v->type == REDIS_VALUE_STRING &&
+	    (copy = record_session_decode(a, v->str, v->len)) != NULL) {
+		/* Someone wrote first, which set the TTL: carry on with it. */
+		r->session = copy;
+		r->raw.data = (unsigned char *)v->str;
+		r->raw.len = v->len;
+	}
 }
 
 /* What a load's reply, or a record loaded ahead, makes of the request. */
@@ -288,7 +336,6 @@ load_ahead(struct shoal_req *r, const struct ready_request *q,
 	const char		*value;
 	char			 hash[SID_HASH_LEN + 1];
 	size_t			 vlen;
-	int64_t			 refresh, idle;
 
 	if (!http_cookie_get(q->cookie, strlen(q->cookie),
 	    cfg->session_cookie, &value, &vlen) || vlen > sizeof e->cookie ||
@@ -302,9 +349,8 @@ load_ahead(struct shoal_req *r, const struct ready_request *q,
 	/* The batch points at its key until it is sent: not on this stack. */
 	key = arena_alloc(&r->t->arena, sizeof *key);
 	key_session(key, cfg->key_prefix, hash);
-	load_args(cfg, e->sid.kind, &refresh, &idle);
 	redis_batch_init(b, &r->t->arena, 1);
-	(void)script_session_load(b, key, refresh, idle);
+	(void)redis_get(b, key);
 	return 0;
 }
 
@@ -379,8 +425,8 @@ session_load(struct shoal_req *r)
 	struct redis_batch	 b;
 	struct redis_value	 ahead;
 	const char		*value;
+	enum shoal_status	 st;
 	size_t			 vlen, i;
-	int64_t			 refresh, idle;
 
 	r->state = SESSION_NONE;
 	if (r->in.cookie == NULL ||
@@ -390,22 +436,25 @@ session_load(struct shoal_req *r)
 	if (take_prefetched(r, value, vlen, &ahead)) {
 		if (session_set_key(r) != 0)
 			return SHOAL_OK;
-		return take_record(r, &ahead);
+		st = take_record(r, &ahead);
+	} else {
+		/* A cookie we did not sign costs nothing: no Redis command. */
+		if (sid_verify(&r->sid, r->t->keys, value, vlen) != 0) {
+			r->clear_cookie = 1;
+			return SHOAL_OK;
+		}
+		if (session_set_key(r) != 0)
+			return SHOAL_OK;
+		redis_batch_init(&b, &r->t->arena, 1);
+		i = redis_get(&b, &r->key);
+		if (load_with_waiting(r, &b) != 0)
+			return redis_status(r->t->redis, "session load");
+		st = take_record(r, &b.reply[i]);
 	}
-	/* A cookie we did not sign costs nothing: no Redis command. */
-	if (sid_verify(&r->sid, r->t->keys, value, vlen) != 0) {
-		r->clear_cookie = 1;
-		return SHOAL_OK;
-	}
-	if (session_set_key(r) != 0)
-		return SHOAL_OK;
-	/* The cookie says which window applies, before the record is read. */
-	load_args(cfg, r->sid.kind, &refresh, &idle);
-	redis_batch_init(&b, &r->t->arena, 1);
-	i = script_session_load(&b, &r->key, refresh, idle);
-	if (load_with_waiting(r, &b) != 0)
-		return redis_status(r->t->redis, "session load");
-	return take_record(r, &b.reply[i]);
+	if (st == SHOAL_OK && r->state != SESSION_NONE &&
+	    slide_due(cfg, r->session))
+		slide_idle_window(r);
+	return st;
 }
 
 const void *
@@ -517,7 +566,7 @@ guest_create(struct shoal_req *r, shoal_change_fn fn, void *arg)
 	s->created = now;
 	s->expires = now + cfg->guest_max;
 	s->app = appdata_encode(a, data);
-	bytes = record_session_encode(a, s, &len);
+	bytes = record_session_encode_to_write(a, s, &len);
 	if (too_large(r, s, len))
 		return SHOAL_TOO_LARGE;
 
@@ -612,7 +661,7 @@ change_alone(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 		}
 		copy->version++;
 		copy->app = appdata_encode(a, data);
-		bytes = record_session_encode(a, copy, &len);
+		bytes = record_session_encode_to_write(a, copy, &len);
 		if (too_large(r, copy, len))
 			return SHOAL_TOO_LARGE;
 		redis_batch_init(&b, a, 0);
@@ -702,7 +751,7 @@ change_together(struct shoal_req *r, struct combine_op *batch)
 		}
 		copy->version++;
 		copy->app = appdata_encode(a, data);
-		out.data = record_session_encode(a, copy, &out.len);
+		out.data = record_session_encode_to_write(a, copy, &out.len);
 		if (too_large(r, copy, out.len)) {
 			/* Together too large: each on its own, which fits
 			 * what fits. */
