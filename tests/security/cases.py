@@ -1846,10 +1846,9 @@ def sign_in_that_checked_the_old_password_gets_no_session_after_a_change(ctx):
         w.stop()
 
 
-def without_field(record, number):
-    """A protobuf record with every occurrence of a field left out."""
-    out, i = bytearray(), 0
-
+def record_fields(record):
+    """A protobuf record's fields in order: (number, start, end, value), the
+    value an int for a varint field, else None."""
     def varint(at):
         v, shift = 0, 0
         while True:
@@ -1859,12 +1858,13 @@ def without_field(record, number):
             if not c & 0x80:
                 return v, at
             shift += 7
+    out, i = [], 0
     while i < len(record):
-        start = i
+        start, value = i, None
         key, i = varint(i)
         kind = key & 7
         if kind == 0:
-            _, i = varint(i)
+            value, i = varint(i)
         elif kind == 2:
             n, i = varint(i)
             i += n
@@ -1874,9 +1874,20 @@ def without_field(record, number):
             i += 4
         else:
             raise TestFailure(f"record: wire type {kind}")
-        if key >> 3 != number:
-            out += record[start:i]
-    return bytes(out)
+        out.append((key >> 3, start, i, value))
+    return out
+
+
+def without_field(record, number):
+    """A protobuf record with every occurrence of a field left out."""
+    return b"".join(record[start:end] for n, start, end, _ in record_fields(record)
+                    if n != number)
+
+
+def record_version(ctx, value):
+    """The version (field 2) of a session's record: bumped by every write."""
+    record = redis_do(ctx, "GET", record_key(ctx.prefix, session_hash(value)))
+    return next((v for n, _, _, v in record_fields(record or b"") if n == 2), 0)
 
 
 @case
@@ -2067,6 +2078,27 @@ def session_used_every_half_second_outlives_idle_timeout(ctx):
         n += 1
         time.sleep(0.5)
     check(n >= 2 * IDLE, f"only {n} requests in {2 * IDLE} s")
+
+
+@case
+def a_busy_session_slides_its_idle_window_once_a_step_not_on_every_read(ctx):
+    """A load is a plain GET: reading a page writes nothing until a tenth of
+    the idle window has passed since the record's TTL was last set; then
+    one read writes the record back (its version moves by one) and the
+    next ones again write nothing."""
+    b, name, _ = signed_up(ctx, "slide")
+    value = b.jar[ctx.cookie]
+    step = IDLE / 10
+    v0, t0, reads = record_version(ctx, value), time.monotonic(), 0
+    while time.monotonic() - t0 < 5 * step:
+        home_signed_in(b, name, "a busy session")
+        reads += 1
+        time.sleep(step / 6)
+    slides = record_version(ctx, value) - v0
+    check(reads >= 10, f"only {reads} reads in {5 * step:.1f} s")
+    check(1 <= slides <= 6, f"{slides} writes of the record over {reads} reads in "
+          f"{5 * step:.1f} s (a slide at most every {step:.1f} s)")
+    return f"{reads} reads, {slides} slides in {5 * step:.1f} s"
 
 
 @case
