@@ -13,6 +13,7 @@
 #include "log.h"
 #include "redis.h"
 #include "scripts.h"
+#include "session.h"
 #include "sid.h"
 
 /* The two keys of a user's index. */
@@ -26,15 +27,6 @@ keys_for(struct index_keys *k, const char *prefix, const char *user)
 {
 	key_index(&k->list, prefix, user);
 	key_index_meta(&k->meta, prefix, user);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The user agent as kept: at most INDEX_UA_MAX bytes, no control bytes. */
@@ -181,7 +173,7 @@ index_create(struct redis *s, struct arena *a, const struct config *cfg,
 	redis_batch_init(&b, a, 0);
 	set = redis_set(&b, &key, record, len, REDIS_SET_IF_NEW, ttl_ms);
 	/* The list lives as long as its longest-lived session could. */
-	add = script_index_add(&b, &k.list, &k.meta, &gen, now_ms(), hash,
+	add = script_index_add(&b, &k.list, &k.meta, &gen, session_now_ms(), hash,
 	    expires_s * 1000, meta, index_lifetime_ms(cfg),
 	    INDEX_MAX_SESSIONS, generation);
 	if (redis_run(s, &b) != 0)
@@ -247,7 +239,7 @@ index_list(struct redis *s, struct arena *a, const struct config *cfg,
 	char			*tab;
 	enum shoal_status	 st;
 	size_t			 m, i, live = 0, ndead = 0;
-	int64_t			 now = now_ms(), idle;
+	int64_t			 now = session_now_ms(), idle;
 
 	*list = NULL;
 	*n = 0;

@@ -2,7 +2,6 @@
  * record.c - Protobuf encoding of the stored records (see record.h).
  */
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
 #include "record.h"
@@ -91,17 +90,6 @@ record_session_encode(struct arena *a, const Shoal__Session *s, size_t *len)
 
 	*len = shoal__session__pack(s, out);
 	return out;
-}
-
-unsigned char *
-record_session_encode_to_write(struct arena *a, Shoal__Session *s,
-    size_t *len)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	s->ttl_set_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	return record_session_encode(a, s, len);
 }
 
 Shoal__Session *

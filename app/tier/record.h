@@ -30,10 +30,6 @@ Shoal__Session	*record_session_decode(struct arena *, const void *, size_t);
 /* Encodes into arena memory; sets *len. */
 unsigned char	*record_session_encode(struct arena *, const Shoal__Session *,
 		    size_t *len);
-/* The same, for a write that sets the record's TTL to its idle window:
- * stamps s->ttl_set_ms with the time first. */
-unsigned char	*record_session_encode_to_write(struct arena *,
-		    Shoal__Session *, size_t *len);
 /* A deep copy, so a change can be applied again to a fresh record. */
 Shoal__Session	*record_session_copy(struct arena *, const Shoal__Session *);
 

@@ -33,6 +33,22 @@ session_now(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t
+session_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned char *
+session_encode_to_write(struct arena *a, Shoal__Session *s, size_t *len)
+{
+	s->ttl_set_ms = session_now_ms();
+	return record_session_encode(a, s, len);
+}
+
 /* The idle window and the absolute lifetime of a kind of session (s). */
 void
 session_lifetimes(const struct config *cfg, int kind, int64_t *idle,
@@ -142,13 +158,10 @@ session_record_data(struct shoal_req *r, const Shoal__Session *s)
 static int
 slide_due(const struct config *cfg, const Shoal__Session *s)
 {
-	struct timespec	 ts;
-	int64_t		 idle = idle_ms(cfg, s->kind), now_ms;
-	int64_t		 step = idle / 10 < 60000 ? idle / 10 : 60000;
+	int64_t	 idle = idle_ms(cfg, s->kind);
+	int64_t	 step = idle / 10 < 60000 ? idle / 10 : 60000;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	return now_ms - s->ttl_set_ms >= step;
+	return session_now_ms() - s->ttl_set_ms >= step;
 }
 
 static void
@@ -164,7 +177,7 @@ slide_idle_window(struct shoal_req *r)
 	if ((copy = record_session_decode(a, r->raw.data, r->raw.len)) == NULL)
 		return;
 	copy->version++;
-	bytes = record_session_encode_to_write(a, copy, &len);
+	bytes = session_encode_to_write(a, copy, &len);
 	redis_batch_init(&b, a, 0);
 	i = script_session_cas(&b, &r->key, r->raw.data, r->raw.len, bytes,
 	    len, session_ttl_ms(r->t->cfg, copy));
@@ -566,7 +579,7 @@ guest_create(struct shoal_req *r, shoal_change_fn fn, void *arg)
 	s->created = now;
 	s->expires = now + cfg->guest_max;
 	s->app = appdata_encode(a, data);
-	bytes = record_session_encode_to_write(a, s, &len);
+	bytes = session_encode_to_write(a, s, &len);
 	if (too_large(r, s, len))
 		return SHOAL_TOO_LARGE;
 
@@ -629,7 +642,6 @@ change_alone(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 	size_t			 len, i;
 	int			 attempt;
 	enum shoal_change_result res;
-	struct timespec		 ts;
 
 	for (attempt = 0; attempt < SESSION_CAS_RETRIES; attempt++) {
 		copy = record_session_decode(a, seen.data, seen.len);
@@ -642,10 +654,8 @@ change_alone(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 			data = appdata_empty(a, r->t->app->data);
 		res = fn != NULL ? fn(r, data, arg) : SHOAL_UNCHANGED;
 		if (res != SHOAL_REJECTED && lsn > copy->write_lsn) {
-			clock_gettime(CLOCK_REALTIME, &ts);
 			copy->write_lsn = lsn;
-			copy->write_at_ms = (int64_t)ts.tv_sec * 1000 +
-			    ts.tv_nsec / 1000000;
+			copy->write_at_ms = session_now_ms();
 			res = SHOAL_CHANGED;
 		}
 		switch (res) {
@@ -661,7 +671,7 @@ change_alone(struct shoal_req *r, shoal_change_fn fn, void *arg, uint64_t lsn)
 		}
 		copy->version++;
 		copy->app = appdata_encode(a, data);
-		bytes = record_session_encode_to_write(a, copy, &len);
+		bytes = session_encode_to_write(a, copy, &len);
 		if (too_large(r, copy, len))
 			return SHOAL_TOO_LARGE;
 		redis_batch_init(&b, a, 0);
@@ -751,7 +761,7 @@ change_together(struct shoal_req *r, struct combine_op *batch)
 		}
 		copy->version++;
 		copy->app = appdata_encode(a, data);
-		out.data = record_session_encode_to_write(a, copy, &out.len);
+		out.data = session_encode_to_write(a, copy, &out.len);
 		if (too_large(r, copy, out.len)) {
 			/* Together too large: each on its own, which fits
 			 * what fits. */

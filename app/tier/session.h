@@ -44,6 +44,12 @@ void	 session_prefetch_forget(struct session_prefetch *);
 
 /* For signin.c, which starts sessions: */
 int64_t	 session_now(void);
+/* The same clock in ms. */
+int64_t	 session_now_ms(void);
+/* Encodes a record about to be written with its TTL set to the idle
+ * window, stamped with the time first (ttl_set_ms: see session.c). */
+unsigned char	*session_encode_to_write(struct arena *, Shoal__Session *,
+		    size_t *len);
 /* The idle window and absolute lifetime (s) of a kind (enum sid_kind). */
 void	 session_lifetimes(const struct config *, int kind, int64_t *idle,
 	    int64_t *max);

@@ -46,7 +46,7 @@ rewrite(struct shoal_req *r, Shoal__Session *s, unsigned char **bytes,
 {
 	struct redis_batch	 b;
 
-	*bytes = record_session_encode_to_write(&r->t->arena, s, len);
+	*bytes = session_encode_to_write(&r->t->arena, s, len);
 	redis_batch_init(&b, &r->t->arena, 1);
 	redis_set(&b, &r->key, *bytes, *len, REDIS_SET_ALWAYS,
 	    session_ttl_ms(r->t->cfg, s));
@@ -146,7 +146,7 @@ start_session(struct shoal_req *r, const char *name, int64_t account_id,
 	s->created = now;
 	s->expires = now + max;
 	s->app = joined_data(r, g);
-	bytes = record_session_encode_to_write(a, s, &len);
+	bytes = session_encode_to_write(a, s, &len);
 
 	sid_new(&r->sid, r->t->keys, kind);
 	if (session_set_key(r) != 0)

@@ -1232,6 +1232,14 @@ def a_thread_loads_the_sessions_waiting_on_its_connections_in_one_write(ctx):
 # --------------------------------------------------------------------------
 # SIGTERM on a worker of our own (spawn-fcgi -n: we are its parent)
 
+def exit_status_after_sigterm(ctx, w, who="worker"):
+    """The exit status of w, which was sent SIGTERM; fails after 15 s."""
+    try:
+        return w.proc.wait(timeout=15 * ctx.scale)
+    except subprocess.TimeoutExpired:
+        raise TestFailure(f"{who} still running 15 s after SIGTERM")
+
+
 @case
 def sigterm_with_a_drain_delay_serves_on_and_readyz_says_stopping(ctx):
     """SHOAL_DRAIN_DELAY_MS: after SIGTERM the worker serves as usual for
@@ -1255,10 +1263,7 @@ def sigterm_with_a_drain_delay_serves_on_and_readyz_says_stopping(ctx):
                  "the kept-alive connection after SIGTERM")
         check(time.monotonic() - t0 < 1.8, "the checks above took the whole delay")
         kept.close()
-        try:
-            rc = w.proc.wait(timeout=15 * ctx.scale)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("worker still running 15 s after SIGTERM")
+        rc = exit_status_after_sigterm(ctx, w, "worker")
         waited = time.monotonic() - t0
         check_eq(rc, 0, "exit status")
         check(waited >= 2.0, f"exited {waited:.2f} s after SIGTERM, before the delay")
@@ -1296,10 +1301,7 @@ def sigterm_worker_finishes_request_in_flight_and_exits_0(ctx):
         out = s1.read()
         s1.close()
         check_eq(fcgi.status_of(out), 403, "status of the in-flight POST /login (no csrf)")
-        try:
-            rc = w.proc.wait(timeout=15 * ctx.scale)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("worker still running 15 s after SIGTERM")
+        rc = exit_status_after_sigterm(ctx, w, "worker")
         check_eq(rc, 0, "worker exit status after SIGTERM")
         late = None
         if s2 is not None:
@@ -1368,10 +1370,7 @@ def sigterm_answers_on_idle_kept_alive_connections_until_quiet(ctx):
         # The third is never used again: closed once the worker is quiet.
         check(closed_by_peer(kept[2], 5.0 * ctx.scale),
               "the idle connection was not closed within 5 s")
-        try:
-            rc = w.proc.wait(timeout=15 * ctx.scale)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("worker still running 15 s after SIGTERM")
+        rc = exit_status_after_sigterm(ctx, w, "worker")
         took = time.monotonic() - t0
         check_eq(rc, 0, "exit status")
         check(took >= 0.45 + 0.3, f"exited {took:.2f} s after SIGTERM: before "
@@ -1387,10 +1386,7 @@ def sigterm_answers_on_idle_kept_alive_connections_until_quiet(ctx):
         check_eq(w.request("GET", "/healthz").status, 200, "second worker answers")
         t1 = time.monotonic()
         w.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = w.proc.wait(timeout=15 * ctx.scale)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("second worker still running 15 s after SIGTERM")
+        rc = exit_status_after_sigterm(ctx, w, "second worker")
         idle_took = time.monotonic() - t1
         check_eq(rc, 0, "second worker's exit status")
         check(idle_took < 0.4 * ctx.scale, f"a worker holding no connection took "
