@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -529,9 +530,30 @@ def stack_sentinels_refuse_unauthenticated_monitor_and_remove(ctx):
             red.close()
         check(int(mm[1]) > 0, f"Redis maxmemory {mm}")
         check_eq(pol[1], b"noeviction", "Redis maxmemory-policy")
+        sock = unix_socket_answer(st)
         return (f"{len(st.sentinel_ports())} Sentinels: anonymous MONITOR/REMOVE/SET/FAILOVER "
                 f"-> {seen[('anonymous', 'MONITOR')]}, as {user} -> {seen[(user, 'MONITOR')]}; "
-                f"workers ready; Redis maxmemory {int(mm[1]) // 2**20} MiB, noeviction")
+                f"workers ready; Redis maxmemory {int(mm[1]) // 2**20} MiB, noeviction; "
+                f"its unix socket: {sock}")
+
+
+def unix_socket_answer(st):
+    """The primary's unix socket (for same-host clients, bench/run's
+    shoal-unix): in a folder only the stack's user may enter, itself no
+    wider, and as closed as the port: a client that has not logged in may
+    not even PING."""
+    folder = st.path("redis")
+    sock = os.path.join(folder, "redis.sock")
+    check(os.path.exists(sock), f"no unix socket {sock}")
+    check_eq(oct(os.stat(folder).st_mode & 0o777), "0o700", f"mode of {folder}")
+    check_eq(oct(os.stat(sock).st_mode & 0o077), "0o0", f"group and other bits of {sock}")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(5)
+        c.connect(sock)
+        c.sendall(b"PING\r\n")
+        answer = c.recv(256).decode(errors="replace").strip()
+    check(answer.startswith("-NOAUTH"), f"PING on {sock} without logging in: {answer!r}")
+    return "mode 700 in a 700 folder, PING without a login -> NOAUTH"
 
 
 def nginx_password_limits(st):

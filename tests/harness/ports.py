@@ -86,6 +86,21 @@ def wait_port(port, timeout):
     return False
 
 
+def wait_unix(path, timeout):
+    """True once something accepts connections on the unix socket at path."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1)
+            try:
+                s.connect(path)
+                return True
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return False
+
+
 def accept_queue(port):
     """Connections waiting to be accepted on the listening socket
     127.0.0.1:port (its rx_queue in /proc/net/tcp), or None when nothing
