@@ -109,6 +109,8 @@ static const struct config_entry entries[] = {
 	  "password hashes at once per process (each needs 64 MiB)" },
 	{ "SHOAL_HASH_WAIT_MS", INT(hash_wait_ms), 0, 60000, "1000",
 	  "longest wait for a turn to hash a password (longer: 503)" },
+	{ "SHOAL_HASH_NICE", INT(hash_nice), 0, 19, "10",
+	  "nice value of the password-hashing threads (pages come first)" },
 	{ "SHOAL_TRUSTED_PROXIES", STR(trusted_proxies), 0, 4096, "",
 	  "proxies whose X-Forwarded-For is believed (ADDR or CIDR, ...)" },
 	{ "SHOAL_MAX_BODY", INT(max_body), 0, 16777216, "65536",

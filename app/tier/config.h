@@ -69,6 +69,7 @@ struct config {
 	long	 signup_window;		/* seconds */
 	long	 hash_concurrency;	/* password hashes at once */
 	long	 hash_wait_ms;		/* longest wait for a turn */
+	long	 hash_nice;		/* the hashing threads' nice value */
 	char	*trusted_proxies;	/* addresses and CIDR blocks */
 	char	*db;			/* libpq URI of the primary; "": none */
 	char	*db_replicas;		/* URIs, comma-separated; "" */

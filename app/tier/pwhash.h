@@ -10,9 +10,15 @@
  * the gate a process needs at most concurrency x 64 MiB for hashing, and a
  * sign-in that cannot get a turn within SHOAL_HASH_WAIT_MS is answered 503
  * (SHOAL_BUSY) instead of queueing without bound.
+ *
+ * In the worker the hashes run on a pool of concurrency threads of their
+ * own, at a lower CPU priority (SHOAL_HASH_NICE): when pages and hashes
+ * want the same cores, the pages get them, and sign-ins take what is left.
  */
 #ifndef PWHASH_H
 #define PWHASH_H
+
+#include <stddef.h>
 
 #include <sodium.h>
 
@@ -34,6 +40,17 @@ void	pwhash_init(long concurrency, long wait_ms);
  * any thread hashes.
  */
 void	pwhash_on_wait(void (*before_wait)(void));
+/*
+ * Starts the pool: as many threads as the gate has turns, each at nice
+ * value nice_value (0 leaves them at the process's). From then on every
+ * hash runs on the pool, the caller asleep until it is done. Call after
+ * pwhash_init, before any thread hashes; -1 with a message in err if a
+ * thread cannot be started. Without a pool the caller hashes itself.
+ */
+int	pwhash_start(int nice_value, char *err, size_t errsz)
+	    __attribute__((warn_unused_result));
+/* Stops the pool once no thread hashes any more. */
+void	pwhash_stop(void);
 enum pwhash_result pwhash_str(char out[crypto_pwhash_STRBYTES],
 	    const char *password) __attribute__((warn_unused_result));
 enum pwhash_result pwhash_verify(const char *hash, const char *password)

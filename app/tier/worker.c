@@ -819,6 +819,11 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 	 * connections over. */
 	if (cfg->threads > 1)
 		pwhash_on_wait(hand_over_connections);
+	/* Hashes on threads of their own, behind the pages in CPU priority. */
+	if (pwhash_start((int)cfg->hash_nice, err, sizeof err) != 0) {
+		fprintf(stderr, "shoal: %s\n", err);
+		exit(1);
+	}
 	/* Threads that share a connection send their commands together. */
 	if (cfg->redis_batch && cfg->ncluster_seeds == 0)
 		share = redis_share_new(cfg);
@@ -891,6 +896,7 @@ worker_run(const struct shoal_app *app, const struct config *cfg,
 		buf_free(&w[i].ctx.fixed_headers);
 	}
 	redis_share_free(share);
+	pwhash_stop();
 	pthread_barrier_destroy(&start);
 	if (handover[0] >= 0) {
 		pwhash_on_wait(NULL);

@@ -1560,6 +1560,50 @@ def sign_in_that_waits_too_long_for_a_hash_is_503_with_retry_after(ctx):
         w.stop()
 
 
+def thread_stats(pid):
+    """Each thread of a process: (name, nice value, CPU ticks) from
+    /proc/PID/task/TID/stat."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                line = f.read()
+        except OSError:
+            continue
+        name = line[line.index("(") + 1:line.rindex(")")]
+        rest = line[line.rindex(")") + 2:].split()
+        # rest[0] is field 3 (state): utime 14, stime 15, nice 19.
+        out.append((name, int(rest[16]), int(rest[11]) + int(rest[12])))
+    return out
+
+
+@case
+def password_hashes_run_on_threads_of_their_own_behind_the_pages(ctx):
+    """SHOAL_HASH_CONCURRENCY threads named shoal-hash at SHOAL_HASH_NICE do
+    every hash; the request threads keep the process's priority and spend
+    next to nothing on a sign-in, whose request thread sleeps meanwhile."""
+    w = own(ctx, "own-hash-3", SHOAL_THREADS=4, SHOAL_HASH_CONCURRENCY=3,
+            SHOAL_HASH_NICE=12)
+    try:
+        d = Direct(ctx, w)
+        before = thread_stats(w.proc.pid)
+        hashers = [t for t in before if t[0] == "shoal-hash"]
+        check_eq(len(hashers), 3, "threads named shoal-hash with SHOAL_HASH_CONCURRENCY=3")
+        check_eq({t[1] for t in hashers}, {12}, "nice value of the hashing threads")
+        check_eq({t[1] for t in before if t[0] != "shoal-hash"}, {0},
+                 "nice value of every other thread")
+        rs = [d.login(new_name("nobody"), new_password()) for _ in range(6)]
+        check_eq(statuses(rs), {401: 6}, "six sign-ins of unknown names, one after another")
+        after = thread_stats(w.proc.pid)
+        spent = lambda ts, hashing: sum(t[2] for t in ts if (t[0] == "shoal-hash") == hashing)
+        hashed, served = spent(after, True) - spent(before, True), spent(after, False) - spent(before, False)
+        check(hashed >= 6 and served * 3 < hashed,
+              f"CPU ticks over six sign-ins: hashing threads {hashed}, the others {served}")
+        return f"3 hashing threads at nice 12; six sign-ins: {hashed} ticks on them, {served} on the rest"
+    finally:
+        w.stop()
+
+
 # -- 3: sign-in throttling, counted before the hash
 
 @case

@@ -84,6 +84,7 @@ defaults_when_nothing_is_set(void **state)
 	assert_int_equal(cfg.signup_window, 3600);
 	assert_int_equal(cfg.hash_concurrency, 2);
 	assert_int_equal(cfg.hash_wait_ms, 1000);
+	assert_int_equal(cfg.hash_nice, 10);
 	assert_int_equal(cfg.sandbox, 1);
 	assert_string_equal(cfg.sentinels, "");
 	assert_int_equal(cfg.nsentinels, 0);
@@ -687,7 +688,7 @@ static const char *const settings[] = {
 	"SHOAL_LOGIN_MAX_FAILS", "SHOAL_LOGIN_WINDOW",
 	"SHOAL_LOGIN_MAX_FAILS_USER", "SHOAL_LOGIN_MAX_FAILS_SOURCE",
 	"SHOAL_SIGNUP_MAX", "SHOAL_SIGNUP_WINDOW",
-	"SHOAL_HASH_CONCURRENCY", "SHOAL_HASH_WAIT_MS",
+	"SHOAL_HASH_CONCURRENCY", "SHOAL_HASH_WAIT_MS", "SHOAL_HASH_NICE",
 	"SHOAL_TRUSTED_PROXIES",
 	"SHOAL_THREADS", "SHOAL_SESSION_IDLE", "SHOAL_SESSION_MAX",
 	"SHOAL_DRAIN_DELAY_MS",
