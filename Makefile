@@ -354,6 +354,8 @@ valgrind: all $(UNIT_BIN)
 # (BENCH_BASE_REV, the last commit before it) beside the current one at a
 # thread per core, the shape batching is for (docs/scaling.md).
 BENCH_BASE_REV ?= 766fe7c
+# bench/hashing sets the worker before hashes had threads of their own.
+BENCH_HASH_BASE_REV ?= 846e378
 BENCH_BATCH_THREADS ?= $(shell nproc)
 bench: deps all
 	@rc=0; \
@@ -363,6 +365,8 @@ bench: deps all
 	    SHOAL_SERVERS=1 SHOAL_PROCS=1 \
 	    SHOAL_THREADS=$(BENCH_BATCH_THREADS) \
 	    CHARTS_DIR=$(BUILD)/bench/batching bench/run || rc=1; \
+	SHOAL_BIN=$(BUILD)/shoal BASE_REV="$${BASE_REV-$(BENCH_HASH_BASE_REV)}" \
+	    bench/hashing || rc=1; \
 	SHOAL_BIN=$(BUILD)/shoal bench/db || rc=1; \
 	SHOAL_BIN=$(BUILD)/shoal bench/cluster || rc=1; \
 	exit $$rc
