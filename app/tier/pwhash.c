@@ -140,6 +140,7 @@ pool_main(void *arg)
 		pthread_cond_signal(&j->changed);
 	}
 	pthread_mutex_unlock(&lock);
+	log_thread_done();
 	return NULL;
 }
 

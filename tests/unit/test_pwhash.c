@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "log.h"
 #include "pwhash.h"
 
 struct task {
@@ -161,6 +162,7 @@ race(void *arg)
 
 	pthread_barrier_wait(r->go);
 	r->result = pwhash_verify(r->hash, "correct horse");
+	log_thread_done();		/* the refusal's log line */
 	return NULL;
 }
 
