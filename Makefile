@@ -348,18 +348,20 @@ valgrind: all $(UNIT_BIN)
 	SHOAL_BIN=$(BUILD)/shoal tests/hardening/slow memcheck
 
 # Throughput and cost per request against the peers (../shared/peers);
-# see bench/README.md. Takes about 40 minutes; not part of check. Each
+# see bench/README.md. Takes about 45 minutes; not part of check. Each
 # part runs even when one before it missed a bar; the status is then 1.
-# The second run sets the worker before Redis commands were batched
-# (BENCH_BASE_REV, the last commit before it) beside the current one at a
-# thread per core, the shape batching is for (docs/scaling.md).
+# shoal runs at the shape docs/scaling.md sizes a host for: one server,
+# one process, a thread per core. The second run sets the worker before
+# Redis commands were batched (BENCH_BASE_REV, the last commit before it)
+# beside the current one at that shape, the one batching is for.
 BENCH_BASE_REV ?= 766fe7c
 # bench/hashing sets the worker before hashes had threads of their own.
 BENCH_HASH_BASE_REV ?= 846e378
 BENCH_BATCH_THREADS ?= $(shell nproc)
 bench: deps all
 	@rc=0; \
-	SHOAL_BIN=$(BUILD)/shoal bench/run || rc=1; \
+	SHOAL_BIN=$(BUILD)/shoal SHOAL_SERVERS=1 SHOAL_PROCS=1 \
+	    SHOAL_THREADS=$(BENCH_BATCH_THREADS) bench/run || rc=1; \
 	SHOAL_BIN=$(BUILD)/shoal BASE_REV="$${BASE_REV-$(BENCH_BASE_REV)}" \
 	    STACKS="shoal shoal-base" WORKLOADS="auth cart cart-own" \
 	    SHOAL_SERVERS=1 SHOAL_PROCS=1 \
