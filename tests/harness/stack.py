@@ -779,17 +779,20 @@ class OwnWorker:
     plus `settings`, on a free port; its log is $RUN/NAME.log, which the log
     checks read too. By default `shoal --listen`; spawn=True starts it as
     the stack does, through spawn-fcgi (-n: the worker is our child, so its
-    exit status is ours to see). `stack.down()` stops it if the test did not."""
+    exit status is ours to see). binary: another worker binary than the
+    stack's (a bench's older one). `stack.down()` stops it if the test did
+    not."""
 
-    def __init__(self, stack, name, settings=None, spawn=False):
+    def __init__(self, stack, name, settings=None, spawn=False, binary=None):
         self.stack = stack
+        binary = binary or stack.bin
         env = stack.worker_env()
         env.update(settings or {})
         self.port = Ports().one()
         self.logf = open(stack.path(f"{name}.log"), "ab")
         addr = ["-a", "127.0.0.1", "-p", str(self.port)]
-        argv = (["spawn-fcgi", "-n"] + addr + ["--", stack.bin] if spawn
-                else [stack.bin, "--listen", f"127.0.0.1:{self.port}"])
+        argv = (["spawn-fcgi", "-n"] + addr + ["--", binary] if spawn
+                else [binary, "--listen", f"127.0.0.1:{self.port}"])
         self.proc = subprocess.Popen(argv, env=env, stdout=self.logf, stderr=self.logf,
                                      stdin=subprocess.DEVNULL)
         stack.own.append(self)
