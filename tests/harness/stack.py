@@ -520,8 +520,8 @@ class Stack:
     def cluster_nodes(self, port=None):
         """CLUSTER NODES of node 1 (or `port`): one dict per node, with
         "port", "id", "flags" (a set), "primary" (True/False), "of" (the
-        primary's id, for a replica) and "slots" (the slot fields as given,
-        "0-5460" and the like)."""
+        primary's id, for a replica), "epoch" (its config epoch) and
+        "slots" (the slot fields as given, "0-5460" and the like)."""
         r = self.redis(port or self.cluster_ports[0], 2.0 * self.scale)
         try:
             text = r.cmd("CLUSTER", "NODES").decode()
@@ -535,7 +535,8 @@ class Stack:
             flags = set(f[2].split(","))
             out.append({"id": f[0], "port": int(f[1].split("@")[0].rsplit(":", 1)[1]),
                         "flags": flags, "primary": "master" in flags,
-                        "of": None if f[3] == "-" else f[3], "slots": f[8:]})
+                        "of": None if f[3] == "-" else f[3], "epoch": int(f[6]),
+                        "slots": f[8:]})
         return sorted(out, key=lambda n: n["port"])
 
     def sentinel_ports(self):
