@@ -1190,23 +1190,17 @@ def a_thread_loads_the_sessions_waiting_on_its_connections_in_one_write(ctx):
         red.cmd("PEXPIRE", key, "60000")
         calls0 = resp.cmdstat_calls(red.info("commandstats")).get("get", 0)
         batches0, writes0 = w.redis_counts()
-        out, lock = {}, threading.Lock()
-
-        def ask(c, name, sid):
-            r = page(c, sid)
-            with lock:
-                out[name] = r
-        ts = [threading.Thread(target=ask, args=(c, name, sid))
-              for c, (name, sid) in zip(conns, users)]
+        # Every request is in its socket before the worker runs again: sent
+        # here, not from threads that may not have run by then.
         ctx.signal([w.proc.pid], signal.SIGSTOP)
         try:
-            for t in ts:
-                t.start()
-            time.sleep(0.3)
+            for c, (name, sid) in zip(conns, users):
+                c.send(fcgi.begin(True) + fcgi.encode_params(
+                    fcgi.params("GET", "/", ctx.http_port, f"{ctx.cookie}={sid}"))
+                    + fcgi.stream(fcgi.STDIN, b""))
         finally:
             ctx.signal([w.proc.pid], signal.SIGCONT)
-        for t in ts:
-            t.join(60 * ctx.scale)
+        out = {name: fcgi.Response(c.read()) for c, (name, _) in zip(conns, users)}
         batches1, writes1 = w.redis_counts()
         calls = resp.cmdstat_calls(red.info("commandstats")).get("get", 0) - calls0
         check_eq(len(out), 8, "pages answered")
