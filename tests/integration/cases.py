@@ -1172,7 +1172,8 @@ def a_thread_loads_the_sessions_waiting_on_its_connections_in_one_write(ctx):
     its load fails alone (500), every other page shows its own user, and
     the thread wrote to Redis at most twice for the eight (the failed one
     may load again on its own). Redis ran each load once (that one at most
-    twice)."""
+    twice). The thread may wake to some of the eight before it sees the
+    rest: then it runs again, up to three times."""
     users = users_of_a_batch(ctx, 8)
     bad_name, bad_sid = users[4]
     w = BatchWorker(ctx, "ahead-worker", 1)
@@ -1188,35 +1189,42 @@ def a_thread_loads_the_sessions_waiting_on_its_connections_in_one_write(ctx):
         red.cmd("DEL", key)
         red.cmd("RPUSH", key, "not a record")
         red.cmd("PEXPIRE", key, "60000")
-        calls0 = resp.cmdstat_calls(red.info("commandstats")).get("get", 0)
-        batches0, writes0 = w.redis_counts()
-        # Every request is in its socket before the worker runs again: sent
-        # here, not from threads that may not have run by then.
-        ctx.signal([w.proc.pid], signal.SIGSTOP)
-        try:
-            for c, (name, sid) in zip(conns, users):
-                c.send(fcgi.begin(True) + fcgi.encode_params(
-                    fcgi.params("GET", "/", ctx.http_port, f"{ctx.cookie}={sid}"))
-                    + fcgi.stream(fcgi.STDIN, b""))
-        finally:
-            ctx.signal([w.proc.pid], signal.SIGCONT)
-        out = {name: fcgi.Response(c.read()) for c, (name, _) in zip(conns, users)}
-        batches1, writes1 = w.redis_counts()
-        calls = resp.cmdstat_calls(red.info("commandstats")).get("get", 0) - calls0
-        check_eq(len(out), 8, "pages answered")
-        for name, r in out.items():
-            if name == bad_name:
-                check_eq(r.status, 500, f"{name}'s page, whose record is a list")
-            else:
-                check(r.status == 200 and signed_in_as(r.body, name),
-                      f"{name}'s page, loaded with the others: {r.status} {r.body[:300]!r}")
-        writes = int(writes1 - writes0)
-        if ctx.cluster_ports:
-            return f"8 pages, 7 their own user's, 1 500 (cluster: {writes} writes)"
-        check(writes <= 2, f"{writes} writes to Redis for 8 pages ready at once")
+        for attempt in range(1, 4):
+            calls0 = resp.cmdstat_calls(red.info("commandstats")).get("get", 0)
+            batches0, writes0 = w.redis_counts()
+            # Every request is in its socket before the worker runs again.
+            ctx.signal([w.proc.pid], signal.SIGSTOP)
+            try:
+                for c, (name, sid) in zip(conns, users):
+                    c.send(fcgi.begin(True) + fcgi.encode_params(
+                        fcgi.params("GET", "/", ctx.http_port, f"{ctx.cookie}={sid}"))
+                        + fcgi.stream(fcgi.STDIN, b""))
+            finally:
+                ctx.signal([w.proc.pid], signal.SIGCONT)
+            out = {name: fcgi.Response(c.read()) for c, (name, _) in zip(conns, users)}
+            batches1, writes1 = w.redis_counts()
+            calls = resp.cmdstat_calls(red.info("commandstats")).get("get", 0) - calls0
+            check_eq(len(out), 8, "pages answered")
+            for name, r in out.items():
+                if name == bad_name:
+                    check_eq(r.status, 500, f"{name}'s page, whose record is a list")
+                else:
+                    check(r.status == 200 and signed_in_as(r.body, name),
+                          f"{name}'s page, loaded with the others: {r.status} {r.body[:300]!r}")
+            writes = int(writes1 - writes0)
+            if ctx.cluster_ports:
+                return f"8 pages, 7 their own user's, 1 500 (cluster: {writes} writes)"
+            # The thread may wake to some of the eight before the rest are
+            # ready in its eyes: then the first load carries only those.
+            # Without loads ahead every attempt takes 8 writes or more.
+            if writes <= 2 or attempt == 3:
+                break
+        check(writes <= 2, f"{writes} writes to Redis for 8 pages ready at once, "
+              f"in each of {attempt} attempts")
         check(calls in (8, 9), f"Redis ran {calls} loads for 8 pages")
         return (f"8 pages ready at once: 7 their own user's, 1 500; {writes} writes, "
-                f"{int(batches1 - batches0)} round trips, {calls} loads in Redis")
+                f"{int(batches1 - batches0)} round trips, {calls} loads in Redis "
+                f"(attempt {attempt})")
     finally:
         for c in conns:
             c.close()
