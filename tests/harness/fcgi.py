@@ -115,12 +115,17 @@ class Connection:
         self.send(begin(self.keep))
         self.begun = True
 
-    def request(self, prm, body=b""):
-        """Sends one request (the rest of it, after begin()) and reads the
-        answer."""
+    def send_request(self, prm, body=b""):
+        """Sends one request (the rest of it, after begin()) without
+        reading the answer."""
         msg = b"" if self.begun else begin(self.keep)
         self.begun = False
         self.send(msg + encode_params(prm) + stream(STDIN, body))
+
+    def request(self, prm, body=b""):
+        """Sends one request (the rest of it, after begin()) and reads the
+        answer."""
+        self.send_request(prm, body)
         return Response(self.read())
 
     def read(self):

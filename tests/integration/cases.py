@@ -1196,9 +1196,7 @@ def a_thread_loads_the_sessions_waiting_on_its_connections_in_one_write(ctx):
             ctx.signal([w.proc.pid], signal.SIGSTOP)
             try:
                 for c, (name, sid) in zip(conns, users):
-                    c.send(fcgi.begin(True) + fcgi.encode_params(
-                        fcgi.params("GET", "/", ctx.http_port, f"{ctx.cookie}={sid}"))
-                        + fcgi.stream(fcgi.STDIN, b""))
+                    c.send_request(fcgi.params("GET", "/", ctx.http_port, f"{ctx.cookie}={sid}"))
             finally:
                 ctx.signal([w.proc.pid], signal.SIGCONT)
             out = {name: fcgi.Response(c.read()) for c, (name, _) in zip(conns, users)}

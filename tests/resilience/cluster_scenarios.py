@@ -24,12 +24,12 @@ from harness.resp import RedisError, key_slot
 from scenarios import drive, failures, standard_bounds
 
 
-def views(st, ports=None):
+def views(st):
     """What each node believes, a line per node: for every node it knows,
     the port, role (M or S, "!" when it flags it failed), config epoch and
     slots. Where the nodes disagree, this says which one thinks what."""
     out = []
-    for p in ports or st.cluster_ports:
+    for p in st.cluster_ports:
         try:
             nodes = st.cluster_nodes(p)
         except (OSError, ValueError, RedisError) as e:
@@ -42,7 +42,7 @@ def views(st, ports=None):
     return "\n".join(out)
 
 
-def agreed(st, node, timeout=30, ports=None):
+def agreed(st, node, timeout=30):
     """Waits until `redis-cli --cluster check` finds every node agreeing on
     the configuration (news of a change takes a moment to reach them all,
     and redis-cli refuses to move slots before)."""
@@ -58,7 +58,7 @@ def agreed(st, node, timeout=30, ports=None):
         if time.monotonic() >= t_end:
             errs = "\n".join(l for l in out.splitlines() if "[ERR]" in l or "[WARNING]" in l)
             raise TestFailure(f"the nodes do not agree {timeout}s on:\n{errs}\n"
-                              f"{views(st, ports)}")
+                              f"{views(st)}")
         time.sleep(0.5)
 
 
@@ -69,12 +69,12 @@ def replicas_know(st, port, timeout=30):
     slot a reshard gave its primary would leave that slot unserved."""
     t_end = time.monotonic() + timeout * st.scale
     while True:
-        own = next(n for n in st.cluster_nodes(port) if "myself" in n["flags"])
-        slots = sorted(s for s in own["slots"] if not s.startswith("["))
-        replicas = [n["port"] for n in st.cluster_nodes(port) if n["of"] == own["id"]]
+        nodes = st.cluster_nodes(port)
+        own = next(n for n in nodes if "myself" in n["flags"])
+        replicas = [n["port"] for n in nodes if n["of"] == own["id"]]
         behind = [r for r in replicas
-                  if sorted(s for n in st.cluster_nodes(r) if n["id"] == own["id"]
-                            for s in n["slots"] if not s.startswith("[")) != slots]
+                  if [slot_set(n["slots"]) for n in st.cluster_nodes(r) if n["id"] == own["id"]]
+                  != [slot_set(own["slots"])]]
         if replicas and not behind:
             return
         if time.monotonic() >= t_end:
@@ -160,15 +160,8 @@ def primaries(st):
     """[(node dict, number of slots)] of the serving primaries."""
     out = []
     for n in st.cluster_nodes():
-        if not n["primary"] or "fail" in n["flags"]:
-            continue
-        count = 0
-        for s in n["slots"]:
-            if s.startswith("["):
-                continue            # a slot being moved, listed apart
-            a, _, b = s.partition("-")
-            count += int(b or a) - int(a) + 1
-        out.append((n, count))
+        if n["primary"] and "fail" not in n["flags"]:
+            out.append((n, len(slot_set(n["slots"]))))
     return out
 
 
